@@ -1,0 +1,7 @@
+#include "cli/commands.h"
+
+namespace facepipe::cli {
+
+void register_aws_commands(CLI::App& app, GlobalOptions& global) {}
+
+}  // namespace facepipe::cli

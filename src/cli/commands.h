@@ -1,0 +1,27 @@
+// The facepipe command line: one subcommand per tool, each registered by its own file (cmd_*.cpp).
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace facepipe::cli {
+
+// Options every subcommand understands.
+struct GlobalOptions {
+  std::string models_dir;  // --models-dir; empty = FACEPIPE_MODELS / ../shared/models
+  std::string log_level = "info";
+};
+
+// Parses argv, runs the chosen subcommand, and returns the process exit code: 0 on success, 1 on a
+// runtime failure, 2 on bad usage or bad input. Errors are printed to stderr as one line saying what
+// to do next; they never escape as exceptions.
+int run(int argc, char** argv);
+
+// Each cmd_*.cpp defines one of these; run() calls them all. Subcommands set their callback with
+// app.callback or sub->final_callback and throw facepipe::Error on failure.
+void register_engine_commands(CLI::App& app, GlobalOptions& global);   // detect, embed, recognize, eval, bench
+void register_gallery_commands(CLI::App& app, GlobalOptions& global);  // enroll, gallery ...
+void register_service_commands(CLI::App& app, GlobalOptions& global);  // serve, worker, workload
+void register_aws_commands(CLI::App& app, GlobalOptions& global);      // lambda
+void register_video_commands(CLI::App& app, GlobalOptions& global);    // people, camera, results
+
+}  // namespace facepipe::cli

@@ -1,0 +1,56 @@
+// The gallery: known people, their face embeddings and their records, persisted in SQLite.
+//
+// A gallery is bound to one embedder id (see face::Embedder::id()): embeddings from another embedder
+// are refused with Error(kConflict) naming both, because distances between different models mean nothing.
+// Matching is nearest neighbour by Euclidean distance over every stored embedding (the course's
+// reference semantics), with an open-set threshold: farther than `threshold` from everyone -> Unknown.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "face/types.h"
+
+namespace facepipe::gallery {
+
+inline constexpr const char* kUnknown = "Unknown";
+
+struct Match {
+  std::string name;        // the nearest person, or kUnknown when beyond the threshold
+  float distance = 0;      // Euclidean distance to the nearest stored embedding
+  std::string nearest;     // the nearest person even when `name` is kUnknown
+  bool known() const { return name != kUnknown; }
+};
+
+struct Person {
+  std::string name;
+  int embeddings = 0;
+  nlohmann::json record;  // free-form: {"name":..., "major":..., "year":...}
+};
+
+class Gallery {
+ public:
+  // Opens (creating if needed) a gallery database. `embedder_id` empty = take whatever the file has.
+  static std::unique_ptr<Gallery> open(const std::filesystem::path& db, const std::string& embedder_id = "");
+  // An in-memory gallery (tests, imports before saving).
+  static std::unique_ptr<Gallery> in_memory(const std::string& embedder_id);
+  virtual ~Gallery() = default;
+
+  virtual std::string embedder_id() const = 0;
+  virtual int dim() const = 0;  // 0 while empty
+  virtual void add(const std::string& name, const face::Embedding& embedding) = 0;
+  virtual void remove(const std::string& name) = 0;
+  virtual std::vector<Person> people() const = 0;
+  virtual void set_record(const std::string& name, const nlohmann::json& record) = 0;
+  virtual std::optional<nlohmann::json> record(const std::string& name) const = 0;
+  // Nearest person; `threshold` <= 0 disables the open-set rule (always the nearest, as the seed does).
+  // Throws Error(kInvalidInput) when the gallery is empty or the dimension differs.
+  virtual Match match(const face::Embedding& embedding, float threshold) const = 0;
+};
+
+}  // namespace facepipe::gallery

@@ -1,0 +1,84 @@
+// Message queues with Amazon SQS semantics.
+//
+// Contract (the same for the local SQLite store and for any SQS-compatible endpoint):
+// - At-least-once delivery. receive() hides each returned message for the visibility timeout; unless it is
+//   deleted with its receipt handle before then, it becomes visible and is delivered again.
+// - Each delivery gets a new receipt handle; only the newest one deletes or changes visibility.
+// - receive() long-polls up to `wait` (at most 20 s) and returns as soon as a message is there.
+// - After a message has been received max_receive_count times without being deleted, the next receive
+//   moves it to the dead-letter queue instead of delivering it (when the queue has one).
+// - A message accepted by send() is durable: it survives a restart of the process that holds the store.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace facepipe::queue {
+
+struct Message {
+  std::string id;
+  std::string receipt_handle;
+  std::string body;
+  int receive_count = 0;         // ApproximateReceiveCount, including this delivery
+  int64_t sent_timestamp_ms = 0;  // SentTimestamp, ms since the epoch
+};
+
+struct ReceiveOptions {
+  int max_messages = 1;                              // 1..10
+  std::chrono::milliseconds wait{0};                 // long poll, at most 20 s
+  std::optional<std::chrono::seconds> visibility;    // overrides the queue's default
+};
+
+struct QueueConfig {
+  std::chrono::seconds visibility_timeout{30};
+  int max_receive_count = 5;        // receives before dead-lettering; 0 = never
+  std::string dead_letter_queue;    // queue name; empty = none
+  std::chrono::seconds retention{4 * 24 * 3600};
+};
+
+struct QueueStats {
+  int64_t visible = 0;     // ApproximateNumberOfMessages
+  int64_t in_flight = 0;   // ApproximateNumberOfMessagesNotVisible
+};
+
+class Queue {
+ public:
+  virtual ~Queue() = default;
+  virtual const std::string& name() const = 0;
+  virtual std::string url() const = 0;
+  // Returns the message id.
+  virtual std::string send(const std::string& body) = 0;
+  virtual std::vector<std::string> send_batch(const std::vector<std::string>& bodies);
+  virtual std::vector<Message> receive(const ReceiveOptions& options) = 0;
+  // DeleteMessage. A stale or unknown receipt handle throws Error(kInvalidInput).
+  virtual void remove(const std::string& receipt_handle) = 0;
+  virtual void change_visibility(const std::string& receipt_handle, std::chrono::seconds timeout) = 0;
+  virtual void purge() = 0;
+  virtual QueueStats stats() = 0;
+};
+
+// A namespace of queues: the local store, or one SQS endpoint (account + region).
+class QueueService {
+ public:
+  virtual ~QueueService() = default;
+  // Idempotent, as SQS CreateQueue with equal attributes.
+  virtual std::shared_ptr<Queue> create(const std::string& name, const QueueConfig& config) = 0;
+  // Throws Error(kNotFound) naming the queue when it does not exist.
+  virtual std::shared_ptr<Queue> get(const std::string& name) = 0;
+  virtual std::vector<std::string> list(const std::string& prefix = "") = 0;
+  virtual void remove_queue(const std::string& name) = 0;
+};
+
+// Opens a queue service from an endpoint string:
+//   "sqlite:PATH"        the embedded store (SQLite, WAL), durable
+//   "memory:"            the embedded store in memory (tests)
+//   "http(s)://HOST..."  any SQS-compatible endpoint (facepipe serve, AWS SQS, moto), JSON protocol,
+//                        SigV4-signed with credentials from the environment
+std::unique_ptr<QueueService> open_queue_service(const std::string& endpoint);
+
+}  // namespace facepipe::queue

@@ -1,0 +1,44 @@
+#include "testutil/testutil.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+namespace facepipe::testing {
+namespace fs = std::filesystem;
+
+fs::path source_dir() { return fs::path(FACEPIPE_SOURCE_DIR); }
+
+fs::path shared() {
+  if (const char* env = std::getenv("FACEPIPE_SHARED"); env != nullptr && *env != '\0') return fs::path(env);
+  fs::path p = source_dir().parent_path() / "shared";
+  if (!fs::is_directory(p)) {
+    throw std::runtime_error("test data folder " + p.string() +
+                             " is missing: put shared/ beside the checkout or set FACEPIPE_SHARED");
+  }
+  return p;
+}
+fs::path shared_models() { return shared() / "models"; }
+fs::path golden() { return shared() / "golden"; }
+fs::path datasets() { return shared() / "datasets"; }
+
+std::string read_file(const fs::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) throw std::runtime_error("cannot open " + file.string());
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+nlohmann::json read_json(const fs::path& file) { return nlohmann::json::parse(read_file(file)); }
+
+std::vector<float> read_f32(const fs::path& file) {
+  std::string bytes = read_file(file);
+  std::vector<float> out(bytes.size() / sizeof(float));
+  std::memcpy(out.data(), bytes.data(), out.size() * sizeof(float));
+  return out;
+}
+
+}  // namespace facepipe::testing

@@ -1,0 +1,26 @@
+// Helpers shared by the test binaries: where ../shared is, and small loaders for golden files.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace facepipe::testing {
+
+// The shared data folder (../shared beside the checkout, or $FACEPIPE_SHARED). Fails the test when absent:
+// the data is part of the test environment, so a missing folder is an error, never a skip.
+std::filesystem::path shared();
+std::filesystem::path shared_models();
+std::filesystem::path golden();
+std::filesystem::path datasets();
+// The checkout's root directory.
+std::filesystem::path source_dir();
+
+nlohmann::json read_json(const std::filesystem::path& file);
+std::string read_file(const std::filesystem::path& file);
+// Raw little-endian float32 file.
+std::vector<float> read_f32(const std::filesystem::path& file);
+
+}  // namespace facepipe::testing
