@@ -1,0 +1,35 @@
+#include "nn/resample.h"
+
+#include <vector>
+
+namespace facepipe::nn {
+
+void adaptive_avg_pool2d(const float* in, int channels, int height, int width, float* out, int out_height,
+                         int out_width) {
+  // Window bounds per output row/column, computed once (integer arithmetic as PyTorch does).
+  std::vector<int> y0(out_height), y1(out_height), x0(out_width), x1(out_width);
+  for (int i = 0; i < out_height; ++i) {
+    y0[i] = static_cast<int>((static_cast<long long>(i) * height) / out_height);
+    y1[i] = static_cast<int>(((static_cast<long long>(i + 1) * height) + out_height - 1) / out_height);
+  }
+  for (int j = 0; j < out_width; ++j) {
+    x0[j] = static_cast<int>((static_cast<long long>(j) * width) / out_width);
+    x1[j] = static_cast<int>(((static_cast<long long>(j + 1) * width) + out_width - 1) / out_width);
+  }
+  for (int c = 0; c < channels; ++c) {
+    const float* plane = in + static_cast<long long>(c) * height * width;
+    float* dst = out + static_cast<long long>(c) * out_height * out_width;
+    for (int i = 0; i < out_height; ++i) {
+      for (int j = 0; j < out_width; ++j) {
+        float sum = 0;  // float accumulation in row-major order, as PyTorch's CPU kernel
+        for (int y = y0[i]; y < y1[i]; ++y) {
+          const float* row = plane + static_cast<long long>(y) * width;
+          for (int x = x0[j]; x < x1[j]; ++x) sum += row[x];
+        }
+        dst[static_cast<long long>(i) * out_width + j] = sum / static_cast<float>((y1[i] - y0[i]) * (x1[j] - x0[j]));
+      }
+    }
+  }
+}
+
+}  // namespace facepipe::nn

@@ -1,0 +1,13 @@
+// Area resampling of float planes, exactly torch.nn.functional.interpolate(mode='area'), which is
+// adaptive_avg_pool2d: output cell (i, j) averages input rows [floor(i*H/oh), ceil((i+1)*H/oh)) and
+// columns [floor(j*W/ow), ceil((j+1)*W/ow)). MTCNN's pyramid and crops use it, and so does the 160x160
+// InceptionResnetV1 input.
+#pragma once
+
+namespace facepipe::nn {
+
+// `in` is channels x height x width (contiguous), `out` channels x out_height x out_width.
+void adaptive_avg_pool2d(const float* in, int channels, int height, int width, float* out, int out_height,
+                         int out_width);
+
+}  // namespace facepipe::nn
