@@ -10,10 +10,13 @@ packages=(
   libsqlite3-dev sqlite3 libzip-dev zlib1g-dev
   libavformat-dev libavcodec-dev libavutil-dev libswscale-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  nodejs npm
   python3 python3-venv
 )
 missing=()
+# Node.js + npm (only for the face-api reference tool): Debian's npm conflicts with a nodejs that
+# already bundles npm (NodeSource builds), so ask for the packages only when the commands are absent.
+command -v node >/dev/null 2>&1 || packages+=(nodejs)
+command -v npm >/dev/null 2>&1 || packages+=(npm)
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
