@@ -1,5 +1,6 @@
 #include "cli/commands.h"
 
+#include <fstream>
 #include <iostream>
 
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -8,6 +9,16 @@
 #include "core/error.h"
 
 namespace facepipe::cli {
+
+nlohmann::json read_json_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw Error(ErrorKind::kNotFound, "cannot read '" + path + "'");
+  try {
+    return nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(ErrorKind::kInvalidInput, "'" + path + "' is not valid JSON: " + e.what());
+  }
+}
 
 int run(int argc, char** argv) {
   CLI::App app{"facepipe: face recognition as a service for camera frames"};
@@ -20,6 +31,7 @@ int run(int argc, char** argv) {
   spdlog::set_default_logger(spdlog::stderr_color_mt("facepipe"));
 
   register_engine_commands(app, global);
+  // register_recognition_commands(app, global);  // enabled when the engine lands
   register_gallery_commands(app, global);
   register_service_commands(app, global);
   register_aws_commands(app, global);

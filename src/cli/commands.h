@@ -1,7 +1,10 @@
 // The facepipe command line: one subcommand per tool, each registered by its own file (cmd_*.cpp).
 #pragma once
 
+#include <string>
+
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 
 namespace facepipe::cli {
 
@@ -18,10 +21,14 @@ int run(int argc, char** argv);
 
 // Each cmd_*.cpp defines one of these; run() calls them all. Subcommands set their callback with
 // app.callback or sub->final_callback and throw facepipe::Error on failure.
-void register_engine_commands(CLI::App& app, GlobalOptions& global);   // detect, embed, recognize, eval, bench
-void register_gallery_commands(CLI::App& app, GlobalOptions& global);  // enroll, gallery ...
+void register_engine_commands(CLI::App& app, GlobalOptions& global);       // detect
+void register_recognition_commands(CLI::App& app, GlobalOptions& global);  // embed, enroll, recognize, eval
+void register_gallery_commands(CLI::App& app, GlobalOptions& global);  // gallery import|list|remove
 void register_service_commands(CLI::App& app, GlobalOptions& global);  // serve, worker, workload
 void register_aws_commands(CLI::App& app, GlobalOptions& global);      // lambda
 void register_video_commands(CLI::App& app, GlobalOptions& global);    // people, camera, results
+
+// Reads a JSON file; Error(kNotFound / kInvalidInput) naming the file when missing or malformed.
+nlohmann::json read_json_file(const std::string& path);
 
 }  // namespace facepipe::cli

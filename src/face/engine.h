@@ -20,6 +20,10 @@ struct EngineOptions {
   bool keep_all = true;           // detector returns every face (callers pick the largest when needed)
 };
 
+// Options that rebuild the embedder which produced `embedder_id` (e.g. a gallery's), everything else
+// taken from `base`. Throws Error(kInvalidInput) for an id no known embedder produces.
+EngineOptions options_for_embedder_id(const std::string& embedder_id, EngineOptions base);
+
 std::unique_ptr<Detector> make_detector(const EngineOptions& options);
 std::unique_ptr<Embedder> make_embedder(const EngineOptions& options);
 

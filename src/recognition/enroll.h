@@ -1,0 +1,45 @@
+// Enrolment: put people into a gallery from their photos. Each photo contributes the embedding of its
+// largest face (as the reference pipeline recognises the largest face); a photo without a face, or one
+// that cannot be read, is reported, never silently skipped.
+#pragma once
+
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "face/detector.h"
+#include "face/embedder.h"
+#include "gallery/gallery.h"
+
+namespace facepipe::recognition {
+
+struct EnrollSource {
+  std::string name;
+  std::vector<std::filesystem::path> images;
+};
+
+// A folder with one sub-folder per person (its name = the person's name), images inside (*.jpg, *.jpeg,
+// *.png) in file-name order. `per_person` > 0 keeps only the first N images of each person.
+// Throws Error(kNotFound) when `dir` is missing or holds no person folder with images.
+std::vector<EnrollSource> sources_from_folder(const std::filesystem::path& dir, int per_person = 0);
+
+// "name=path" pairs; a path may be an image or a folder of images. Pairs with the same name merge.
+// Throws Error(kInvalidInput) on a pair without '=' or with an empty side, kNotFound on a missing path.
+std::vector<EnrollSource> sources_from_pairs(const std::vector<std::string>& pairs);
+
+struct EnrollResult {
+  std::string name;
+  int images = 0;
+  int enrolled = 0;                                            // embeddings added to the gallery
+  std::vector<std::pair<std::string, std::string>> skipped;  // (image path, reason)
+};
+
+using Progress = std::function<void(size_t done, size_t total, const std::string& current)>;
+
+// Enrols every source. Skipped photos are listed in the result; a person with no usable photo is an
+// error (kInvalidInput) naming the person, raised before anything of theirs is added.
+std::vector<EnrollResult> enroll(gallery::Gallery& gallery, face::Detector& detector, face::Embedder& embedder,
+                                 const std::vector<EnrollSource>& sources, const Progress& progress = {});
+
+}  // namespace facepipe::recognition
