@@ -1,0 +1,142 @@
+#include "weights/torch_file.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "core/error.h"
+#include "testutil/testutil.h"
+#include "weights/tfjs.h"
+
+namespace facepipe::weights {
+namespace {
+
+using facepipe::testing::golden;
+using facepipe::testing::shared_models;
+namespace fs = std::filesystem;
+
+TEST(TorchFile, MtcnnLegacyFilesLoadWithTheirShapes) {
+  const auto pnet = load_state_dict(shared_models() / "mtcnn/pnet.pt");
+  EXPECT_EQ(pnet.at("conv1.weight").shape, (std::vector<int64_t>{10, 3, 3, 3}));
+  EXPECT_EQ(pnet.at("prelu1.weight").shape, (std::vector<int64_t>{10}));
+  EXPECT_EQ(pnet.at("conv4_2.weight").shape, (std::vector<int64_t>{4, 32, 1, 1}));
+  const auto onet = load_state_dict(shared_models() / "mtcnn/onet.pt");
+  EXPECT_EQ(onet.at("dense5.weight").shape, (std::vector<int64_t>{256, 1152}));
+  EXPECT_EQ(onet.at("dense6_3.weight").shape, (std::vector<int64_t>{10, 256}));
+  const auto rnet = load_state_dict(shared_models() / "mtcnn/rnet.pt");
+  EXPECT_EQ(rnet.at("dense4.weight").shape, (std::vector<int64_t>{128, 576}));
+  for (const auto& [name, t] : rnet) EXPECT_EQ(t.data.size(), static_cast<size_t>(t.numel())) << name;
+}
+
+TEST(TorchFile, InceptionResnetV1LegacyFileLoadsWithoutBatchCounters) {
+  const auto sd = load_state_dict(shared_models() / "inception_resnet_v1/random-seed0-legacy.pt", {"logits."});
+  EXPECT_EQ(sd.at("last_linear.weight").shape, (std::vector<int64_t>{512, 1792}));
+  EXPECT_EQ(sd.at("conv2d_1a.conv.weight").shape, (std::vector<int64_t>{32, 3, 3, 3}));
+  EXPECT_EQ(sd.at("last_bn.running_var").shape, (std::vector<int64_t>{512}));
+  for (const auto& [name, t] : sd) {
+    EXPECT_EQ(name.find("num_batches_tracked"), std::string::npos) << name;
+    EXPECT_EQ(name.rfind("logits.", 0), std::string::npos) << name;
+  }
+  EXPECT_GT(sd.size(), 400u);
+}
+
+TEST(TorchFile, ZipLayoutEqualsLegacyLayoutTensorByTensor) {
+  const auto legacy = load_state_dict(shared_models() / "mtcnn/pnet.pt");
+  const auto zip = load_state_dict(golden() / "pnet-zipformat.pt");
+  ASSERT_EQ(legacy.size(), zip.size());
+  for (const auto& [name, t] : legacy) {
+    ASSERT_TRUE(zip.count(name)) << name;
+    EXPECT_EQ(zip.at(name).shape, t.shape) << name;
+    EXPECT_EQ(zip.at(name).data, t.data) << name;
+  }
+}
+
+fs::path temp_file(const std::string& name, const std::string& bytes) {
+  const fs::path p = fs::temp_directory_path() / ("facepipe_weights_" + name);
+  std::ofstream(p, std::ios::binary) << bytes;
+  return p;
+}
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+TEST(TorchFile, TruncatedFilesAreRefusedWithAnErrorNeverACrash) {
+  for (const auto& source : {shared_models() / "mtcnn/rnet.pt", golden() / "pnet-zipformat.pt"}) {
+    const std::string bytes = slurp(source);
+    ASSERT_GT(bytes.size(), 1000u);
+    // Cut at many places: inside the header pickles, the main pickle, the key list, the storages.
+    for (size_t cut : {size_t{0}, size_t{1}, size_t{2}, size_t{10}, size_t{30}, size_t{100}, size_t{300}, size_t{700},
+                       bytes.size() / 4, bytes.size() / 2, bytes.size() - 100, bytes.size() - 1}) {
+      const auto p = temp_file("cut.pt", bytes.substr(0, cut));
+      EXPECT_THROW(load_state_dict(p), Error) << source << " cut at " << cut;
+    }
+  }
+}
+
+TEST(TorchFile, ForeignFilesAreRefused) {
+  const auto jpeg = slurp(facepipe::testing::datasets() / "misc/kate_siegel.jpg");
+  std::string random(4096, '\0');
+  uint32_t x = 12345;
+  for (auto& c : random) c = static_cast<char>((x = x * 1664525u + 1013904223u) >> 24);
+  for (const auto& [name, bytes] : std::vector<std::pair<std::string, std::string>>{
+           {"empty", ""}, {"jpeg", jpeg}, {"random", random}, {"pickle-garbage", std::string("\x80\x02\xff\xff", 4)}}) {
+    try {
+      load_state_dict(temp_file(name, bytes));
+      ADD_FAILURE() << name << " was accepted";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::kInvalidInput) << name;
+      EXPECT_NE(std::string(e.what()).find("facepipe_weights_" + name), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_THROW(load_state_dict("/nonexistent/weights.pt"), Error);
+}
+
+TEST(TorchFile, GenericObjectsLoadListsOfTensorsAndStrings) {
+  const TorchValue v = load_torch_object(facepipe::testing::shared() / "galleries/face_images_1000.data.pt");
+  ASSERT_EQ(v.kind, TorchValue::Kind::kList);
+  ASSERT_EQ(v.items.size(), 2u);
+  ASSERT_EQ(v.items[0].items.size(), 90u);
+  EXPECT_EQ(v.items[0].items[0].tensor.shape, (std::vector<int64_t>{1, 512}));
+  EXPECT_EQ(v.items[1].items[0].kind, TorchValue::Kind::kString);
+}
+
+TEST(Tfjs, FaceApiManifestLoadsEveryTensorWithItsShape) {
+  const auto manifest = shared_models() / "faceapi/face_recognition_model-weights_manifest.json";
+  const auto sd = load_tfjs(manifest);
+  EXPECT_EQ(sd.size(), 117u);
+  EXPECT_EQ(sd.at("conv32_down/conv/filters").shape, (std::vector<int64_t>{7, 7, 3, 32}));
+  EXPECT_EQ(sd.at("fc").shape, (std::vector<int64_t>{256, 128}));
+  // Every declared tensor is there with its element count, and their encoded sizes add up to the .bin.
+  int64_t bytes = 0;
+  for (const auto& w : facepipe::testing::read_json(manifest)[0]["weights"]) {
+    const auto& t = sd.at(w["name"].get<std::string>());
+    EXPECT_EQ(t.shape, w["shape"].get<std::vector<int64_t>>());
+    EXPECT_EQ(t.data.size(), static_cast<size_t>(t.numel()));
+    bytes += t.numel() * (w.contains("quantization") ? 1 : 4);
+  }
+  EXPECT_EQ(bytes, static_cast<int64_t>(fs::file_size(shared_models() / "faceapi/face_recognition_model.bin")));
+  // Dequantised values lie within [min, min + 255 * scale] of their manifest entry: spot-check one.
+  const auto& scale = sd.at("conv32_down/scale/weights");
+  for (float v : scale.data) {
+    EXPECT_GE(v, 5.78f);
+    EXPECT_LE(v, 5.79f + 255 * 0.0682f);
+  }
+}
+
+TEST(Tfjs, TruncatedShardIsRefused) {
+  const fs::path dir = fs::temp_directory_path() / "facepipe_tfjs_cut";
+  fs::create_directories(dir);
+  const auto src = shared_models() / "faceapi";
+  fs::copy_file(src / "face_recognition_model-weights_manifest.json", dir / "face_recognition_model-weights_manifest.json",
+                fs::copy_options::overwrite_existing);
+  const std::string bin = slurp(src / "face_recognition_model.bin");
+  std::ofstream(dir / "face_recognition_model.bin", std::ios::binary) << bin.substr(0, bin.size() - 10);
+  EXPECT_THROW(load_tfjs(dir / "face_recognition_model-weights_manifest.json"), Error);
+  fs::remove(dir / "face_recognition_model.bin");
+  EXPECT_THROW(load_tfjs(dir / "face_recognition_model-weights_manifest.json"), Error);
+}
+
+}  // namespace
+}  // namespace facepipe::weights
