@@ -110,7 +110,8 @@ TEST(Tfjs, FaceApiManifestLoadsEveryTensorWithItsShape) {
   EXPECT_EQ(sd.at("fc").shape, (std::vector<int64_t>{256, 128}));
   // Every declared tensor is there with its element count, and their encoded sizes add up to the .bin.
   int64_t bytes = 0;
-  for (const auto& w : facepipe::testing::read_json(manifest)[0]["weights"]) {
+  const auto manifest_json = facepipe::testing::read_json(manifest);
+  for (const auto& w : manifest_json[0]["weights"]) {
     const auto& t = sd.at(w["name"].get<std::string>());
     EXPECT_EQ(t.shape, w["shape"].get<std::vector<int64_t>>());
     EXPECT_EQ(t.data.size(), static_cast<size_t>(t.numel()));
