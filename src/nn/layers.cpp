@@ -1,0 +1,220 @@
+#include "nn/layers.h"
+
+#include <cmath>
+
+#include "core/error.h"
+
+namespace facepipe::nn {
+
+using dnnl::memory;
+using tag = memory::format_tag;
+using dt = memory::data_type;
+
+dnnl::engine& cpu_engine() {
+  static dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  return engine;
+}
+
+Act from_nchw(const float* data, int n, int c, int h, int w) {
+  memory::desc md({n, c, h, w}, dt::f32, tag::nchw);
+  return {memory(md, cpu_engine(), const_cast<float*>(data))};
+}
+
+namespace {
+
+// `x` in layout `md`: itself when it already is, else a reordered copy.
+memory as_layout(dnnl::stream& stream, const memory& x, const memory::desc& md) {
+  if (x.get_desc() == md) return x;
+  memory out(md, cpu_engine());
+  dnnl::reorder(x, out).execute(stream, const_cast<memory&>(x), out);
+  return out;
+}
+
+}  // namespace
+
+std::vector<float> to_nchw(dnnl::stream& stream, const Act& act) {
+  const auto d = act.dims();
+  memory::desc md(d, dt::f32, d.size() == 4 ? tag::nchw : tag::nc);
+  std::vector<float> out(static_cast<size_t>(md.get_size() / sizeof(float)));
+  memory dst(md, cpu_engine(), out.data());
+  dnnl::reorder(act.mem, dst).execute(stream, const_cast<memory&>(act.mem), dst);
+  stream.wait();
+  return out;
+}
+
+BatchNorm batch_norm_from(const weights::StateDict& dict, const std::string& prefix, int64_t channels, float eps) {
+  BatchNorm bn;
+  bn.gamma = weights::expect(dict, prefix + ".weight", {channels}).data;
+  bn.beta = weights::expect(dict, prefix + ".bias", {channels}).data;
+  bn.mean = weights::expect(dict, prefix + ".running_mean", {channels}).data;
+  bn.var = weights::expect(dict, prefix + ".running_var", {channels}).data;
+  bn.eps = eps;
+  return bn;
+}
+
+Conv2d::Conv2d(const ConvSpec& spec, const weights::Tensor& weight, const std::vector<float>& bias,
+               const BatchNorm* bn, Activation act, std::vector<float> prelu, float residual_scale)
+    : spec_(spec), weight_(weight.data), prelu_(std::move(prelu)), act_(act), residual_(residual_scale != 0) {
+  const std::vector<int64_t> want = {spec.out_channels, spec.in_channels, spec.kernel_h, spec.kernel_w};
+  if (weight.shape != want) throw Error(ErrorKind::kInvalidInput, "convolution weight has the wrong shape");
+  const size_t per_out = weight_.size() / static_cast<size_t>(spec.out_channels);
+  bias_.assign(static_cast<size_t>(spec.out_channels), 0.f);
+  if (!bias.empty()) bias_ = bias;
+  // Fold BatchNorm (y = gamma * (x - mean) / sqrt(var + eps) + beta) and the residual scale into the
+  // weights and bias, so the convolution alone produces the block's output. Done in double so the
+  // folded float matches PyTorch's unfolded arithmetic to rounding.
+  for (size_t o = 0; o < static_cast<size_t>(spec.out_channels); ++o) {
+    double mul = 1, add = 0;
+    if (bn) {
+      mul = bn->gamma[o] / std::sqrt(static_cast<double>(bn->var[o]) + bn->eps);
+      add = bn->beta[o] - bn->mean[o] * mul;
+    }
+    if (residual_) {
+      mul *= residual_scale;
+      add *= residual_scale;
+    }
+    for (size_t i = 0; i < per_out; ++i) weight_[o * per_out + i] = static_cast<float>(weight_[o * per_out + i] * mul);
+    bias_[o] = static_cast<float>(bias_[o] * mul + add);
+  }
+  if (act_ == Activation::kPrelu) {
+    if (prelu_.size() != static_cast<size_t>(spec.out_channels))
+      throw Error(ErrorKind::kInvalidInput, "PReLU needs one slope per output channel");
+    prelu_mem_ = memory({{1, spec.out_channels, 1, 1}, dt::f32, tag::nhwc}, cpu_engine(), prelu_.data());
+  }
+}
+
+Conv2d::Plan& Conv2d::plan_for(const memory::dims& in) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = plans_.find(in);
+  if (it != plans_.end()) return it->second;
+  const memory::dim oh = (in[2] + 2 * spec_.pad_h - spec_.kernel_h) / spec_.stride + 1;
+  const memory::dim ow = (in[3] + 2 * spec_.pad_w - spec_.kernel_w) / spec_.stride + 1;
+  if (in[1] != spec_.in_channels || oh <= 0 || ow <= 0)
+    throw Error(ErrorKind::kInvalidInput, "convolution input of the wrong size");
+  memory::desc src_md({in[0], in[1], in[2], in[3]}, dt::f32, tag::any);
+  memory::desc w_md({spec_.out_channels, spec_.in_channels, spec_.kernel_h, spec_.kernel_w}, dt::f32, tag::any);
+  memory::desc b_md({spec_.out_channels}, dt::f32, tag::a);
+  memory::desc dst_md({in[0], spec_.out_channels, oh, ow}, dt::f32, tag::any);
+  dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
+                                       src_md, w_md, b_md, dst_md, {spec_.stride, spec_.stride},
+                                       {spec_.pad_h, spec_.pad_w}, {spec_.pad_h, spec_.pad_w});
+  dnnl::post_ops ops;
+  if (residual_) ops.append_sum(1.f);
+  if (act_ == Activation::kRelu) ops.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
+  if (act_ == Activation::kPrelu) ops.append_prelu(1 << 1);
+  dnnl::primitive_attr attr;
+  attr.set_post_ops(ops);
+  dnnl::convolution_forward::primitive_desc pd(desc, attr, cpu_engine());
+
+  Plan plan;
+  plan.prim = dnnl::convolution_forward(pd);
+  plan.src_md = pd.src_desc();
+  plan.dst_md = pd.dst_desc();
+  dnnl::stream stream(cpu_engine());
+  memory user_w({{spec_.out_channels, spec_.in_channels, spec_.kernel_h, spec_.kernel_w}, dt::f32, tag::oihw},
+                cpu_engine(), weight_.data());
+  plan.weights = memory(pd.weights_desc(), cpu_engine());
+  dnnl::reorder(user_w, plan.weights).execute(stream, user_w, plan.weights);
+  stream.wait();
+  plan.bias = memory(b_md, cpu_engine(), bias_.data());
+  return plans_.emplace(in, std::move(plan)).first->second;
+}
+
+Act Conv2d::forward(dnnl::stream& stream, const Act& x, const Act* residual) {
+  if (residual_ != (residual != nullptr))
+    throw Error(ErrorKind::kInternal, "convolution called with/without a residual against its construction");
+  Plan& plan = plan_for(x.dims());
+  memory src = as_layout(stream, x.mem, plan.src_md);
+  memory dst = residual ? as_layout(stream, residual->mem, plan.dst_md) : memory(plan.dst_md, cpu_engine());
+  std::unordered_map<int, memory> args = {
+      {DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, plan.weights}, {DNNL_ARG_BIAS, plan.bias}, {DNNL_ARG_DST, dst}};
+  if (act_ == Activation::kPrelu) args[DNNL_ARG_ATTR_MULTIPLE_POST_OP(residual_ ? 1 : 0) | DNNL_ARG_WEIGHTS] = prelu_mem_;
+  plan.prim.execute(stream, args);
+  return {dst};
+}
+
+Act MaxPool2d::forward(dnnl::stream& stream, const Act& x) {
+  const auto in = x.dims();
+  Plan* plan;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = plans_.find(in);
+    if (it == plans_.end()) {
+      // PyTorch: out = floor_or_ceil((H - k) / s) + 1; in ceil mode the last window must start inside
+      // the input. The extra right padding makes oneDNN produce exactly that many outputs; padded cells
+      // never win a max.
+      auto out_size = [&](memory::dim n) {
+        memory::dim span = n - kernel_;
+        if (span < 0) throw Error(ErrorKind::kInvalidInput, "pooling input smaller than its kernel");
+        memory::dim out = (ceil_mode_ ? (span + stride_ - 1) / stride_ : span / stride_) + 1;
+        if (ceil_mode_ && (out - 1) * stride_ >= n) --out;
+        return out;
+      };
+      const memory::dim oh = out_size(in[2]), ow = out_size(in[3]);
+      const memory::dim pad_b = (oh - 1) * stride_ + kernel_ - in[2], pad_r = (ow - 1) * stride_ + kernel_ - in[3];
+      memory::desc dst_md({in[0], in[1], oh, ow}, dt::f32, tag::any);
+      dnnl::pooling_forward::desc desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::pooling_max,
+                                       x.mem.get_desc(), dst_md, {stride_, stride_}, {kernel_, kernel_}, {0, 0},
+                                       {pad_b, pad_r});
+      dnnl::pooling_forward::primitive_desc pd(desc, cpu_engine());
+      it = plans_.emplace(in, Plan{dnnl::pooling_forward(pd), pd.src_desc(), pd.dst_desc()}).first;
+    }
+    plan = &it->second;
+  }
+  memory src = as_layout(stream, x.mem, plan->src_md);
+  memory dst(plan->dst_md, cpu_engine());
+  plan->prim.execute(stream, {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}});
+  return {dst};
+}
+
+Act Concat::forward(dnnl::stream& stream, const std::vector<Act>& parts) {
+  std::vector<memory::dim> key;
+  for (const auto& p : parts) {
+    const auto d = p.dims();
+    key.insert(key.end(), d.begin(), d.end());
+  }
+  Plan* plan;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = plans_.find(key);
+    if (it == plans_.end()) {
+      std::vector<memory::desc> mds;
+      for (const auto& p : parts) mds.push_back(p.mem.get_desc());
+      dnnl::concat::primitive_desc pd(1, mds, cpu_engine());
+      it = plans_.emplace(key, Plan{dnnl::concat(pd), mds, pd.dst_desc()}).first;
+    }
+    plan = &it->second;
+  }
+  std::unordered_map<int, memory> args;
+  for (size_t i = 0; i < parts.size(); ++i)
+    args[DNNL_ARG_MULTIPLE_SRC + static_cast<int>(i)] = as_layout(stream, parts[i].mem, plan->src_mds[i]);
+  memory dst(plan->dst_md, cpu_engine());
+  args[DNNL_ARG_DST] = dst;
+  plan->prim.execute(stream, args);
+  return {dst};
+}
+
+Linear::Linear(const weights::Tensor& weight, std::vector<float> bias, Activation act, std::vector<float> prelu)
+    : weight_(weight.data), bias_(std::move(bias)), prelu_(std::move(prelu)), act_(act) {
+  if (weight.shape.size() != 2) throw Error(ErrorKind::kInvalidInput, "linear weight must be 2-D");
+  out_ = static_cast<int>(weight.shape[0]);
+  in_ = static_cast<int>(weight.shape[1]);
+  if (bias_.empty()) bias_.assign(static_cast<size_t>(out_), 0.f);
+  if (bias_.size() != static_cast<size_t>(out_) || (act_ == Activation::kPrelu && prelu_.size() != bias_.size()))
+    throw Error(ErrorKind::kInvalidInput, "linear bias/PReLU size differs from the output size");
+}
+
+std::vector<float> Linear::forward(const float* x, int n) const {
+  std::vector<float> y(static_cast<size_t>(n) * out_);
+  for (int r = 0; r < n; ++r) std::copy(bias_.begin(), bias_.end(), y.begin() + static_cast<long>(r) * out_);
+  // Row-major: Y[n x out] = X[n x in] * W^T[in x out] + Y.
+  dnnl::sgemm('N', 'T', n, out_, in_, 1.f, x, in_, weight_.data(), in_, 1.f, y.data(), out_);
+  if (act_ == Activation::kRelu)
+    for (auto& v : y) v = v > 0 ? v : 0;
+  if (act_ == Activation::kPrelu)
+    for (size_t i = 0; i < y.size(); ++i)
+      if (y[i] < 0) y[i] *= prelu_[i % static_cast<size_t>(out_)];
+  return y;
+}
+
+}  // namespace facepipe::nn

@@ -1,0 +1,133 @@
+// A compact inference layer on oneDNN (the CPU library PyTorch itself uses), for the few layer kinds
+// facepipe's networks need. Each layer owns its weights and caches one oneDNN primitive per input
+// shape (MTCNN's PNet runs at a dozen pyramid sizes; batches vary), created on first use and reused.
+// Activations stay in whatever blocked layout oneDNN prefers between layers (`format_tag::any`);
+// only the network's input and output are plain NCHW.
+//
+// Thread safety: every layer may be called from several threads at once; primitive creation is
+// guarded, execution is oneDNN's (re-entrant for CPU primitives).
+#pragma once
+
+#include <map>
+#include <mutex>
+#include <vector>
+
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include "weights/tensor.h"
+
+namespace facepipe::nn {
+
+dnnl::engine& cpu_engine();
+
+// An activation: a oneDNN memory of logical dims (N, C, H, W) in any layout.
+struct Act {
+  dnnl::memory mem;
+  dnnl::memory::dims dims() const { return mem.get_desc().dims(); }
+};
+
+// Wraps a plain NCHW float buffer (not copied: it must outlive the call that uses the Act).
+Act from_nchw(const float* data, int n, int c, int h, int w);
+// Copies an activation out as plain NCHW floats.
+std::vector<float> to_nchw(dnnl::stream& stream, const Act& act);
+
+enum class Activation { kNone, kRelu, kPrelu };
+
+// BatchNorm parameters (inference: running statistics), folded into the preceding convolution.
+struct BatchNorm {
+  std::vector<float> gamma, beta, mean, var;
+  float eps = 1e-5f;
+};
+// Reads "<prefix>.weight/.bias/.running_mean/.running_var" of `channels` from a state dict.
+BatchNorm batch_norm_from(const weights::StateDict& dict, const std::string& prefix, int64_t channels, float eps);
+
+struct ConvSpec {
+  int out_channels = 0, in_channels = 0;
+  int kernel_h = 1, kernel_w = 1;
+  int stride = 1;
+  int pad_h = 0, pad_w = 0;
+};
+
+// Convolution with BatchNorm folded in at construction and the activation fused as a post-op.
+// With a residual, computes act(scale * conv(x) + residual): the scale is folded into the weights and
+// the residual is accumulated by oneDNN's sum post-op.
+class Conv2d {
+ public:
+  // `weight` OIHW; `bias` may be empty; `bn` optional (applied after conv+bias); `prelu` one slope per
+  // output channel when `act` is kPrelu; `residual_scale` != 0 makes forward() take a residual.
+  Conv2d(const ConvSpec& spec, const weights::Tensor& weight, const std::vector<float>& bias, const BatchNorm* bn,
+         Activation act, std::vector<float> prelu = {}, float residual_scale = 0);
+
+  // y = act(conv(x)) or, when constructed with a residual scale, act(scale * conv(x) + residual). The
+  // residual's buffer may be reused for the output (it is consumed).
+  Act forward(dnnl::stream& stream, const Act& x, const Act* residual = nullptr);
+  int out_channels() const { return spec_.out_channels; }
+
+ private:
+  struct Plan {
+    dnnl::convolution_forward prim;
+    dnnl::memory::desc src_md, dst_md;
+    dnnl::memory weights, bias;
+  };
+  Plan& plan_for(const dnnl::memory::dims& in);
+
+  ConvSpec spec_;
+  std::vector<float> weight_, bias_, prelu_;
+  Activation act_;
+  bool residual_;
+  dnnl::memory prelu_mem_;
+  std::mutex mu_;
+  std::map<dnnl::memory::dims, Plan> plans_;
+};
+
+// Max pooling with PyTorch's output-size rule (floor, or ceil with `ceil_mode` as MTCNN uses).
+class MaxPool2d {
+ public:
+  MaxPool2d(int kernel, int stride, bool ceil_mode) : kernel_(kernel), stride_(stride), ceil_mode_(ceil_mode) {}
+  Act forward(dnnl::stream& stream, const Act& x);
+
+ private:
+  struct Plan {
+    dnnl::pooling_forward prim;
+    dnnl::memory::desc src_md, dst_md;
+  };
+  int kernel_, stride_;
+  bool ceil_mode_;
+  std::mutex mu_;
+  std::map<dnnl::memory::dims, Plan> plans_;
+};
+
+// Concatenation along channels.
+class Concat {
+ public:
+  Act forward(dnnl::stream& stream, const std::vector<Act>& parts);
+
+ private:
+  struct Plan {
+    dnnl::concat prim;
+    std::vector<dnnl::memory::desc> src_mds;
+    dnnl::memory::desc dst_md;
+  };
+  std::mutex mu_;
+  std::map<std::vector<dnnl::memory::dim>, Plan> plans_;
+};
+
+// Fully connected layer y = x W^T + b on rows of plain floats (oneDNN's sgemm), optional PReLU.
+class Linear {
+ public:
+  // `weight` is (out, in) as PyTorch stores it.
+  Linear(const weights::Tensor& weight, std::vector<float> bias, Activation act = Activation::kNone,
+         std::vector<float> prelu = {});
+  // x: n rows of in_features; returns n rows of out_features.
+  std::vector<float> forward(const float* x, int n) const;
+  int in_features() const { return in_; }
+  int out_features() const { return out_; }
+  std::vector<float>& mutable_weight() { return weight_; }
+
+ private:
+  int out_, in_;
+  std::vector<float> weight_, bias_, prelu_;
+  Activation act_;
+};
+
+}  // namespace facepipe::nn
