@@ -1,0 +1,178 @@
+#include "models/mtcnn_nets.h"
+
+#include <cmath>
+#include <mutex>
+
+#include "core/error.h"
+#include "nn/layers.h"
+#include "weights/torch_file.h"
+
+namespace facepipe::models {
+
+using nn::Act;
+using nn::Activation;
+using nn::Conv2d;
+using weights::StateDict;
+
+namespace {
+
+std::unique_ptr<Conv2d> conv_prelu(const StateDict& sd, const std::string& conv, const std::string& prelu, int in,
+                                   int out, int k) {
+  const auto& w = weights::expect(sd, conv + ".weight", {out, in, k, k});
+  const auto& b = weights::expect(sd, conv + ".bias", {out});
+  const auto& a = weights::expect(sd, prelu + ".weight", {out});
+  return std::make_unique<Conv2d>(nn::ConvSpec{out, in, k, k, 1, 0, 0}, w, b.data, nullptr, Activation::kPrelu, a.data);
+}
+
+// Several linear heads on the same input, run as one: their weights stacked row-wise.
+std::unique_ptr<nn::Linear> stacked_heads(const StateDict& sd, const std::vector<std::pair<std::string, int>>& heads,
+                                          int in) {
+  weights::Tensor w;
+  std::vector<float> b;
+  int total = 0;
+  for (const auto& [name, out] : heads) {
+    const auto& hw = weights::expect(sd, name + ".weight", {out, in});
+    const auto& hb = weights::expect(sd, name + ".bias", {out});
+    w.data.insert(w.data.end(), hw.data.begin(), hw.data.end());
+    b.insert(b.end(), hb.data.begin(), hb.data.end());
+    total += out;
+  }
+  w.shape = {total, in};
+  return std::make_unique<nn::Linear>(w, b);
+}
+
+// facenet's RNet/ONet flatten after permute(0, 3, 2, 1), i.e. in (w, h, c) order. Reordering the dense
+// layer's input columns once lets the network flatten plain NCHW output instead.
+weights::Tensor permute_dense_columns(const weights::Tensor& w, int c, int h, int wd) {
+  weights::Tensor out = w;
+  const int64_t rows = w.shape[0], cols = w.shape[1];
+  for (int64_t o = 0; o < rows; ++o)
+    for (int ci = 0; ci < c; ++ci)
+      for (int y = 0; y < h; ++y)
+        for (int x = 0; x < wd; ++x)
+          out.data[o * cols + (ci * h + y) * wd + x] = w.data[o * cols + (x * h + y) * c + ci];
+  return out;
+}
+
+void softmax2(const float* logits, float* prob1) {
+  // Probability of class 1 of a two-class softmax, computed as PyTorch does (max-shifted exponentials).
+  const float m = std::max(logits[0], logits[1]);
+  const float e0 = std::exp(logits[0] - m), e1 = std::exp(logits[1] - m);
+  *prob1 = e1 / (e0 + e1);
+}
+
+class Nets : public MtcnnNets {
+ public:
+  explicit Nets(const std::filesystem::path& dir) {
+    const StateDict p = weights::load_state_dict(dir / "pnet.pt");
+    p1_ = conv_prelu(p, "conv1", "prelu1", 3, 10, 3);
+    p2_ = conv_prelu(p, "conv2", "prelu2", 10, 16, 3);
+    p3_ = conv_prelu(p, "conv3", "prelu3", 16, 32, 3);
+    {  // conv4_1 (2 logits) and conv4_2 (4 offsets) read the same map: one 6-channel 1x1 convolution
+      const auto& w1 = weights::expect(p, "conv4_1.weight", {2, 32, 1, 1});
+      const auto& w2 = weights::expect(p, "conv4_2.weight", {4, 32, 1, 1});
+      weights::Tensor w{{6, 32, 1, 1}, w1.data};
+      w.data.insert(w.data.end(), w2.data.begin(), w2.data.end());
+      std::vector<float> b = weights::expect(p, "conv4_1.bias", {2}).data;
+      const auto& b2 = weights::expect(p, "conv4_2.bias", {4}).data;
+      b.insert(b.end(), b2.begin(), b2.end());
+      p4_ = std::make_unique<Conv2d>(nn::ConvSpec{6, 32, 1, 1, 1, 0, 0}, w, b, nullptr, Activation::kNone);
+    }
+    const StateDict r = weights::load_state_dict(dir / "rnet.pt");
+    r1_ = conv_prelu(r, "conv1", "prelu1", 3, 28, 3);
+    r2_ = conv_prelu(r, "conv2", "prelu2", 28, 48, 3);
+    r3_ = conv_prelu(r, "conv3", "prelu3", 48, 64, 2);
+    r4_ = std::make_unique<nn::Linear>(permute_dense_columns(weights::expect(r, "dense4.weight", {128, 576}), 64, 3, 3),
+                                       weights::expect(r, "dense4.bias", {128}).data, Activation::kPrelu,
+                                       weights::expect(r, "prelu4.weight", {128}).data);
+    r5_ = stacked_heads(r, {{"dense5_1", 2}, {"dense5_2", 4}}, 128);
+    const StateDict o = weights::load_state_dict(dir / "onet.pt");
+    o1_ = conv_prelu(o, "conv1", "prelu1", 3, 32, 3);
+    o2_ = conv_prelu(o, "conv2", "prelu2", 32, 64, 3);
+    o3_ = conv_prelu(o, "conv3", "prelu3", 64, 64, 3);
+    o4_ = conv_prelu(o, "conv4", "prelu4", 64, 128, 2);
+    o5_ = std::make_unique<nn::Linear>(permute_dense_columns(weights::expect(o, "dense5.weight", {256, 1152}), 128, 3, 3),
+                                       weights::expect(o, "dense5.bias", {256}).data, Activation::kPrelu,
+                                       weights::expect(o, "prelu5.weight", {256}).data);
+    o6_ = stacked_heads(o, {{"dense6_1", 2}, {"dense6_2", 4}, {"dense6_3", 10}}, 256);
+  }
+
+  PNetOutput pnet(const float* chw, int height, int width) override {
+    dnnl::stream s(nn::cpu_engine());
+    Act x = nn::from_nchw(chw, 1, 3, height, width);
+    x = p1_->forward(s, x);
+    x = pool_p_.forward(s, x);
+    x = p2_->forward(s, x);
+    x = p3_->forward(s, x);
+    x = p4_->forward(s, x);
+    const auto d = x.dims();
+    const std::vector<float> out = nn::to_nchw(s, x);
+    PNetOutput r;
+    r.height = static_cast<int>(d[2]);
+    r.width = static_cast<int>(d[3]);
+    const size_t hw = static_cast<size_t>(r.height) * r.width;
+    r.prob.resize(hw);
+    for (size_t i = 0; i < hw; ++i) {
+      const float logits[2] = {out[i], out[hw + i]};
+      softmax2(logits, &r.prob[i]);
+    }
+    r.reg.assign(out.begin() + static_cast<long>(2 * hw), out.end());
+    return r;
+  }
+
+  RNetOutput rnet(const float* nchw, int n) override {
+    RNetOutput r;
+    if (n <= 0) return r;
+    dnnl::stream s(nn::cpu_engine());
+    Act x = nn::from_nchw(nchw, n, 3, 24, 24);
+    x = pool_r1_.forward(s, r1_->forward(s, x));
+    x = pool_r2_.forward(s, r2_->forward(s, x));
+    x = r3_->forward(s, x);
+    const std::vector<float> feat = nn::to_nchw(s, x);
+    const std::vector<float> hidden = r4_->forward(feat.data(), n);
+    const std::vector<float> heads = r5_->forward(hidden.data(), n);
+    r.prob.resize(n);
+    r.reg.resize(static_cast<size_t>(n) * 4);
+    for (int i = 0; i < n; ++i) {
+      softmax2(&heads[i * 6], &r.prob[i]);
+      std::copy(&heads[i * 6 + 2], &heads[i * 6 + 6], &r.reg[i * 4]);
+    }
+    return r;
+  }
+
+  ONetOutput onet(const float* nchw, int n) override {
+    ONetOutput r;
+    if (n <= 0) return r;
+    dnnl::stream s(nn::cpu_engine());
+    Act x = nn::from_nchw(nchw, n, 3, 48, 48);
+    x = pool_o1_.forward(s, o1_->forward(s, x));
+    x = pool_o2_.forward(s, o2_->forward(s, x));
+    x = pool_o3_.forward(s, o3_->forward(s, x));
+    x = o4_->forward(s, x);
+    const std::vector<float> feat = nn::to_nchw(s, x);
+    const std::vector<float> hidden = o5_->forward(feat.data(), n);
+    const std::vector<float> heads = o6_->forward(hidden.data(), n);
+    r.prob.resize(n);
+    r.reg.resize(static_cast<size_t>(n) * 4);
+    r.landmarks.resize(static_cast<size_t>(n) * 10);
+    for (int i = 0; i < n; ++i) {
+      const float* h = &heads[i * 16];
+      softmax2(h, &r.prob[i]);
+      std::copy(h + 2, h + 6, &r.reg[i * 4]);
+      std::copy(h + 6, h + 16, &r.landmarks[i * 10]);
+    }
+    return r;
+  }
+
+ private:
+  std::unique_ptr<Conv2d> p1_, p2_, p3_, p4_, r1_, r2_, r3_, o1_, o2_, o3_, o4_;
+  std::unique_ptr<nn::Linear> r4_, r5_, o5_, o6_;
+  nn::MaxPool2d pool_p_{2, 2, true}, pool_r1_{3, 2, true}, pool_r2_{3, 2, true}, pool_o1_{3, 2, true},
+      pool_o2_{3, 2, true}, pool_o3_{2, 2, true};
+};
+
+}  // namespace
+
+std::unique_ptr<MtcnnNets> MtcnnNets::load(const std::filesystem::path& dir) { return std::make_unique<Nets>(dir); }
+
+}  // namespace facepipe::models
