@@ -1,5 +1,8 @@
 #include "queue/queue.h"
 
+#include "core/error.h"
+#include "queue/sqlite_store.h"
+
 namespace facepipe::queue {
 
 std::vector<std::string> Queue::send_batch(const std::vector<std::string>& bodies) {
@@ -7,6 +10,22 @@ std::vector<std::string> Queue::send_batch(const std::vector<std::string>& bodie
   ids.reserve(bodies.size());
   for (const auto& body : bodies) ids.push_back(send(body));
   return ids;
+}
+
+std::unique_ptr<QueueService> open_queue_service(const std::string& endpoint) {
+  if (endpoint == "memory:") return make_sqlite_queue_service(":memory:");
+  if (endpoint.rfind("sqlite:", 0) == 0) {
+    std::string path = endpoint.substr(7);
+    if (path.empty())
+      throw Error(ErrorKind::kInvalidInput,
+                  "queue endpoint 'sqlite:' needs a path: sqlite:/var/lib/facepipe/queues.db");
+    return make_sqlite_queue_service(path);
+  }
+  if (endpoint.rfind("http://", 0) == 0 || endpoint.rfind("https://", 0) == 0)
+    throw Error(ErrorKind::kUnavailable,
+                "SQS endpoints are not available in this build yet: '" + endpoint + "'");
+  throw Error(ErrorKind::kInvalidInput, "unknown queue endpoint '" + endpoint +
+                                            "': use sqlite:PATH, memory: or an http(s):// SQS endpoint URL");
 }
 
 }  // namespace facepipe::queue
