@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <mutex>
+#include <type_traits>
 
 #include "core/error.h"
 #include "nn/layers.h"
@@ -120,7 +121,37 @@ class Nets : public MtcnnNets {
     return r;
   }
 
+  // oneDNN compiles a kernel for every new batch size, and the number of candidate boxes differs on
+  // every frame: run them in chunks of a few fixed sizes so the compiled primitives are reused.
+  template <typename Out, typename Fn>
+  static Out chunked(const float* nchw, int n, int plane, Fn run_chunk) {
+    Out all;
+    for (int done = 0; done < n;) {
+      int chunk = 1;
+      for (int size : {256, 64, 16, 4})
+        if (n - done >= size) {
+          chunk = size;
+          break;
+        }
+      Out part = run_chunk(nchw + static_cast<size_t>(done) * plane, chunk);
+      all.prob.insert(all.prob.end(), part.prob.begin(), part.prob.end());
+      all.reg.insert(all.reg.end(), part.reg.begin(), part.reg.end());
+      if constexpr (std::is_same_v<Out, ONetOutput>)
+        all.landmarks.insert(all.landmarks.end(), part.landmarks.begin(), part.landmarks.end());
+      done += chunk;
+    }
+    return all;
+  }
+
   RNetOutput rnet(const float* nchw, int n) override {
+    return chunked<RNetOutput>(nchw, n, 3 * 24 * 24, [this](const float* x, int k) { return rnet_batch(x, k); });
+  }
+  ONetOutput onet(const float* nchw, int n) override {
+    return chunked<ONetOutput>(nchw, n, 3 * 48 * 48, [this](const float* x, int k) { return onet_batch(x, k); });
+  }
+
+ private:
+  RNetOutput rnet_batch(const float* nchw, int n) {
     RNetOutput r;
     if (n <= 0) return r;
     dnnl::stream s(nn::cpu_engine());
@@ -140,7 +171,7 @@ class Nets : public MtcnnNets {
     return r;
   }
 
-  ONetOutput onet(const float* nchw, int n) override {
+  ONetOutput onet_batch(const float* nchw, int n) {
     ONetOutput r;
     if (n <= 0) return r;
     dnnl::stream s(nn::cpu_engine());
@@ -164,7 +195,6 @@ class Nets : public MtcnnNets {
     return r;
   }
 
- private:
   std::unique_ptr<Conv2d> p1_, p2_, p3_, p4_, r1_, r2_, r3_, o1_, o2_, o3_, o4_;
   std::unique_ptr<nn::Linear> r4_, r5_, o5_, o6_;
   nn::MaxPool2d pool_p_{2, 2, true}, pool_r1_{3, 2, true}, pool_r2_{3, 2, true}, pool_o1_{3, 2, true},

@@ -68,6 +68,8 @@ class Conv2d {
     dnnl::convolution_forward prim;
     dnnl::memory::desc src_md, dst_md;
     dnnl::memory weights, bias;
+    dnnl::prelu_forward prelu;  // separate: oneDNN 2.6's JIT convolutions reject a PReLU post-op
+    dnnl::memory prelu_weights;
   };
   Plan& plan_for(const dnnl::memory::dims& in);
 
@@ -75,7 +77,6 @@ class Conv2d {
   std::vector<float> weight_, bias_, prelu_;
   Activation act_;
   bool residual_;
-  dnnl::memory prelu_mem_;
   std::mutex mu_;
   std::map<dnnl::memory::dims, Plan> plans_;
 };
