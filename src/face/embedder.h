@@ -30,7 +30,8 @@ class Embedder {
   virtual std::string id() const = 0;
   virtual int dim() const = 0;
   virtual CropSpec crop_spec() const = 0;
-  // One L2-normalised embedding per crop. Each crop is CV_8UC3 RGB of crop_spec().size squared, as made
+  // One embedding per crop, as the model defines it (InceptionResnetV1: L2-normalised; face-api:
+  // its raw descriptor, which is what its 0.6 distance convention refers to). Each crop is CV_8UC3 RGB of crop_spec().size squared, as made
   // by extract_crop(). Runs the crops as one batch. Thread-safe.
   virtual std::vector<Embedding> embed(const std::vector<cv::Mat>& crops) = 0;
 };

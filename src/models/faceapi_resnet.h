@@ -1,0 +1,35 @@
+// face-api.js's face recognition net (a ResNet-34-style network derived from dlib's face descriptor):
+// 150x150 RGB face chip in, 128-d descriptor out, Euclidean distance ~0.6 separating people (face-api's
+// convention). Weights: the TF.js manifest of npm @vladmandic/face-api (models/faceapi/). Runs on oneDNN
+// and reproduces face-api's forward pass: mean-RGB subtraction and /256, conv+scale layers (the
+// per-channel scale folded into the convolution), residual and down-sampling blocks with their
+// zero-padded shortcuts, global average, fully connected. The descriptor is returned as face-api
+// returns it (not re-normalised).
+#pragma once
+
+#include <filesystem>
+#include <memory>
+
+#include "face/embedder.h"
+
+namespace facepipe::models {
+
+class FaceApiResNet : public face::Embedder {
+ public:
+  // `manifest`: face_recognition_model-weights_manifest.json (its .bin beside it).
+  static std::unique_ptr<FaceApiResNet> load(const std::filesystem::path& manifest);
+  ~FaceApiResNet() override;
+
+  std::string id() const override { return "faceapi-resnet34/aligned150"; }
+  int dim() const override { return 128; }
+  face::CropSpec crop_spec() const override { return {face::CropSpec::Method::kAligned, 150, 0}; }
+  // 150x150 uint8 RGB chips -> descriptors, as one batch.
+  std::vector<face::Embedding> embed(const std::vector<cv::Mat>& crops) override;
+
+ private:
+  struct Net;
+  explicit FaceApiResNet(std::unique_ptr<Net> net);
+  std::unique_ptr<Net> net_;
+};
+
+}  // namespace facepipe::models
