@@ -1,0 +1,65 @@
+// The SQS wire protocol over a QueueService, so unmodified AWS clients (aws CLI, boto3, the AWS SDKs)
+// work against `facepipe serve` with --endpoint-url.
+//
+// Both protocols SQS speaks are served by one action layer:
+// - JSON (current SDKs): POST, `X-Amz-Target: AmazonSQS.<Action>`, `Content-Type:
+// application/x-amz-json-1.0`,
+//   JSON request and answer; errors are HTTP 400 with {"__type": "com.amazonaws.sqs#<Code>", "message"} and
+//   the `x-amzn-query-error: <LegacyCode>;Sender` header the SDKs use for the legacy error codes.
+// - Query (older SDKs, curl): form-encoded `Action=...&Version=2012-11-05`, XML answers and <ErrorResponse>.
+// Actions: CreateQueue, GetQueueUrl, ListQueues, DeleteQueue, SendMessage(Batch), ReceiveMessage,
+// DeleteMessage(Batch), ChangeMessageVisibility, PurgeQueue, GetQueueAttributes.
+// Queue URLs are `<base_url>/<account>/<queue name>`; only the last path segment names the queue.
+#pragma once
+
+#include <map>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "queue/queue.h"
+
+namespace facepipe::server {
+
+struct SqsReply {
+  int status = 200;
+  std::string content_type;
+  std::string body;
+  std::map<std::string, std::string> headers;
+};
+
+class SqsProtocol {
+ public:
+  // `base_url` is what clients reach this server at ("http://127.0.0.1:8080"); it prefixes queue URLs.
+  SqsProtocol(queue::QueueService& queues, std::string base_url, std::string account = "000000000000");
+
+  // A JSON-protocol request; `target` is the X-Amz-Target header value.
+  SqsReply handle_json(const std::string& target, const std::string& body);
+  // A query-protocol request: its decoded form (or URL) parameters and the request path (the queue URL's
+  // path when the client posts to the queue URL instead of passing QueueUrl).
+  SqsReply handle_query(const std::multimap<std::string, std::string>& params, const std::string& path);
+
+  // The action layer both protocols share: JSON-protocol request/answer shapes. Throws SqsFault.
+  nlohmann::json run(const std::string& action, const nlohmann::json& request);
+
+  std::string queue_url(const std::string& name) const;
+
+ private:
+  queue::QueueService& queues_;
+  std::string base_url_;
+  std::string account_;
+};
+
+// An SQS error: the modern code (JSON `__type`), the legacy query-protocol code, the message.
+struct SqsFault {
+  std::string code;         // "QueueDoesNotExist"
+  std::string legacy_code;  // "AWS.SimpleQueueService.NonExistentQueue"
+  std::string message;
+  int status = 400;
+  bool sender = true;
+};
+
+// Hex MD5 of a message body, as SQS returns in MD5OfMessageBody / MD5OfBody (the SDKs verify it).
+std::string md5_hex(const std::string& data);
+
+}  // namespace facepipe::server

@@ -1,0 +1,129 @@
+#include "service/detection.h"
+
+#include <chrono>
+
+#include <spdlog/spdlog.h>
+
+#include "core/error.h"
+#include "service/base64.h"
+#include "service/messages.h"
+
+namespace facepipe::service {
+namespace {
+
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+std::string required_string(const json& j, const char* key) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null())
+    throw Error(
+        ErrorKind::kInvalidInput,
+        std::string("field '") + key + "' is missing; send {\"request_id\", \"filename\", \"content\"}");
+  if (!it->is_string())
+    throw Error(ErrorKind::kInvalidInput,
+                std::string("field '") + key + "' must be a string, got " + it->type_name());
+  auto value = it->get<std::string>();
+  if (value.empty()) throw Error(ErrorKind::kInvalidInput, std::string("field '") + key + "' is empty");
+  return value;
+}
+
+double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+}  // namespace
+
+DetectionHandler::DetectionHandler(face::Detector& detector, face::CropSpec crop_spec,
+                                   std::shared_ptr<queue::Queue> request_queue, Metrics* metrics,
+                                   DetectionOptions options)
+    : detector_(detector),
+      crop_spec_(crop_spec),
+      queue_(std::move(request_queue)),
+      metrics_(metrics),
+      options_(options) {}
+
+bool DetectionHandler::reserve(const std::string& id) {
+  std::lock_guard lock(mu_);
+  if (!seen_.insert(id).second) return false;
+  seen_order_.push_back(id);
+  while (seen_order_.size() > options_.remembered_ids) {
+    seen_.erase(seen_order_.front());
+    seen_order_.pop_front();
+  }
+  return true;
+}
+
+void DetectionHandler::release(const std::string& id) {
+  std::lock_guard lock(mu_);
+  seen_.erase(id);  // the order entry stays; erasing a missing id later is harmless
+}
+
+json DetectionHandler::handle(const std::string& body) {
+  auto start = Clock::now();
+  auto wall_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                     std::chrono::system_clock::now().time_since_epoch())
+                     .count();
+  json request;
+  try {
+    request = json::parse(body);
+  } catch (const json::exception& e) {
+    throw Error(ErrorKind::kInvalidInput,
+                std::string("request body is not valid JSON (") + e.what() +
+                    "); send {\"request_id\", \"filename\", \"content\": base64 image}");
+  }
+  if (!request.is_object())
+    throw Error(ErrorKind::kInvalidInput,
+                "request body must be a JSON object with request_id, filename and content");
+  std::string request_id = required_string(request, "request_id");
+  if (request_id.size() > options_.max_request_id)
+    throw Error(ErrorKind::kInvalidInput, "field 'request_id' is longer than " +
+                                              std::to_string(options_.max_request_id) + " characters");
+  std::string filename = required_string(request, "filename");
+  std::string content = required_string(request, "content");
+
+  if (!reserve(request_id))
+    throw Error(ErrorKind::kConflict,
+                "request_id '" + request_id + "' was already accepted; use a new id per frame");
+  try {
+    auto t = Clock::now();
+    std::string bytes = base64_decode(content);
+    cv::Mat rgb = image::decode(bytes, options_.limits);
+    if (metrics_) metrics_->observe("facepipe_stage_seconds", "stage=\"decode\"", since(t));
+
+    t = Clock::now();
+    auto faces = detector_.detect(rgb);
+    if (metrics_) metrics_->observe("facepipe_stage_seconds", "stage=\"detect\"", since(t));
+
+    t = Clock::now();
+    RequestMessage m;
+    m.request_id = request_id;
+    m.filename = filename;
+    m.width = rgb.cols;
+    m.height = rgb.rows;
+    m.crop_spec = crop_spec_;
+    m.accepted_ms = wall_ms;
+    for (auto& f : faces) m.faces.push_back({f, face::extract_crop(rgb, f, crop_spec_)});
+    std::string message = encode_request(m);
+    if (metrics_) metrics_->observe("facepipe_stage_seconds", "stage=\"crop\"", since(t));
+
+    t = Clock::now();
+    std::string message_id = queue_->send(message);
+    if (metrics_) {
+      metrics_->observe("facepipe_stage_seconds", "stage=\"enqueue\"", since(t));
+      metrics_->observe("facepipe_stage_seconds", "stage=\"detection_total\"", since(start));
+      metrics_->inc("facepipe_frames_accepted_total");
+    }
+    spdlog::debug("detect: request {} ({}) {}x{}: {} face(s) queued as {}", request_id, filename, rgb.cols,
+                  rgb.rows, faces.size(), message_id);
+    return {{"request_id", request_id},
+            {"filename", filename},
+            {"faces", faces.size()},
+            {"status", "queued"},
+            {"message_id", message_id}};
+  } catch (...) {
+    release(request_id);  // a frame that was refused may be sent again under the same id
+    if (metrics_) metrics_->inc("facepipe_frames_refused_total");
+    throw;
+  }
+}
+
+}  // namespace facepipe::service

@@ -1,0 +1,59 @@
+// The face-detection function, free of any transport: the HTTP server (`serve`, `worker detect`) and the
+// Lambda runtime loop both pass it the request body and turn its Error into a 4xx/5xx.
+//
+// handle(body) takes {"request_id": string, "filename": string, "content": base64 JPEG/PNG}, validates it,
+// decodes the frame (refusing non-images, truncated files and decompression bombs), runs the detector,
+// cuts each face's embedder input with the embedder's CropSpec and puts ONE message for the frame on the
+// request queue (format: service/messages.h). It returns {"request_id", "filename", "faces": n,
+// "status": "queued", "message_id"} once the message is durably queued.
+//
+// Errors (nothing is queued): Error(kInvalidInput) for malformed JSON, a missing / empty / non-string field,
+// bad base64 or bytes that are no complete image; Error(kTooLarge) for a frame declaring too many pixels;
+// Error(kConflict) for a request id already accepted (ids are remembered, up to a bound, per process).
+#pragma once
+
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_set>
+
+#include <nlohmann/json.hpp>
+
+#include "face/detector.h"
+#include "face/embedder.h"
+#include "image/decode.h"
+#include "queue/queue.h"
+#include "service/metrics.h"
+
+namespace facepipe::service {
+
+struct DetectionOptions {
+  image::DecodeLimits limits;
+  size_t remembered_ids = 100000;  // repeated-request-id window
+  size_t max_request_id = 256;     // characters
+};
+
+class DetectionHandler {
+ public:
+  // `metrics` may be null.
+  DetectionHandler(face::Detector& detector, face::CropSpec crop_spec,
+                   std::shared_ptr<queue::Queue> request_queue, Metrics* metrics = nullptr,
+                   DetectionOptions options = {});
+  nlohmann::json handle(const std::string& body);
+
+ private:
+  bool reserve(const std::string& request_id);
+  void release(const std::string& request_id);
+
+  face::Detector& detector_;
+  face::CropSpec crop_spec_;
+  std::shared_ptr<queue::Queue> queue_;
+  Metrics* metrics_;
+  DetectionOptions options_;
+  std::mutex mu_;
+  std::unordered_set<std::string> seen_;
+  std::deque<std::string> seen_order_;
+};
+
+}  // namespace facepipe::service

@@ -1,0 +1,50 @@
+// The face-recognition function, free of any transport: the queue worker (`serve`, `worker recognize`)
+// and the Lambda runtime loop (SQS events) pass it request-queue message bodies.
+//
+// For each message (format: service/messages.h) it embeds every face crop, matches each against the
+// gallery, and sends one response for the frame to the response queue:
+//   {"request_id", "result": <name of the largest face> | "No face detected", "filename", "faces": [...]}
+// A message that fails (malformed, embedder or queue failure) throws / is reported failed and is NOT
+// answered, so the caller leaves it on the queue: it is retried after the visibility timeout and
+// dead-lettered after the queue's max receive count.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "face/embedder.h"
+#include "gallery/gallery.h"
+#include "queue/queue.h"
+#include "service/metrics.h"
+
+namespace facepipe::service {
+
+class RecognitionHandler {
+ public:
+  // `threshold` <= 0: always the nearest person (the course's semantics). `metrics` may be null.
+  RecognitionHandler(face::Embedder& embedder, const gallery::Gallery& gallery, float threshold,
+                     std::shared_ptr<queue::Queue> response_queue, Metrics* metrics = nullptr);
+  // One message; returns the response it sent. Throws facepipe::Error on failure (nothing sent).
+  nlohmann::json handle(const std::string& message_body);
+  // Up to 10 messages as an SQS trigger delivers them; the crops of all messages go through the embedder
+  // as one batch. Returns the indices of the messages that failed (Lambda's batchItemFailures).
+  std::vector<size_t> handle_batch(const std::vector<std::string>& bodies);
+  // Called with every response sent (serve's ?wait=1). Set before use; must be thread-safe.
+  std::function<void(const nlohmann::json&)> on_response;
+
+ private:
+  std::vector<size_t> process(const std::vector<std::string>& bodies, std::vector<nlohmann::json>& responses,
+                              std::vector<std::string>& errors);
+
+  face::Embedder& embedder_;
+  const gallery::Gallery& gallery_;
+  float threshold_;
+  std::shared_ptr<queue::Queue> queue_;
+  Metrics* metrics_;
+};
+
+}  // namespace facepipe::service
