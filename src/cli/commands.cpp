@@ -31,7 +31,7 @@ int run(int argc, char** argv) {
   spdlog::set_default_logger(spdlog::stderr_color_mt("facepipe"));
 
   register_engine_commands(app, global);
-  // register_recognition_commands(app, global);  // enabled when the engine lands
+  register_recognition_commands(app, global);
   register_gallery_commands(app, global);
   register_service_commands(app, global);
   register_aws_commands(app, global);

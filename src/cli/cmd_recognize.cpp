@@ -1,0 +1,271 @@
+// facepipe embed | enroll | recognize | eval: the engine and the gallery used directly, in one process.
+#include <algorithm>
+#include <cstdio>
+#include <iostream>
+#include <memory>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "core/error.h"
+#include "face/engine.h"
+#include "image/decode.h"
+#include "recognition/enroll.h"
+#include "recognition/evaluate.h"
+#include "recognition/pipeline.h"
+#include "recognition/thresholds.h"
+
+namespace facepipe::cli {
+namespace {
+
+using nlohmann::json;
+
+struct EngineFlags {
+  std::string embedder = "auto";
+  int crop_size = 240;
+  float threshold = -1;  // < 0: the embedder's calibrated default
+  bool always_nearest = false;
+  bool all_faces = false;
+  bool json_output = false;
+};
+
+void add_embedder_flags(CLI::App* cmd, EngineFlags& f) {
+  cmd->add_option("--embedder", f.embedder,
+                  "auto|faceapi|irv1|irv1-random (auto: the gallery's own embedder, else irv1 when the VGGFace2 "
+                  "weights are present, else faceapi)")
+      ->capture_default_str();
+  cmd->add_option("--crop-size", f.crop_size, "InceptionResnetV1 input size (240 as the course, or 160)")
+      ->capture_default_str();
+}
+
+void add_match_flags(CLI::App* cmd, EngineFlags& f) {
+  cmd->add_option("--threshold", f.threshold,
+                  "open-set distance threshold: farther than this from everyone -> Unknown (default: the "
+                  "embedder's calibrated value)");
+  cmd->add_flag("--always-nearest", f.always_nearest,
+                "no open-set threshold: always answer the nearest person (the seed's behaviour)");
+}
+
+face::EngineOptions engine_options(const GlobalOptions& global, const EngineFlags& f,
+                                   const std::string& gallery_embedder_id = "") {
+  face::EngineOptions o;
+  o.models_dir = global.models_dir;
+  o.embedder = f.embedder;
+  o.irv1_crop_size = f.crop_size;
+  if (f.embedder == "auto" && !gallery_embedder_id.empty()) o = face::options_for_embedder_id(gallery_embedder_id, o);
+  return o;
+}
+
+float threshold_for(const EngineFlags& f, const std::string& embedder_id) {
+  if (f.always_nearest) return 0;
+  if (f.threshold >= 0) return f.threshold;
+  return recognition::default_threshold(embedder_id);
+}
+
+// A one-line progress indicator on stderr, only when stderr is a terminal or progress is long.
+recognition::Progress progress_printer(const char* what) {
+  return [what](size_t done, size_t total, const std::string&) {
+    if (total < 20) return;
+    if (done == total || done % 10 == 0) {
+      std::fprintf(stderr, "\r%s %zu/%zu", what, done, total);
+      if (done == total) std::fprintf(stderr, "\n");
+      std::fflush(stderr);
+    }
+  };
+}
+
+json detection_json(const face::Detection& d) {
+  json lm = json::array();
+  for (const auto& p : d.landmarks) lm.push_back({p.x, p.y});
+  return {{"box", {d.box.x1, d.box.y1, d.box.x2, d.box.y2}}, {"prob", d.prob}, {"landmarks", lm}};
+}
+
+std::unique_ptr<gallery::Gallery> open_existing_gallery(const std::string& path) {
+  if (!std::filesystem::exists(path))
+    throw Error(ErrorKind::kNotFound, "gallery '" + path + "' does not exist; create it with `facepipe enroll --gallery " +
+                                          path + " ...` or `facepipe gallery import`");
+  return gallery::Gallery::open(path);
+}
+
+void register_embed(CLI::App& app, GlobalOptions& global) {
+  auto* cmd = app.add_subcommand("embed", "print the face embedding(s) of each image as JSON");
+  auto flags = std::make_shared<EngineFlags>();
+  auto images = std::make_shared<std::vector<std::string>>();
+  cmd->add_option("images", *images, "image files")->required();
+  add_embedder_flags(cmd, *flags);
+  cmd->add_flag("--all-faces", flags->all_faces, "every face, not only the largest");
+  cmd->callback([&global, flags, images] {
+    auto options = engine_options(global, *flags);
+    auto detector = face::make_detector(options);
+    auto embedder = face::make_embedder(options);
+    json out = json::array();
+    for (const auto& path : *images) {
+      const cv::Mat rgb = image::load_rgb(path);
+      json faces = json::array();
+      for (auto& f : recognition::embed_faces(*detector, *embedder, rgb, !flags->all_faces)) {
+        json j = detection_json(f.detection);
+        j["embedding"] = f.embedding;
+        faces.push_back(j);
+      }
+      out.push_back({{"image", path}, {"embedder", embedder->id()}, {"faces", faces}});
+    }
+    std::cout << out.dump() << "\n";
+  });
+}
+
+void register_enroll(CLI::App& app, GlobalOptions& global) {
+  auto* cmd = app.add_subcommand("enroll", "add people to a gallery from their photos (largest face of each)");
+  auto flags = std::make_shared<EngineFlags>();
+  auto gallery_path = std::make_shared<std::string>();
+  auto folder = std::make_shared<std::string>();
+  auto per_person = std::make_shared<int>(0);
+  auto pairs = std::make_shared<std::vector<std::string>>();
+  auto records = std::make_shared<std::string>();
+  cmd->add_option("--gallery", *gallery_path, "gallery database (created when missing)")->required();
+  cmd->add_option("--folder", *folder, "folder with one sub-folder of photos per person");
+  cmd->add_option("--per-person", *per_person, "with --folder: only the first N photos of each person (0 = all)");
+  cmd->add_option("pairs", *pairs, "NAME=PATH pairs (PATH: an image or a folder of images)");
+  cmd->add_option("--records", *records, "JSON file {name: record} stored with each person (e.g. major, year)");
+  add_embedder_flags(cmd, *flags);
+  cmd->add_flag("--json", flags->json_output, "print the result as JSON");
+  cmd->callback([&global, flags, gallery_path, folder, per_person, pairs, records] {
+    if (folder->empty() && pairs->empty())
+      throw Error(ErrorKind::kInvalidInput, "nothing to enroll: give --folder DIR or NAME=PATH pairs");
+    std::vector<recognition::EnrollSource> sources;
+    if (!folder->empty()) sources = recognition::sources_from_folder(*folder, *per_person);
+    if (!pairs->empty()) {
+      auto more = recognition::sources_from_pairs(*pairs);
+      sources.insert(sources.end(), more.begin(), more.end());
+    }
+    json record_map = json::object();
+    if (!records->empty()) record_map = read_json_file(*records);
+
+    std::string existing_id;
+    if (std::filesystem::exists(*gallery_path)) existing_id = gallery::Gallery::open(*gallery_path)->embedder_id();
+    auto options = engine_options(global, *flags, existing_id);
+    auto detector = face::make_detector(options);
+    auto embedder = face::make_embedder(options);
+    auto gallery = gallery::Gallery::open(*gallery_path, embedder->id());
+    auto results = recognition::enroll(*gallery, *detector, *embedder, sources, progress_printer("enrolling"));
+    for (const auto& [name, record] : record_map.items())
+      if (gallery->record(name) || std::any_of(sources.begin(), sources.end(), [&](auto& s) { return s.name == name; }))
+        gallery->set_record(name, record);
+    json out = json::array();
+    for (const auto& r : results) {
+      json skipped = json::array();
+      for (const auto& [path, why] : r.skipped) skipped.push_back({{"image", path}, {"reason", why}});
+      out.push_back({{"name", r.name}, {"images", r.images}, {"enrolled", r.enrolled}, {"skipped", skipped}});
+    }
+    if (flags->json_output) {
+      std::cout << json{{"gallery", *gallery_path}, {"embedder", embedder->id()}, {"people", out}}.dump(2) << "\n";
+      return;
+    }
+    std::cout << fmt::format("{:<24} {:>7} {:>9}\n", "person", "photos", "enrolled");
+    for (const auto& r : results) {
+      std::cout << fmt::format("{:<24} {:>7} {:>9}\n", r.name, r.images, r.enrolled);
+      for (const auto& [path, why] : r.skipped) std::cout << "  skipped " << path << ": " << why << "\n";
+    }
+    std::cout << "gallery " << *gallery_path << " (" << embedder->id() << ")\n";
+  });
+}
+
+void register_recognize(CLI::App& app, GlobalOptions& global) {
+  auto* cmd = app.add_subcommand("recognize", "name the faces in images against a gallery");
+  auto flags = std::make_shared<EngineFlags>();
+  auto gallery_path = std::make_shared<std::string>();
+  auto images = std::make_shared<std::vector<std::string>>();
+  cmd->add_option("--gallery", *gallery_path, "gallery database")->required();
+  cmd->add_option("images", *images, "image files")->required();
+  add_embedder_flags(cmd, *flags);
+  add_match_flags(cmd, *flags);
+  cmd->add_flag("--all-faces", flags->all_faces, "every face, not only the largest");
+  cmd->add_flag("--json", flags->json_output, "print JSON");
+  cmd->callback([&global, flags, gallery_path, images] {
+    auto gallery = open_existing_gallery(*gallery_path);
+    auto options = engine_options(global, *flags, gallery->embedder_id());
+    auto detector = face::make_detector(options);
+    auto embedder = face::make_embedder(options);
+    if (embedder->id() != gallery->embedder_id())
+      throw Error(ErrorKind::kConflict, "gallery '" + *gallery_path + "' was made by embedder '" +
+                                            gallery->embedder_id() + "' but '" + embedder->id() +
+                                            "' was chosen; drop --embedder or re-enroll");
+    const float threshold = threshold_for(*flags, embedder->id());
+    json out = json::array();
+    for (const auto& path : *images) {
+      const cv::Mat rgb = image::load_rgb(path);
+      json faces = json::array();
+      for (const auto& f : recognition::recognize(*detector, *embedder, *gallery, rgb, threshold, !flags->all_faces)) {
+        json j = detection_json(f.detection);
+        j["name"] = f.match.name;
+        j["distance"] = f.match.distance;
+        j["nearest"] = f.match.nearest;
+        faces.push_back(j);
+      }
+      out.push_back({{"image", path}, {"faces", faces}});
+    }
+    if (flags->json_output) {
+      std::cout << json{{"embedder", embedder->id()}, {"threshold", threshold}, {"results", out}}.dump(2) << "\n";
+      return;
+    }
+    std::cout << fmt::format("{:<40} {:<20} {:>8}  {}\n", "image", "name", "distance", "box");
+    for (const auto& r : out) {
+      if (r["faces"].empty()) std::cout << fmt::format("{:<40} {:<20}\n", r["image"].get<std::string>(), "(no face)");
+      for (const auto& f : r["faces"])
+        std::cout << fmt::format("{:<40} {:<20} {:>8.3f}  [{:.0f},{:.0f},{:.0f},{:.0f}]\n",
+                                 r["image"].get<std::string>(), f["name"].get<std::string>(),
+                                 f["distance"].get<float>(), f["box"][0].get<float>(), f["box"][1].get<float>(),
+                                 f["box"][2].get<float>(), f["box"][3].get<float>());
+    }
+  });
+}
+
+void register_eval(CLI::App& app, GlobalOptions& global) {
+  auto* cmd = app.add_subcommand("eval", "accuracy of a gallery on labelled images (confusion, unknown rate)");
+  auto flags = std::make_shared<EngineFlags>();
+  auto gallery_path = std::make_shared<std::string>();
+  auto images_dir = std::make_shared<std::string>();
+  auto labels = std::make_shared<std::string>();
+  cmd->add_option("--gallery", *gallery_path, "gallery database")->required();
+  cmd->add_option("--images", *images_dir, "image folder (a sub-folder per person when no --labels)")->required();
+  cmd->add_option("--labels", *labels, "labels CSV 'Image,Results' (course format)");
+  add_embedder_flags(cmd, *flags);
+  add_match_flags(cmd, *flags);
+  cmd->add_flag("--json", flags->json_output, "print JSON");
+  cmd->callback([&global, flags, gallery_path, images_dir, labels] {
+    auto gallery = open_existing_gallery(*gallery_path);
+    auto options = engine_options(global, *flags, gallery->embedder_id());
+    auto detector = face::make_detector(options);
+    auto embedder = face::make_embedder(options);
+    const float threshold = threshold_for(*flags, embedder->id());
+    auto items = labels->empty() ? recognition::labels_from_folders(*images_dir)
+                                 : recognition::labels_from_csv(*labels, *images_dir);
+    auto report = recognition::evaluate(*detector, *embedder, *gallery, threshold, items, progress_printer("evaluating"));
+    if (flags->json_output) {
+      json j = report.to_json();
+      j["threshold"] = threshold;
+      j["embedder"] = embedder->id();
+      std::cout << j.dump(2) << "\n";
+      return;
+    }
+    std::cout << fmt::format("images {}  correct {}  wrong {}  unknown {}  no face {}  errors {}\n", report.total,
+                             report.correct, report.wrong, report.unknown, report.no_face, report.errors);
+    std::cout << fmt::format("accuracy {:.2f}%  unknown rate {:.2f}%  (threshold {:.3f}, {})\n",
+                             100 * report.accuracy(), 100 * report.unknown_rate(), threshold, embedder->id());
+    std::cout << "confusion (expected -> answered: count)\n";
+    for (const auto& [expected, row] : report.confusion)
+      for (const auto& [answered, count] : row)
+        std::cout << fmt::format("  {:<20} -> {:<20} {}\n", expected, answered, count);
+  });
+}
+
+}  // namespace
+
+void register_recognition_commands(CLI::App& app, GlobalOptions& global) {
+  register_embed(app, global);
+  register_enroll(app, global);
+  register_recognize(app, global);
+  register_eval(app, global);
+}
+
+}  // namespace facepipe::cli

@@ -1,0 +1,240 @@
+#include "gallery/gallery.h"
+
+#include <sqlite3.h>
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <mutex>
+
+#include "core/error.h"
+
+namespace facepipe::gallery {
+namespace {
+
+// Galleries are small (people x a few embeddings) and matched far more often than changed, so every
+// embedding lives in one contiguous matrix in memory, rebuilt after a change; SQLite only persists.
+class SqliteGallery : public Gallery {
+ public:
+  SqliteGallery(const std::string& location, const std::string& embedder_id) : location_(location) {
+    if (sqlite3_open_v2(location.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+                        nullptr) != SQLITE_OK) {
+      const std::string why = db_ ? sqlite3_errmsg(db_) : "out of memory";
+      sqlite3_close(db_);
+      throw Error(ErrorKind::kUnavailable, "cannot open gallery '" + location + "': " + why);
+    }
+    sqlite3_busy_timeout(db_, 5000);
+    exec("PRAGMA journal_mode=WAL");
+    exec("PRAGMA foreign_keys=ON");
+    exec(
+        "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+        "CREATE TABLE IF NOT EXISTS people (name TEXT PRIMARY KEY, record TEXT NOT NULL DEFAULT 'null');"
+        "CREATE TABLE IF NOT EXISTS embeddings (id INTEGER PRIMARY KEY, person TEXT NOT NULL "
+        "REFERENCES people(name) ON DELETE CASCADE, vector BLOB NOT NULL);");
+    const std::string stored = meta("embedder_id");
+    if (stored.empty()) {
+      if (embedder_id.empty() && location != ":memory:")
+        throw Error(ErrorKind::kNotFound, "gallery '" + location +
+                                              "' is new or empty and no embedder was named; create it with "
+                                              "`facepipe enroll` or `facepipe gallery import`");
+      set_meta("embedder_id", embedder_id);
+      embedder_id_ = embedder_id;
+    } else {
+      if (!embedder_id.empty() && embedder_id != stored)
+        throw Error(ErrorKind::kConflict, "gallery '" + location + "' holds embeddings of '" + stored +
+                                              "', not '" + embedder_id +
+                                              "': distances between different models mean nothing; use "
+                                              "--embedder to match it or enrol into a new gallery");
+      embedder_id_ = stored;
+    }
+    const std::string dim = meta("dim");
+    dim_ = dim.empty() ? 0 : std::stoi(dim);
+    reload();
+  }
+  ~SqliteGallery() override { sqlite3_close(db_); }
+
+  std::string embedder_id() const override { return embedder_id_; }
+  int dim() const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return dim_;
+  }
+
+  void add(const std::string& name, const face::Embedding& embedding) override {
+    if (name.empty() || name == kUnknown)
+      throw Error(ErrorKind::kInvalidInput, "a person needs a name other than '' and '" + std::string(kUnknown) + "'");
+    if (embedding.empty()) throw Error(ErrorKind::kInvalidInput, "empty embedding for '" + name + "'");
+    for (float v : embedding)
+      if (!std::isfinite(v)) throw Error(ErrorKind::kInvalidInput, "embedding for '" + name + "' is not finite");
+    std::lock_guard<std::mutex> lock(mu_);
+    if (dim_ != 0 && static_cast<int>(embedding.size()) != dim_)
+      throw Error(ErrorKind::kConflict, "embedding of " + std::to_string(embedding.size()) +
+                                            " values for a gallery of dimension " + std::to_string(dim_));
+    exec("BEGIN IMMEDIATE");
+    try {
+      if (dim_ == 0) set_meta("dim", std::to_string(embedding.size()));
+      run("INSERT OR IGNORE INTO people (name) VALUES (?1)", {name});
+      sqlite3_stmt* st = prepare("INSERT INTO embeddings (person, vector) VALUES (?1, ?2)");
+      sqlite3_bind_text(st, 1, name.c_str(), -1, SQLITE_TRANSIENT);
+      sqlite3_bind_blob(st, 2, embedding.data(), static_cast<int>(embedding.size() * sizeof(float)), SQLITE_TRANSIENT);
+      step_done(st);
+      exec("COMMIT");
+    } catch (...) {
+      exec("ROLLBACK");
+      throw;
+    }
+    if (dim_ == 0) dim_ = static_cast<int>(embedding.size());
+    names_.push_back(name);
+    matrix_.insert(matrix_.end(), embedding.begin(), embedding.end());
+  }
+
+  void remove(const std::string& name) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (run("DELETE FROM people WHERE name = ?1", {name}) == 0)
+      throw Error(ErrorKind::kNotFound, "no person '" + name + "' in the gallery");
+    reload();
+  }
+
+  std::vector<Person> people() const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::vector<Person> out;
+    sqlite3_stmt* st = prepare(
+        "SELECT p.name, p.record, COUNT(e.id) FROM people p LEFT JOIN embeddings e ON e.person = p.name "
+        "GROUP BY p.name ORDER BY p.rowid");
+    while (sqlite3_step(st) == SQLITE_ROW) {
+      Person p;
+      p.name = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
+      p.record = nlohmann::json::parse(reinterpret_cast<const char*>(sqlite3_column_text(st, 1)));
+      p.embeddings = sqlite3_column_int(st, 2);
+      out.push_back(std::move(p));
+    }
+    sqlite3_finalize(st);
+    return out;
+  }
+
+  void set_record(const std::string& name, const nlohmann::json& record) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    run("INSERT INTO people (name, record) VALUES (?1, ?2) ON CONFLICT(name) DO UPDATE SET record = excluded.record",
+        {name, record.dump()});
+  }
+
+  std::optional<nlohmann::json> record(const std::string& name) const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    sqlite3_stmt* st = prepare("SELECT record FROM people WHERE name = ?1");
+    sqlite3_bind_text(st, 1, name.c_str(), -1, SQLITE_TRANSIENT);
+    std::optional<nlohmann::json> out;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+      auto j = nlohmann::json::parse(reinterpret_cast<const char*>(sqlite3_column_text(st, 0)));
+      if (!j.is_null()) out = std::move(j);
+    }
+    sqlite3_finalize(st);
+    return out;
+  }
+
+  Match match(const face::Embedding& embedding, float threshold) const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (names_.empty()) throw Error(ErrorKind::kInvalidInput, "the gallery is empty: enrol people first");
+    if (static_cast<int>(embedding.size()) != dim_)
+      throw Error(ErrorKind::kInvalidInput, "embedding of " + std::to_string(embedding.size()) +
+                                                " values for a gallery of dimension " + std::to_string(dim_));
+    // Squared distances in float, as torch.dist-style reference code computes; the first of equal
+    // distances wins (the seed's list order).
+    float best = std::numeric_limits<float>::infinity();
+    size_t best_i = 0;
+    const size_t d = static_cast<size_t>(dim_);
+    for (size_t i = 0; i < names_.size(); ++i) {
+      const float* row = &matrix_[i * d];
+      float sum = 0;
+      for (size_t k = 0; k < d; ++k) {
+        const float diff = embedding[k] - row[k];
+        sum += diff * diff;
+      }
+      if (sum < best) {
+        best = sum;
+        best_i = i;
+      }
+    }
+    Match m;
+    m.distance = std::sqrt(best);
+    m.nearest = names_[best_i];
+    m.name = (threshold > 0 && m.distance > threshold) ? kUnknown : m.nearest;
+    return m;
+  }
+
+ private:
+  void exec(const std::string& sql) const {
+    char* err = nullptr;
+    if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
+      const std::string why = err ? err : "unknown error";
+      sqlite3_free(err);
+      throw Error(ErrorKind::kUnavailable, "gallery '" + location_ + "': " + why);
+    }
+  }
+  sqlite3_stmt* prepare(const char* sql) const {
+    sqlite3_stmt* st = nullptr;
+    if (sqlite3_prepare_v2(db_, sql, -1, &st, nullptr) != SQLITE_OK)
+      throw Error(ErrorKind::kInternal, std::string("gallery SQL: ") + sqlite3_errmsg(db_));
+    return st;
+  }
+  void step_done(sqlite3_stmt* st) const {
+    const int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) throw Error(ErrorKind::kUnavailable, "gallery '" + location_ + "': " + sqlite3_errmsg(db_));
+  }
+  int run(const char* sql, const std::vector<std::string>& params) const {
+    sqlite3_stmt* st = prepare(sql);
+    for (size_t i = 0; i < params.size(); ++i)
+      sqlite3_bind_text(st, static_cast<int>(i + 1), params[i].c_str(), -1, SQLITE_TRANSIENT);
+    step_done(st);
+    return sqlite3_changes(db_);
+  }
+  std::string meta(const std::string& key) const {
+    sqlite3_stmt* st = prepare("SELECT value FROM meta WHERE key = ?1");
+    sqlite3_bind_text(st, 1, key.c_str(), -1, SQLITE_TRANSIENT);
+    std::string out;
+    if (sqlite3_step(st) == SQLITE_ROW) out = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    return out;
+  }
+  void set_meta(const std::string& key, const std::string& value) {
+    run("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)", {key, value});
+  }
+  void reload() {
+    names_.clear();
+    matrix_.clear();
+    sqlite3_stmt* st = prepare("SELECT person, vector FROM embeddings ORDER BY id");
+    while (sqlite3_step(st) == SQLITE_ROW) {
+      const int bytes = sqlite3_column_bytes(st, 1);
+      if (dim_ == 0 || bytes != dim_ * static_cast<int>(sizeof(float))) {
+        sqlite3_finalize(st);
+        throw Error(ErrorKind::kInvalidInput, "gallery '" + location_ + "' is corrupt (embedding of the wrong size)");
+      }
+      names_.emplace_back(reinterpret_cast<const char*>(sqlite3_column_text(st, 0)));
+      const auto* v = static_cast<const float*>(sqlite3_column_blob(st, 1));
+      matrix_.insert(matrix_.end(), v, v + dim_);
+    }
+    sqlite3_finalize(st);
+  }
+
+  std::string location_;
+  sqlite3* db_ = nullptr;
+  std::string embedder_id_;
+  mutable std::mutex mu_;
+  int dim_ = 0;
+  std::vector<std::string> names_;  // one per stored embedding, in insertion order
+  std::vector<float> matrix_;       // names_.size() x dim_
+};
+
+}  // namespace
+
+std::unique_ptr<Gallery> Gallery::open(const std::filesystem::path& db, const std::string& embedder_id) {
+  if (db.has_parent_path() && !std::filesystem::exists(db.parent_path()))
+    throw Error(ErrorKind::kNotFound, "folder '" + db.parent_path().string() + "' for the gallery does not exist");
+  return std::make_unique<SqliteGallery>(db.string(), embedder_id);
+}
+
+std::unique_ptr<Gallery> Gallery::in_memory(const std::string& embedder_id) {
+  if (embedder_id.empty()) throw Error(ErrorKind::kInvalidInput, "an in-memory gallery needs an embedder id");
+  return std::make_unique<SqliteGallery>(":memory:", embedder_id);
+}
+
+}  // namespace facepipe::gallery

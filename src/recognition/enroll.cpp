@@ -1,0 +1,117 @@
+#include "recognition/enroll.h"
+
+#include <algorithm>
+#include <map>
+
+#include "core/error.h"
+#include "image/decode.h"
+#include "recognition/pipeline.h"
+
+namespace facepipe::recognition {
+namespace fs = std::filesystem;
+
+namespace {
+
+bool is_image(const fs::path& p) {
+  std::string ext = p.extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+  return ext == ".jpg" || ext == ".jpeg" || ext == ".png";
+}
+
+std::vector<fs::path> images_in(const fs::path& dir) {
+  std::vector<fs::path> out;
+  for (const auto& e : fs::directory_iterator(dir))
+    if (e.is_regular_file() && is_image(e.path())) out.push_back(e.path());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+}  // namespace
+
+std::vector<EnrollSource> sources_from_folder(const fs::path& dir, int per_person) {
+  if (!fs::is_directory(dir))
+    throw Error(ErrorKind::kNotFound, "enrol folder '" + dir.string() +
+                                          "' does not exist; give a folder with one sub-folder of photos per person");
+  std::vector<EnrollSource> out;
+  std::vector<fs::path> people;
+  for (const auto& e : fs::directory_iterator(dir))
+    if (e.is_directory()) people.push_back(e.path());
+  std::sort(people.begin(), people.end());
+  for (const auto& p : people) {
+    auto images = images_in(p);
+    if (images.empty()) continue;
+    if (per_person > 0 && images.size() > static_cast<size_t>(per_person)) images.resize(per_person);
+    out.push_back({p.filename().string(), std::move(images)});
+  }
+  if (out.empty())
+    throw Error(ErrorKind::kNotFound, "no person folder with .jpg/.png images in '" + dir.string() +
+                                          "'; lay it out as DIR/<name>/<photo>.jpg");
+  return out;
+}
+
+std::vector<EnrollSource> sources_from_pairs(const std::vector<std::string>& pairs) {
+  std::map<std::string, EnrollSource> by_name;
+  std::vector<std::string> order;
+  for (const auto& pair : pairs) {
+    const auto eq = pair.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == pair.size())
+      throw Error(ErrorKind::kInvalidInput, "'" + pair + "' is not NAME=PATH (e.g. Obama=photos/obama1.jpg)");
+    std::string name = pair.substr(0, eq);
+    fs::path path = pair.substr(eq + 1);
+    if (!fs::exists(path)) throw Error(ErrorKind::kNotFound, "'" + path.string() + "' (for " + name + ") does not exist");
+    auto [it, inserted] = by_name.try_emplace(name, EnrollSource{name, {}});
+    if (inserted) order.push_back(name);
+    if (fs::is_directory(path)) {
+      auto images = images_in(path);
+      if (images.empty())
+        throw Error(ErrorKind::kNotFound, "folder '" + path.string() + "' (for " + name + ") holds no .jpg/.png image");
+      it->second.images.insert(it->second.images.end(), images.begin(), images.end());
+    } else {
+      it->second.images.push_back(path);
+    }
+  }
+  std::vector<EnrollSource> out;
+  for (const auto& name : order) out.push_back(std::move(by_name[name]));
+  return out;
+}
+
+std::vector<EnrollResult> enroll(gallery::Gallery& gallery, face::Detector& detector, face::Embedder& embedder,
+                                 const std::vector<EnrollSource>& sources, const Progress& progress) {
+  size_t total = 0;
+  for (const auto& s : sources) total += s.images.size();
+  size_t done = 0;
+  std::vector<EnrollResult> results;
+  for (const auto& source : sources) {
+    EnrollResult result{source.name, static_cast<int>(source.images.size()), 0, {}};
+    std::vector<face::Embedding> embeddings;
+    for (const auto& path : source.images) {
+      if (progress) progress(done, total, path.string());
+      ++done;
+      try {
+        const cv::Mat rgb = image::load_rgb(path);
+        auto faces = embed_faces(detector, embedder, rgb, /*largest_only=*/true);
+        if (faces.empty()) {
+          result.skipped.emplace_back(path.string(), "no face found");
+          continue;
+        }
+        embeddings.push_back(std::move(faces[0].embedding));
+      } catch (const Error& e) {
+        if (e.kind() != ErrorKind::kInvalidInput && e.kind() != ErrorKind::kNotFound &&
+            e.kind() != ErrorKind::kTooLarge)
+          throw;
+        result.skipped.emplace_back(path.string(), e.what());
+      }
+    }
+    if (embeddings.empty())
+      throw Error(ErrorKind::kInvalidInput, "no usable photo of '" + source.name + "' (" +
+                                                std::to_string(result.skipped.size()) +
+                                                " skipped: no face or unreadable); give clear frontal photos");
+    for (const auto& e : embeddings) gallery.add(source.name, e);
+    result.enrolled = static_cast<int>(embeddings.size());
+    results.push_back(std::move(result));
+  }
+  if (progress) progress(total, total, "");
+  return results;
+}
+
+}  // namespace facepipe::recognition
