@@ -3,6 +3,7 @@
 // person, and the faces in datasets/misc (people nobody enrolled) must come back Unknown.
 #include <gtest/gtest.h>
 
+#include "core/error.h"
 #include "face/engine.h"
 #include "gallery/gallery.h"
 #include "image/decode.h"
