@@ -1,7 +1,383 @@
+// facepipe serve | worker detect|recognize | workload: the service on one machine, its stages as separate
+// processes against any SQS-compatible endpoint, and the workload client.
+#include <pthread.h>
+#include <signal.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+#include <spdlog/spdlog.h>
+
 #include "cli/commands.h"
+#include "core/error.h"
+#include "face/engine.h"
+#include "gallery/gallery.h"
+#include "queue/http_sqs_client.h"
+#include "queue/queue.h"
+#include "recognition/thresholds.h"
+#include "server/http_server.h"
+#include "service/detection.h"
+#include "service/metrics.h"
+#include "service/recognition.h"
+#include "service/worker.h"
+#include "service/workload.h"
 
 namespace facepipe::cli {
+namespace {
 
-void register_service_commands(CLI::App& app, GlobalOptions& global) {}
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+struct QueueNames {
+  std::string request, response, dead_letter;
+  explicit QueueNames(const std::string& id)
+      : request(id + "-req-queue"), response(id + "-resp-queue"), dead_letter(id + "-req-dlq") {}
+};
+
+struct QueueSettings {
+  int visibility_s = 30;
+  int max_receives = 5;
+};
+
+// Creates the three queues (idempotent) and returns the request and response queues.
+std::pair<std::shared_ptr<queue::Queue>, std::shared_ptr<queue::Queue>> ensure_queues(queue::QueueService& svc,
+                                                                                        const std::string& id,
+                                                                                        const QueueSettings& s) {
+  QueueNames n(id);
+  queue::QueueConfig dlq;
+  dlq.retention = std::chrono::seconds(14 * 24 * 3600);
+  svc.create(n.dead_letter, dlq);
+  queue::QueueConfig req;
+  req.visibility_timeout = std::chrono::seconds(s.visibility_s);
+  req.max_receive_count = s.max_receives;
+  req.dead_letter_queue = n.dead_letter;
+  auto request = svc.create(n.request, req);
+  auto response = svc.create(n.response, queue::QueueConfig{});
+  return {request, response};
+}
+
+// Blocks SIGINT/SIGTERM in every thread started after this; `on_signal` runs on a dedicated thread
+// (so it may take locks and stop servers, which a signal handler may not).
+void handle_signals(std::function<void()> on_signal) {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  std::thread([set, on_signal] {
+    int sig = 0;
+    sigwait(&set, &sig);
+    spdlog::info("signal {}: shutting down", sig);
+    on_signal();
+  }).detach();
+}
+
+// The engine parts a stage needs, built from the gallery's embedder id so crops and gallery agree.
+struct Engine {
+  std::unique_ptr<gallery::Gallery> gallery;
+  std::unique_ptr<face::Detector> detector;
+  std::unique_ptr<face::Embedder> embedder;
+  float threshold = 0;
+};
+
+Engine load_engine(const GlobalOptions& global, const std::string& gallery_path, const std::string& embedder,
+                   std::optional<float> threshold, bool need_detector, bool need_gallery) {
+  Engine e;
+  face::EngineOptions opts;
+  opts.models_dir = global.models_dir;
+  opts.embedder = embedder;
+  if (need_gallery || !gallery_path.empty()) {
+    if (gallery_path.empty() || !fs::exists(gallery_path))
+      throw Error(ErrorKind::kNotFound, "gallery '" + gallery_path +
+                                            "' does not exist; enrol people first (facepipe enroll) and pass --gallery");
+    e.gallery = gallery::Gallery::open(gallery_path);
+    if (e.gallery->people().empty())
+      throw Error(ErrorKind::kInvalidInput, "gallery '" + gallery_path + "' has nobody in it; enrol people first");
+    opts = face::options_for_embedder_id(e.gallery->embedder_id(), opts);
+  }
+  if (need_detector) e.detector = face::make_detector(opts);
+  e.embedder = face::make_embedder(opts);
+  e.threshold = threshold ? *threshold : recognition::default_threshold(e.embedder->id());
+  spdlog::info("engine: embedder {}, threshold {}", e.embedder->id(), e.threshold);
+  return e;
+}
+
+// Lets a ?wait=1 request block until recognition answers its id (in-process recognition only).
+class Waiters {
+ public:
+  void expect(const std::string& id) {
+    std::lock_guard lock(mu_);
+    results_[id];
+  }
+  void deliver(const json& response) {
+    std::lock_guard lock(mu_);
+    auto it = results_.find(response.value("request_id", ""));
+    if (it == results_.end()) return;
+    it->second = response;
+    cv_.notify_all();
+  }
+  std::optional<json> wait(const std::string& id, std::chrono::seconds timeout) {
+    std::unique_lock lock(mu_);
+    cv_.wait_for(lock, timeout, [&] { return results_[id].has_value(); });
+    auto r = results_[id];
+    results_.erase(id);
+    return r;
+  }
+  void forget(const std::string& id) {
+    std::lock_guard lock(mu_);
+    results_.erase(id);
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::map<std::string, std::optional<json>> results_;
+};
+
+void add_queue_depths(service::Metrics& metrics, std::vector<std::shared_ptr<queue::Queue>> queues) {
+  metrics.add_collector([queues](std::string& out) {
+    out += "# TYPE facepipe_queue_messages gauge\n";
+    for (auto& q : queues) {
+      try {
+        auto s = q->stats();
+        out += "facepipe_queue_messages{queue=\"" + q->name() + "\",state=\"visible\"} " + std::to_string(s.visible) + "\n";
+        out += "facepipe_queue_messages{queue=\"" + q->name() + "\",state=\"in_flight\"} " +
+               std::to_string(s.in_flight) + "\n";
+      } catch (const std::exception&) {
+      }
+    }
+  });
+}
+
+}  // namespace
+
+void register_service_commands(CLI::App& app, GlobalOptions& global) {
+  // ---- serve ----
+  struct ServeArgs {
+    std::string host = "127.0.0.1";
+    int port = 8080;
+    std::string data_dir = "facepipe-data";
+    std::string id = "facepipe";
+    std::string gallery;
+    std::string embedder = "auto";
+    std::optional<float> threshold;
+    int recognizers = 1;
+    int http_threads = 32;
+    size_t max_body = 6 * 1024 * 1024;
+    bool queues_only = false;
+    bool no_recognize = false;
+    QueueSettings queues;
+  };
+  auto sa = std::make_shared<ServeArgs>();
+  auto* serve = app.add_subcommand("serve", "run the whole service in one process: function URL, queues (SQS API), workers");
+  serve->add_option("--host", sa->host, "address to listen on")->capture_default_str();
+  serve->add_option("--port", sa->port, "port (0 = any free port, printed on start)")->capture_default_str();
+  serve->add_option("--data-dir", sa->data_dir, "where the queues are kept (queues.db)")->capture_default_str();
+  serve->add_option("--id", sa->id, "queue prefix: <id>-req-queue, <id>-resp-queue")->capture_default_str();
+  serve->add_option("--gallery", sa->gallery, "gallery database");
+  serve->add_option("--embedder", sa->embedder, "embedder when the gallery does not name one")->capture_default_str();
+  serve->add_option("--threshold", sa->threshold, "open-set distance threshold (default: the embedder's)");
+  serve->add_option("--recognizers", sa->recognizers, "recognition worker threads")->capture_default_str();
+  serve->add_option("--http-threads", sa->http_threads, "HTTP worker threads")->capture_default_str();
+  serve->add_option("--max-body", sa->max_body, "largest request body in bytes")->capture_default_str();
+  serve->add_option("--visibility-timeout", sa->queues.visibility_s, "request queue visibility timeout, s")->capture_default_str();
+  serve->add_option("--max-receives", sa->queues.max_receives, "receives before a request is dead-lettered")->capture_default_str();
+  serve->add_flag("--queues-only", sa->queues_only, "serve only the queues (SQS API), no face engine");
+  serve->add_flag("--no-recognize", sa->no_recognize, "run no recognition workers (use `facepipe worker recognize`)");
+  serve->callback([sa, &global] {
+    fs::create_directories(sa->data_dir);
+    auto queues = queue::open_queue_service("sqlite:" + (fs::path(sa->data_dir) / "queues.db").string());
+    auto [requests, responses] = ensure_queues(*queues, sa->id, sa->queues);
+    service::Metrics metrics;
+    add_queue_depths(metrics, {requests, responses, queues->get(QueueNames(sa->id).dead_letter)});
+
+    std::optional<Engine> engine;
+    if (!sa->queues_only)
+      engine = load_engine(global, sa->gallery, sa->embedder, sa->threshold, true, !sa->no_recognize);
+
+    server::ServerOptions so;
+    so.host = sa->host;
+    so.port = sa->port;
+    so.threads = sa->http_threads;
+    so.max_body_bytes = sa->max_body;
+    server::HttpServer http(so, queues.get(), metrics);
+
+    Waiters waiters;
+    std::unique_ptr<service::DetectionHandler> detection;
+    std::unique_ptr<service::RecognitionHandler> recognition;
+    std::atomic<bool> stop{false};
+    std::vector<std::thread> workers;
+    bool in_process_recognition = engine && !sa->no_recognize;
+    if (engine) {
+      detection = std::make_unique<service::DetectionHandler>(*engine->detector, engine->embedder->crop_spec(),
+                                                              requests, &metrics);
+      http.set_function([&](const std::string& body, bool wait) {
+        if (!wait || !in_process_recognition) return detection->handle(body);
+        // Register before queueing so a fast answer is not missed; the id is known only after parsing.
+        auto request = json::parse(body, nullptr, false);
+        std::string id = request.is_object() && request.contains("request_id") && request["request_id"].is_string()
+                             ? request["request_id"].get<std::string>()
+                             : "";
+        if (id.empty()) return detection->handle(body);  // refuses it with the precise reason
+        waiters.expect(id);
+        json accepted;
+        try {
+          accepted = detection->handle(body);
+        } catch (...) {
+          waiters.forget(id);
+          throw;
+        }
+        auto result = waiters.wait(id, std::chrono::seconds(30));
+        if (!result) {
+          accepted["status"] = "queued; no result within 30 s, poll the response queue";
+          return accepted;
+        }
+        return *result;
+      });
+    }
+    if (in_process_recognition) {
+      recognition = std::make_unique<service::RecognitionHandler>(*engine->embedder, *engine->gallery,
+                                                                  engine->threshold, responses, &metrics);
+      recognition->on_response = [&](const json& r) { waiters.deliver(r); };
+      for (int i = 0; i < std::max(1, sa->recognizers); ++i)
+        workers.emplace_back([&] { service::run_recognition_worker(*requests, *recognition, stop, {}, &metrics); });
+    }
+    int port = http.bind();
+    handle_signals([&] {
+      stop = true;
+      http.stop();
+    });
+    spdlog::info("serve: listening on {} (function URL POST /, SQS endpoint, /healthz, /metrics); queues {} and {}",
+                 http.base_url(), requests->name(), responses->name());
+    std::cout << "listening on " << http.base_url() << std::endl;
+    (void)port;
+    http.run();
+    stop = true;
+    for (auto& t : workers) t.join();
+    spdlog::info("serve: stopped");
+  });
+
+  // ---- worker ----
+  struct WorkerArgs {
+    std::string endpoint;
+    std::string id = "facepipe";
+    std::string gallery;
+    std::string embedder = "auto";
+    std::optional<float> threshold;
+    int threads = 1;
+    std::string host = "127.0.0.1";
+    int port = 8081;
+    QueueSettings queues;
+  };
+  auto wa = std::make_shared<WorkerArgs>();
+  auto* worker = app.add_subcommand("worker", "run one stage as its own process against an SQS-compatible endpoint");
+  worker->require_subcommand(1);
+  auto common = [wa](CLI::App* sub) {
+    sub->add_option("--queue-endpoint", wa->endpoint, "SQS endpoint URL (facepipe serve's, or AWS SQS)")->required();
+    sub->add_option("--id", wa->id, "queue prefix: <id>-req-queue, <id>-resp-queue")->capture_default_str();
+    sub->add_option("--gallery", wa->gallery, "gallery database (chooses the embedder)");
+    sub->add_option("--embedder", wa->embedder, "embedder when no gallery names one")->capture_default_str();
+  };
+  auto* detect = worker->add_subcommand("detect", "serve the face-detection function URL; queue detected faces");
+  common(detect);
+  detect->add_option("--host", wa->host, "address to listen on")->capture_default_str();
+  detect->add_option("--port", wa->port, "port (0 = any)")->capture_default_str();
+  detect->callback([wa, &global] {
+    auto engine = load_engine(global, wa->gallery, wa->embedder, std::nullopt, true, false);
+    auto svc = queue::open_queue_service(wa->endpoint);
+    auto requests = svc->get(QueueNames(wa->id).request);
+    service::Metrics metrics;
+    service::DetectionHandler detection(*engine.detector, engine.embedder->crop_spec(), requests, &metrics);
+    server::ServerOptions so;
+    so.host = wa->host;
+    so.port = wa->port;
+    server::HttpServer http(so, nullptr, metrics);
+    http.set_function([&](const std::string& body, bool) { return detection.handle(body); });
+    http.bind();
+    handle_signals([&] { http.stop(); });
+    std::cout << "listening on " << http.base_url() << std::endl;
+    http.run();
+  });
+  auto* recognize = worker->add_subcommand("recognize", "consume the request queue in batches; answer on the response queue");
+  common(recognize);
+  recognize->add_option("--threshold", wa->threshold, "open-set distance threshold (default: the embedder's)");
+  recognize->add_option("--threads", wa->threads, "consumer threads")->capture_default_str();
+  recognize->callback([wa, &global] {
+    auto engine = load_engine(global, wa->gallery, wa->embedder, wa->threshold, false, true);
+    auto svc = queue::open_queue_service(wa->endpoint);
+    QueueNames names(wa->id);
+    auto requests = svc->get(names.request);
+    auto responses = svc->get(names.response);
+    service::Metrics metrics;
+    service::RecognitionHandler recognition(*engine.embedder, *engine.gallery, engine.threshold, responses, &metrics);
+    std::atomic<bool> stop{false};
+    handle_signals([&] { stop = true; });
+    std::cout << "consuming " << requests->url() << std::endl;
+    std::vector<std::thread> threads;
+    for (int i = 0; i < std::max(1, wa->threads); ++i)
+      threads.emplace_back([&] { service::run_recognition_worker(*requests, recognition, stop, {}, &metrics); });
+    for (auto& t : threads) t.join();
+  });
+
+  // ---- workload ----
+  struct WorkloadArgs {
+    std::string url, queue_url, images, labels;
+    int requests = 0, concurrency = 1;
+    std::string interval = "0s";
+    int timeout_s = 60;
+    bool json_out = false;
+  };
+  auto la = std::make_shared<WorkloadArgs>();
+  auto* workload = app.add_subcommand("workload", "send frames, poll the response queue, check the names");
+  workload->add_option("--url", la->url, "face-detection function URL")->required();
+  workload->add_option("--queue-url", la->queue_url, "response queue URL")->required();
+  workload->add_option("--images", la->images, "frames folder (with --labels, or a folder per person)")->required();
+  workload->add_option("--labels", la->labels, "labels CSV (Image,Results)");
+  workload->add_option("--requests", la->requests, "requests to send (default: every frame once)");
+  workload->add_option("--interval", la->interval, "time between request starts, e.g. 1s, 250ms")->capture_default_str();
+  workload->add_option("--concurrency", la->concurrency, "requests in flight")->capture_default_str();
+  workload->add_option("--timeout", la->timeout_s, "seconds to wait for each response")->capture_default_str();
+  workload->add_flag("--json", la->json_out, "print the report as JSON");
+  workload->callback([la] {
+    auto items = service::load_workload(la->images, la->labels);
+    service::WorkloadOptions o;
+    o.url = la->url;
+    o.queue_url = la->queue_url;
+    o.requests = la->requests;
+    o.concurrency = la->concurrency;
+    o.timeout = std::chrono::seconds(la->timeout_s);
+    const std::string& iv = la->interval;
+    try {
+      size_t used = 0;
+      double v = std::stod(iv, &used);
+      std::string unit = iv.substr(used);
+      if (unit == "ms") o.interval = std::chrono::milliseconds(static_cast<int64_t>(v));
+      else if (unit == "s" || unit.empty()) o.interval = std::chrono::milliseconds(static_cast<int64_t>(v * 1000));
+      else throw std::invalid_argument(unit);
+    } catch (const std::exception&) {
+      throw Error(ErrorKind::kInvalidInput, "--interval '" + iv + "' is not a duration like 1s or 250ms");
+    }
+    std::mutex print_mu;
+    o.progress = [&](int done, int total) {
+      std::lock_guard lock(print_mu);
+      int width = 40, filled = total ? done * width / total : width;
+      std::cerr << "\r[" << std::string(filled, '#') << std::string(width - filled, '.') << "] " << done << "/"
+                << total << std::flush;
+      if (done == total) std::cerr << "\n";
+    };
+    auto report = service::run_workload(items, o);
+    if (la->json_out)
+      std::cout << report.to_json().dump(2) << "\n";
+    else
+      std::cout << report.to_text();
+    if (report.failed > 0) throw Error(ErrorKind::kUnavailable, std::to_string(report.failed) + " request(s) failed");
+  });
+}
 
 }  // namespace facepipe::cli

@@ -1,7 +1,12 @@
 #include "queue/queue.h"
 
 #include "core/error.h"
+#include "queue/http_sqs_client.h"
 #include "queue/sqlite_store.h"
+#if __has_include("queue/sqs_queue.h")
+#include "queue/sqs_queue.h"
+#define FACEPIPE_HAVE_SQS_QUEUE 1
+#endif
 
 namespace facepipe::queue {
 
