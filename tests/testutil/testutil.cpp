@@ -1,3 +1,5 @@
+#include <sys/wait.h>
+#include <cstdio>
 #include "testutil/testutil.h"
 
 #include <cstdlib>
@@ -10,6 +12,20 @@ namespace facepipe::testing {
 namespace fs = std::filesystem;
 
 fs::path source_dir() { return fs::path(FACEPIPE_SOURCE_DIR); }
+
+fs::path facepipe_binary() { return fs::path(FACEPIPE_BINARY); }
+
+CommandResult run_command(const std::string& command, bool merge_stderr) {
+  CommandResult r;
+  FILE* pipe = popen((command + (merge_stderr ? " 2>&1" : "")).c_str(), "r");
+  if (!pipe) return r;
+  char buf[65536];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, pipe)) > 0) r.output.append(buf, n);
+  const int status = pclose(pipe);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
 
 fs::path shared() {
   if (const char* env = std::getenv("FACEPIPE_SHARED"); env != nullptr && *env != '\0') return fs::path(env);

@@ -17,6 +17,15 @@ std::filesystem::path golden();
 std::filesystem::path datasets();
 // The checkout's root directory.
 std::filesystem::path source_dir();
+// The built facepipe command (for tests that run it as a user would).
+std::filesystem::path facepipe_binary();
+
+// Runs a shell command; returns its exit code and what it printed on stdout (stderr too with `merge_stderr`).
+struct CommandResult {
+  int exit_code = -1;
+  std::string output;
+};
+CommandResult run_command(const std::string& command, bool merge_stderr = false);
 
 nlohmann::json read_json(const std::filesystem::path& file);
 std::string read_file(const std::filesystem::path& file);

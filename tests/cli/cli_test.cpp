@@ -1,0 +1,113 @@
+// The facepipe command as a user runs it: JSON or tables out, non-zero exit with a message on bad input.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "testutil/testutil.h"
+
+namespace facepipe::cli {
+namespace {
+
+namespace fs = std::filesystem;
+using facepipe::testing::datasets;
+using facepipe::testing::run_command;
+using facepipe::testing::shared;
+using facepipe::testing::shared_models;
+
+std::string fp() {
+  return "'" + facepipe::testing::facepipe_binary().string() + "' --models-dir '" + shared_models().string() + "' ";
+}
+
+fs::path temp(const std::string& name) {
+  const fs::path p = fs::temp_directory_path() / ("facepipe_cli_" + name);
+  for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(p.string() + suffix);
+  return p;
+}
+
+TEST(Cli, DetectPrintsFacesAsJson) {
+  const auto r = run_command(fp() + "detect --json '" + (datasets() / "misc/multiface.jpg").string() + "'");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto j = nlohmann::json::parse(r.output);
+  ASSERT_EQ(j.size(), 1u);
+  EXPECT_EQ(j[0]["faces"].size(), 6u);
+  EXPECT_EQ(j[0]["faces"][0]["landmarks"].size(), 5u);
+}
+
+TEST(Cli, EnrollRecognizeAndEvalEndToEnd) {
+  const auto db = temp("e2e.db");
+  auto r = run_command(fp() + "enroll --json --gallery '" + db.string() + "' --folder '" +
+                       (datasets() / "video_frames").string() + "' --per-person 3");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(nlohmann::json::parse(r.output)["people"].size(), 4u);
+
+  r = run_command(fp() + "recognize --json --gallery '" + db.string() + "' '" +
+                  (datasets() / "video_frames/Obama/frame_015.jpg").string() + "' '" +
+                  (datasets() / "misc/kate_siegel.jpg").string() + "'");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  auto j = nlohmann::json::parse(r.output);
+  EXPECT_EQ(j["results"][0]["faces"][0]["name"], "Obama");
+  EXPECT_EQ(j["results"][1]["faces"][0]["name"], "Unknown");
+  EXPECT_NE(j["results"][1]["faces"][0]["nearest"], "Unknown");
+
+  r = run_command(fp() + "eval --json --gallery '" + db.string() + "' --images '" +
+                  (datasets() / "video_frames").string() + "'");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  j = nlohmann::json::parse(r.output);
+  EXPECT_EQ(j["total"], 63);
+  EXPECT_EQ(j["correct"], 63);
+  EXPECT_EQ(j["confusion"]["Bean"]["Bean"], j["total"].get<int>() - j["confusion"]["Obama"]["Obama"].get<int>() -
+                                                j["confusion"]["Trump"]["Trump"].get<int>() -
+                                                j["confusion"]["Freeman"]["Freeman"].get<int>());
+
+  r = run_command(fp() + "gallery list --json --gallery '" + db.string() + "'");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(nlohmann::json::parse(r.output)["embedder"], "faceapi-resnet34/aligned150");
+  r = run_command(fp() + "gallery remove --gallery '" + db.string() + "' Bean");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = run_command(fp() + "gallery list --json --gallery '" + db.string() + "'");
+  EXPECT_EQ(nlohmann::json::parse(r.output)["people"].size(), 3u);
+}
+
+TEST(Cli, GalleryImportOfTheCourseDataPt) {
+  const auto db = temp("import.db");
+  auto r = run_command(fp() + "gallery import --gallery '" + db.string() + "' '" +
+                       (shared() / "galleries/face_images_1000.data.pt").string() + "'");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = run_command(fp() + "gallery list --json --gallery '" + db.string() + "'");
+  const auto j = nlohmann::json::parse(r.output);
+  EXPECT_EQ(j["people"].size(), 90u);
+  EXPECT_EQ(j["embedder"], "irv1-vggface2/box240");
+  // Recognising with the face-api embedder against an InceptionResnetV1 gallery is refused, clearly.
+  r = run_command(fp() + "recognize --embedder faceapi --gallery '" + db.string() + "' '" +
+                      (datasets() / "face_images_1000/test_000.jpg").string() + "'",
+                  true);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("irv1-vggface2/box240"), std::string::npos) << r.output;
+}
+
+TEST(Cli, BadInputExitsNonZeroWithAMessage) {
+  struct Case {
+    std::string args, expect;
+  };
+  const std::vector<Case> cases = {
+      {"detect /does/not/exist.jpg", "cannot read image"},
+      {"detect /etc/hostname", "not a JPEG or PNG"},
+      {"recognize --gallery /does/not/exist.db x.jpg", "does not exist"},
+      {"enroll --gallery " + temp("bad.db").string() + " nobody-without-equals", "NAME=PATH"},
+      {"enroll --gallery " + temp("bad2.db").string(), "nothing to enroll"},
+      {"gallery import --gallery " + temp("bad3.db").string() + " " + (datasets() / "misc/multiface.jpg").string(),
+       "not a readable PyTorch file"},
+      {"no-such-command", ""},
+  };
+  for (const auto& c : cases) {
+    const auto r = run_command(fp() + c.args, true);
+    EXPECT_NE(r.exit_code, 0) << c.args;
+    EXPECT_NE(r.output.find(c.expect), std::string::npos) << c.args << "\n" << r.output;
+  }
+  const auto r = run_command("'" + facepipe::testing::facepipe_binary().string() + "' --models-dir /nowhere detect x.jpg", true);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("--models-dir"), std::string::npos) << r.output;
+}
+
+}  // namespace
+}  // namespace facepipe::cli
