@@ -46,9 +46,8 @@ struct QueueSettings {
 };
 
 // Creates the three queues (idempotent) and returns the request and response queues.
-std::pair<std::shared_ptr<queue::Queue>, std::shared_ptr<queue::Queue>> ensure_queues(queue::QueueService& svc,
-                                                                                        const std::string& id,
-                                                                                        const QueueSettings& s) {
+std::pair<std::shared_ptr<queue::Queue>, std::shared_ptr<queue::Queue>> ensure_queues(
+    queue::QueueService& svc, const std::string& id, const QueueSettings& s) {
   QueueNames n(id);
   queue::QueueConfig dlq;
   dlq.retention = std::chrono::seconds(14 * 24 * 3600);
@@ -94,11 +93,13 @@ Engine load_engine(const GlobalOptions& global, const std::string& gallery_path,
   opts.embedder = embedder;
   if (need_gallery || !gallery_path.empty()) {
     if (gallery_path.empty() || !fs::exists(gallery_path))
-      throw Error(ErrorKind::kNotFound, "gallery '" + gallery_path +
-                                            "' does not exist; enrol people first (facepipe enroll) and pass --gallery");
+      throw Error(ErrorKind::kNotFound,
+                  "gallery '" + gallery_path +
+                      "' does not exist; enrol people first (facepipe enroll) and pass --gallery");
     e.gallery = gallery::Gallery::open(gallery_path);
     if (e.gallery->people().empty())
-      throw Error(ErrorKind::kInvalidInput, "gallery '" + gallery_path + "' has nobody in it; enrol people first");
+      throw Error(ErrorKind::kInvalidInput,
+                  "gallery '" + gallery_path + "' has nobody in it; enrol people first");
     opts = face::options_for_embedder_id(e.gallery->embedder_id(), opts);
   }
   if (need_detector) e.detector = face::make_detector(opts);
@@ -146,7 +147,8 @@ void add_queue_depths(service::Metrics& metrics, std::vector<std::shared_ptr<que
     for (auto& q : queues) {
       try {
         auto s = q->stats();
-        out += "facepipe_queue_messages{queue=\"" + q->name() + "\",state=\"visible\"} " + std::to_string(s.visible) + "\n";
+        out += "facepipe_queue_messages{queue=\"" + q->name() + "\",state=\"visible\"} " +
+               std::to_string(s.visible) + "\n";
         out += "facepipe_queue_messages{queue=\"" + q->name() + "\",state=\"in_flight\"} " +
                std::to_string(s.in_flight) + "\n";
       } catch (const std::exception&) {
@@ -175,21 +177,27 @@ void register_service_commands(CLI::App& app, GlobalOptions& global) {
     QueueSettings queues;
   };
   auto sa = std::make_shared<ServeArgs>();
-  auto* serve = app.add_subcommand("serve", "run the whole service in one process: function URL, queues (SQS API), workers");
+  auto* serve = app.add_subcommand(
+      "serve", "run the whole service in one process: function URL, queues (SQS API), workers");
   serve->add_option("--host", sa->host, "address to listen on")->capture_default_str();
   serve->add_option("--port", sa->port, "port (0 = any free port, printed on start)")->capture_default_str();
-  serve->add_option("--data-dir", sa->data_dir, "where the queues are kept (queues.db)")->capture_default_str();
+  serve->add_option("--data-dir", sa->data_dir, "where the queues are kept (queues.db)")
+      ->capture_default_str();
   serve->add_option("--id", sa->id, "queue prefix: <id>-req-queue, <id>-resp-queue")->capture_default_str();
   serve->add_option("--gallery", sa->gallery, "gallery database");
-  serve->add_option("--embedder", sa->embedder, "embedder when the gallery does not name one")->capture_default_str();
+  serve->add_option("--embedder", sa->embedder, "embedder when the gallery does not name one")
+      ->capture_default_str();
   serve->add_option("--threshold", sa->threshold, "open-set distance threshold (default: the embedder's)");
   serve->add_option("--recognizers", sa->recognizers, "recognition worker threads")->capture_default_str();
   serve->add_option("--http-threads", sa->http_threads, "HTTP worker threads")->capture_default_str();
   serve->add_option("--max-body", sa->max_body, "largest request body in bytes")->capture_default_str();
-  serve->add_option("--visibility-timeout", sa->queues.visibility_s, "request queue visibility timeout, s")->capture_default_str();
-  serve->add_option("--max-receives", sa->queues.max_receives, "receives before a request is dead-lettered")->capture_default_str();
+  serve->add_option("--visibility-timeout", sa->queues.visibility_s, "request queue visibility timeout, s")
+      ->capture_default_str();
+  serve->add_option("--max-receives", sa->queues.max_receives, "receives before a request is dead-lettered")
+      ->capture_default_str();
   serve->add_flag("--queues-only", sa->queues_only, "serve only the queues (SQS API), no face engine");
-  serve->add_flag("--no-recognize", sa->no_recognize, "run no recognition workers (use `facepipe worker recognize`)");
+  serve->add_flag("--no-recognize", sa->no_recognize,
+                  "run no recognition workers (use `facepipe worker recognize`)");
   serve->callback([sa, &global] {
     fs::create_directories(sa->data_dir);
     auto queues = queue::open_queue_service("sqlite:" + (fs::path(sa->data_dir) / "queues.db").string());
@@ -215,15 +223,16 @@ void register_service_commands(CLI::App& app, GlobalOptions& global) {
     std::vector<std::thread> workers;
     bool in_process_recognition = engine && !sa->no_recognize;
     if (engine) {
-      detection = std::make_unique<service::DetectionHandler>(*engine->detector, engine->embedder->crop_spec(),
-                                                              requests, &metrics);
+      detection = std::make_unique<service::DetectionHandler>(
+          *engine->detector, engine->embedder->crop_spec(), requests, &metrics);
       http.set_function([&](const std::string& body, bool wait) {
         if (!wait || !in_process_recognition) return detection->handle(body);
         // Register before queueing so a fast answer is not missed; the id is known only after parsing.
         auto request = json::parse(body, nullptr, false);
-        std::string id = request.is_object() && request.contains("request_id") && request["request_id"].is_string()
-                             ? request["request_id"].get<std::string>()
-                             : "";
+        std::string id =
+            request.is_object() && request.contains("request_id") && request["request_id"].is_string()
+                ? request["request_id"].get<std::string>()
+                : "";
         if (id.empty()) return detection->handle(body);  // refuses it with the precise reason
         waiters.expect(id);
         json accepted;
@@ -246,15 +255,17 @@ void register_service_commands(CLI::App& app, GlobalOptions& global) {
                                                                   engine->threshold, responses, &metrics);
       recognition->on_response = [&](const json& r) { waiters.deliver(r); };
       for (int i = 0; i < std::max(1, sa->recognizers); ++i)
-        workers.emplace_back([&] { service::run_recognition_worker(*requests, *recognition, stop, {}, &metrics); });
+        workers.emplace_back(
+            [&] { service::run_recognition_worker(*requests, *recognition, stop, {}, &metrics); });
     }
     int port = http.bind();
     handle_signals([&] {
       stop = true;
       http.stop();
     });
-    spdlog::info("serve: listening on {} (function URL POST /, SQS endpoint, /healthz, /metrics); queues {} and {}",
-                 http.base_url(), requests->name(), responses->name());
+    spdlog::info(
+        "serve: listening on {} (function URL POST /, SQS endpoint, /healthz, /metrics); queues {} and {}",
+        http.base_url(), requests->name(), responses->name());
     std::cout << "listening on " << http.base_url() << std::endl;
     (void)port;
     http.run();
@@ -276,15 +287,18 @@ void register_service_commands(CLI::App& app, GlobalOptions& global) {
     QueueSettings queues;
   };
   auto wa = std::make_shared<WorkerArgs>();
-  auto* worker = app.add_subcommand("worker", "run one stage as its own process against an SQS-compatible endpoint");
+  auto* worker =
+      app.add_subcommand("worker", "run one stage as its own process against an SQS-compatible endpoint");
   worker->require_subcommand(1);
   auto common = [wa](CLI::App* sub) {
-    sub->add_option("--queue-endpoint", wa->endpoint, "SQS endpoint URL (facepipe serve's, or AWS SQS)")->required();
+    sub->add_option("--queue-endpoint", wa->endpoint, "SQS endpoint URL (facepipe serve's, or AWS SQS)")
+        ->required();
     sub->add_option("--id", wa->id, "queue prefix: <id>-req-queue, <id>-resp-queue")->capture_default_str();
     sub->add_option("--gallery", wa->gallery, "gallery database (chooses the embedder)");
     sub->add_option("--embedder", wa->embedder, "embedder when no gallery names one")->capture_default_str();
   };
-  auto* detect = worker->add_subcommand("detect", "serve the face-detection function URL; queue detected faces");
+  auto* detect =
+      worker->add_subcommand("detect", "serve the face-detection function URL; queue detected faces");
   common(detect);
   detect->add_option("--host", wa->host, "address to listen on")->capture_default_str();
   detect->add_option("--port", wa->port, "port (0 = any)")->capture_default_str();
@@ -304,9 +318,11 @@ void register_service_commands(CLI::App& app, GlobalOptions& global) {
     std::cout << "listening on " << http.base_url() << std::endl;
     http.run();
   });
-  auto* recognize = worker->add_subcommand("recognize", "consume the request queue in batches; answer on the response queue");
+  auto* recognize = worker->add_subcommand(
+      "recognize", "consume the request queue in batches; answer on the response queue");
   common(recognize);
-  recognize->add_option("--threshold", wa->threshold, "open-set distance threshold (default: the embedder's)");
+  recognize->add_option("--threshold", wa->threshold,
+                        "open-set distance threshold (default: the embedder's)");
   recognize->add_option("--threads", wa->threads, "consumer threads")->capture_default_str();
   recognize->callback([wa, &global] {
     auto engine = load_engine(global, wa->gallery, wa->embedder, wa->threshold, false, true);
@@ -315,13 +331,15 @@ void register_service_commands(CLI::App& app, GlobalOptions& global) {
     auto requests = svc->get(names.request);
     auto responses = svc->get(names.response);
     service::Metrics metrics;
-    service::RecognitionHandler recognition(*engine.embedder, *engine.gallery, engine.threshold, responses, &metrics);
+    service::RecognitionHandler recognition(*engine.embedder, *engine.gallery, engine.threshold, responses,
+                                            &metrics);
     std::atomic<bool> stop{false};
     handle_signals([&] { stop = true; });
     std::cout << "consuming " << requests->url() << std::endl;
     std::vector<std::thread> threads;
     for (int i = 0; i < std::max(1, wa->threads); ++i)
-      threads.emplace_back([&] { service::run_recognition_worker(*requests, recognition, stop, {}, &metrics); });
+      threads.emplace_back(
+          [&] { service::run_recognition_worker(*requests, recognition, stop, {}, &metrics); });
     for (auto& t : threads) t.join();
   });
 
@@ -337,12 +355,15 @@ void register_service_commands(CLI::App& app, GlobalOptions& global) {
   auto* workload = app.add_subcommand("workload", "send frames, poll the response queue, check the names");
   workload->add_option("--url", la->url, "face-detection function URL")->required();
   workload->add_option("--queue-url", la->queue_url, "response queue URL")->required();
-  workload->add_option("--images", la->images, "frames folder (with --labels, or a folder per person)")->required();
+  workload->add_option("--images", la->images, "frames folder (with --labels, or a folder per person)")
+      ->required();
   workload->add_option("--labels", la->labels, "labels CSV (Image,Results)");
   workload->add_option("--requests", la->requests, "requests to send (default: every frame once)");
-  workload->add_option("--interval", la->interval, "time between request starts, e.g. 1s, 250ms")->capture_default_str();
+  workload->add_option("--interval", la->interval, "time between request starts, e.g. 1s, 250ms")
+      ->capture_default_str();
   workload->add_option("--concurrency", la->concurrency, "requests in flight")->capture_default_str();
-  workload->add_option("--timeout", la->timeout_s, "seconds to wait for each response")->capture_default_str();
+  workload->add_option("--timeout", la->timeout_s, "seconds to wait for each response")
+      ->capture_default_str();
   workload->add_flag("--json", la->json_out, "print the report as JSON");
   workload->callback([la] {
     auto items = service::load_workload(la->images, la->labels);
@@ -357,9 +378,12 @@ void register_service_commands(CLI::App& app, GlobalOptions& global) {
       size_t used = 0;
       double v = std::stod(iv, &used);
       std::string unit = iv.substr(used);
-      if (unit == "ms") o.interval = std::chrono::milliseconds(static_cast<int64_t>(v));
-      else if (unit == "s" || unit.empty()) o.interval = std::chrono::milliseconds(static_cast<int64_t>(v * 1000));
-      else throw std::invalid_argument(unit);
+      if (unit == "ms")
+        o.interval = std::chrono::milliseconds(static_cast<int64_t>(v));
+      else if (unit == "s" || unit.empty())
+        o.interval = std::chrono::milliseconds(static_cast<int64_t>(v * 1000));
+      else
+        throw std::invalid_argument(unit);
     } catch (const std::exception&) {
       throw Error(ErrorKind::kInvalidInput, "--interval '" + iv + "' is not a duration like 1s or 250ms");
     }
@@ -367,8 +391,8 @@ void register_service_commands(CLI::App& app, GlobalOptions& global) {
     o.progress = [&](int done, int total) {
       std::lock_guard lock(print_mu);
       int width = 40, filled = total ? done * width / total : width;
-      std::cerr << "\r[" << std::string(filled, '#') << std::string(width - filled, '.') << "] " << done << "/"
-                << total << std::flush;
+      std::cerr << "\r[" << std::string(filled, '#') << std::string(width - filled, '.') << "] " << done
+                << "/" << total << std::flush;
       if (done == total) std::cerr << "\n";
     };
     auto report = service::run_workload(items, o);
@@ -376,7 +400,8 @@ void register_service_commands(CLI::App& app, GlobalOptions& global) {
       std::cout << report.to_json().dump(2) << "\n";
     else
       std::cout << report.to_text();
-    if (report.failed > 0) throw Error(ErrorKind::kUnavailable, std::to_string(report.failed) + " request(s) failed");
+    if (report.failed > 0)
+      throw Error(ErrorKind::kUnavailable, std::to_string(report.failed) + " request(s) failed");
   });
 }
 

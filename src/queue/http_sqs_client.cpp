@@ -16,7 +16,8 @@ class Endpoint {
   explicit Endpoint(const std::string& endpoint) {
     auto scheme_end = endpoint.find("://");
     if (endpoint.rfind("http://", 0) != 0)
-      throw Error(ErrorKind::kInvalidInput, "the plain SQS client speaks http:// only, not '" + endpoint + "'");
+      throw Error(ErrorKind::kInvalidInput,
+                  "the plain SQS client speaks http:// only, not '" + endpoint + "'");
     auto host_end = endpoint.find('/', scheme_end + 3);
     base_ = endpoint.substr(0, host_end);
   }
@@ -38,9 +39,12 @@ class Endpoint {
     std::string message = body.is_object() ? body.value("message", res->body) : res->body;
     std::string code = type.substr(type.find('#') + 1);
     ErrorKind kind = ErrorKind::kUnavailable;
-    if (code == "QueueDoesNotExist") kind = ErrorKind::kNotFound;
-    else if (code == "QueueNameExists") kind = ErrorKind::kConflict;
-    else if (res->status >= 400 && res->status < 500) kind = ErrorKind::kInvalidInput;
+    if (code == "QueueDoesNotExist")
+      kind = ErrorKind::kNotFound;
+    else if (code == "QueueNameExists")
+      kind = ErrorKind::kConflict;
+    else if (res->status >= 400 && res->status < 500)
+      kind = ErrorKind::kInvalidInput;
     throw Error(kind, action + " failed: " + code + ": " + message);
   }
 
@@ -116,9 +120,10 @@ class HttpService : public QueueService {
   std::shared_ptr<Queue> create(const std::string& name, const QueueConfig& c) override {
     json attrs = {{"VisibilityTimeout", std::to_string(c.visibility_timeout.count())}};
     if (!c.dead_letter_queue.empty() && c.max_receive_count > 0)
-      attrs["RedrivePolicy"] = json{{"deadLetterTargetArn", "arn:aws:sqs:us-east-1:000000000000:" + c.dead_letter_queue},
-                                    {"maxReceiveCount", std::to_string(c.max_receive_count)}}
-                                   .dump();
+      attrs["RedrivePolicy"] =
+          json{{"deadLetterTargetArn", "arn:aws:sqs:us-east-1:000000000000:" + c.dead_letter_queue},
+               {"maxReceiveCount", std::to_string(c.max_receive_count)}}
+              .dump();
     auto r = ep_->call("CreateQueue", {{"QueueName", name}, {"Attributes", attrs}});
     return std::make_shared<HttpQueue>(ep_, name, r.at("QueueUrl"));
   }
@@ -152,7 +157,8 @@ std::pair<std::string, std::string> split_queue_url(const std::string& url) {
   auto path = url.find('/', scheme == std::string::npos ? 0 : scheme + 3);
   auto last = url.find_last_of('/');
   if (scheme == std::string::npos || path == std::string::npos || last + 1 >= url.size())
-    throw Error(ErrorKind::kInvalidInput, "'" + url + "' is not a queue URL; expected http(s)://HOST/ACCOUNT/NAME");
+    throw Error(ErrorKind::kInvalidInput,
+                "'" + url + "' is not a queue URL; expected http(s)://HOST/ACCOUNT/NAME");
   return {url.substr(0, path), url.substr(last + 1)};
 }
 

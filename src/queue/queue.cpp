@@ -26,9 +26,14 @@ std::unique_ptr<QueueService> open_queue_service(const std::string& endpoint) {
                   "queue endpoint 'sqlite:' needs a path: sqlite:/var/lib/facepipe/queues.db");
     return make_sqlite_queue_service(path);
   }
-  if (endpoint.rfind("http://", 0) == 0 || endpoint.rfind("https://", 0) == 0)
-    throw Error(ErrorKind::kUnavailable,
-                "SQS endpoints are not available in this build yet: '" + endpoint + "'");
+  if (endpoint.rfind("http://", 0) == 0 || endpoint.rfind("https://", 0) == 0) {
+#ifdef FACEPIPE_HAVE_SQS_QUEUE
+    return make_sqs_queue_service(endpoint);  // SigV4-signed: works with AWS SQS and with serve alike
+#else
+    // Until the signed client is built in, plain JSON-protocol calls reach serve's own endpoint.
+    return make_http_sqs_client(endpoint);
+#endif
+  }
   throw Error(ErrorKind::kInvalidInput, "unknown queue endpoint '" + endpoint +
                                             "': use sqlite:PATH, memory: or an http(s):// SQS endpoint URL");
 }

@@ -48,7 +48,8 @@ double percentile(std::vector<double> v, double q) {
 }  // namespace
 
 std::vector<WorkloadItem> load_workload(const fs::path& dir, const std::string& labels_csv) {
-  if (!fs::is_directory(dir)) throw Error(ErrorKind::kNotFound, "images folder '" + dir.string() + "' does not exist");
+  if (!fs::is_directory(dir))
+    throw Error(ErrorKind::kNotFound, "images folder '" + dir.string() + "' does not exist");
   std::vector<WorkloadItem> items;
   if (!labels_csv.empty()) {
     std::ifstream in(labels_csv);
@@ -60,12 +61,14 @@ std::vector<WorkloadItem> load_workload(const fs::path& dir, const std::string& 
       if (line.empty()) continue;
       auto comma = line.find(',');
       if (comma == std::string::npos)
-        throw Error(ErrorKind::kInvalidInput, "labels '" + labels_csv + "': line '" + line + "' is not Image,Name");
+        throw Error(ErrorKind::kInvalidInput,
+                    "labels '" + labels_csv + "': line '" + line + "' is not Image,Name");
       fs::path image = dir / line.substr(0, comma);
       if (!fs::exists(image))
         for (const char* ext : {".jpg", ".jpeg", ".png"})
           if (fs::exists(dir / (line.substr(0, comma) + ext))) image = dir / (line.substr(0, comma) + ext);
-      if (!fs::exists(image)) throw Error(ErrorKind::kNotFound, "labels name '" + image.string() + "', which is missing");
+      if (!fs::exists(image))
+        throw Error(ErrorKind::kNotFound, "labels name '" + image.string() + "', which is missing");
       items.push_back({image, line.substr(comma + 1)});
     }
   } else {
@@ -82,8 +85,9 @@ std::vector<WorkloadItem> load_workload(const fs::path& dir, const std::string& 
     }
   }
   if (items.empty())
-    throw Error(ErrorKind::kNotFound, "no frames under '" + dir.string() +
-                                          "': give --labels CSV or a folder per person with .jpg/.png inside");
+    throw Error(ErrorKind::kNotFound,
+                "no frames under '" + dir.string() +
+                    "': give --labels CSV or a folder per person with .jpg/.png inside");
   return items;
 }
 
@@ -120,7 +124,9 @@ WorkloadReport run_workload(const std::vector<WorkloadItem>& items, const Worklo
       }
       for (auto& m : got) {
         json r = json::parse(m.body, nullptr, false);
-        std::string id = r.is_object() && r.contains("request_id") && r["request_id"].is_string() ? r["request_id"].get<std::string>() : "";
+        std::string id = r.is_object() && r.contains("request_id") && r["request_id"].is_string()
+                             ? r["request_id"].get<std::string>()
+                             : "";
         bool ours = false;
         {
           std::lock_guard lock(mu);
@@ -155,15 +161,15 @@ WorkloadReport run_workload(const std::vector<WorkloadItem>& items, const Worklo
   std::vector<std::thread> senders;
   for (int c = 0; c < o.concurrency; ++c) {
     senders.emplace_back([&] {
-      httplib::Client client(o.url);
-      client.set_keep_alive(true);
-      client.set_connection_timeout(5);
-      client.set_read_timeout(60);
-      client.set_write_timeout(60);
       std::string path = "/";
       auto scheme = o.url.find("://");
       auto slash = o.url.find('/', scheme == std::string::npos ? 0 : scheme + 3);
       if (slash != std::string::npos) path = o.url.substr(slash);
+      httplib::Client client(o.url.substr(0, slash));  // httplib wants scheme://host:port only
+      client.set_keep_alive(true);
+      client.set_connection_timeout(5);
+      client.set_read_timeout(60);
+      client.set_write_timeout(60);
       while (true) {
         int i = next.fetch_add(1);
         if (i >= total) return;
@@ -236,10 +242,16 @@ WorkloadReport run_workload(const std::vector<WorkloadItem>& items, const Worklo
 }
 
 json WorkloadReport::to_json() const {
-  return {{"requests", requests},     {"completed", completed}, {"failed", failed},
-          {"correct", correct},       {"wrong", wrong},         {"duration_s", duration_s},
-          {"throughput_rps", throughput}, {"latency_ms", {{"avg", avg_ms}, {"p50", p50_ms}, {"p95", p95_ms}, {"p99", p99_ms}, {"max", max_ms}}},
-          {"errors", errors}};
+  return {
+      {"requests", requests},
+      {"completed", completed},
+      {"failed", failed},
+      {"correct", correct},
+      {"wrong", wrong},
+      {"duration_s", duration_s},
+      {"throughput_rps", throughput},
+      {"latency_ms", {{"avg", avg_ms}, {"p50", p50_ms}, {"p95", p95_ms}, {"p99", p99_ms}, {"max", max_ms}}},
+      {"errors", errors}};
 }
 
 std::string WorkloadReport::to_text() const {
@@ -252,7 +264,8 @@ std::string WorkloadReport::to_text() const {
       "Total test duration: {:.3f} (seconds)\n"
       "Throughput: {:.2f} requests/s\n"
       "Latency (ms): avg {:.1f}  p50 {:.1f}  p95 {:.1f}  p99 {:.1f}  max {:.1f}\n",
-      requests, completed, failed, correct, wrong, duration_s, throughput, avg_ms, p50_ms, p95_ms, p99_ms, max_ms);
+      requests, completed, failed, correct, wrong, duration_s, throughput, avg_ms, p50_ms, p95_ms, p99_ms,
+      max_ms);
   for (auto& e : errors) s += "  failure: " + e + "\n";
   return s;
 }

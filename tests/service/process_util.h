@@ -1,0 +1,122 @@
+// Helpers for tests that run the real `facepipe` binary: child processes that are always killed, a
+// serve instance on a free loopback port with its own data directory, and shell commands with output.
+#pragma once
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include "testutil/testutil.h"
+
+namespace facepipe::testing {
+
+inline std::filesystem::path temp_dir(const std::string& tag) {
+  auto d = std::filesystem::temp_directory_path() / ("fp_service_" + tag + "_" + std::to_string(::getpid()));
+  std::filesystem::remove_all(d);
+  std::filesystem::create_directories(d);
+  return d;
+}
+
+// A child process running `facepipe args...`, stdout+stderr to `log`. Killed (SIGKILL) when destroyed.
+class Child {
+ public:
+  Child(std::vector<std::string> args, std::filesystem::path log) : log_(std::move(log)) {
+    args.insert(args.begin(), FACEPIPE_BIN);
+    pid_ = fork();
+    if (pid_ == 0) {
+      FILE* f = fopen(log_.c_str(), "w");
+      dup2(fileno(f), 1);
+      dup2(fileno(f), 2);
+      std::vector<char*> argv;
+      for (auto& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      execv(argv[0], argv.data());
+      _exit(127);
+    }
+  }
+  ~Child() { kill_now(); }
+  Child(const Child&) = delete;
+  void kill_now(int sig = SIGKILL) {
+    if (pid_ <= 0) return;
+    ::kill(pid_, sig);
+    int status = 0;
+    waitpid(pid_, &status, 0);
+    pid_ = -1;
+  }
+  std::string log() const {
+    std::ifstream in(log_);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  }
+  // Waits (bounded) for "listening on http://..." in the log; returns the URL or "" on timeout.
+  std::string wait_listening(std::chrono::seconds limit = std::chrono::seconds(60)) {
+    auto end = std::chrono::steady_clock::now() + limit;
+    std::regex re("listening on (http://[0-9.]+:[0-9]+)");
+    while (std::chrono::steady_clock::now() < end) {
+      std::smatch m;
+      auto text = log();
+      if (std::regex_search(text, m, re)) return m[1];
+      int status = 0;
+      if (pid_ > 0 && waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        return "";
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return "";
+  }
+
+ private:
+  std::filesystem::path log_;
+  pid_t pid_ = -1;
+};
+
+struct ShellResult {
+  int status = -1;
+  std::string out;
+};
+
+// Runs a shell command with dummy AWS credentials; stdout and stderr captured together.
+inline ShellResult shell(const std::string& command) {
+  std::string full =
+      "AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION=us-east-1 "
+      "AWS_EC2_METADATA_DISABLED=true " +
+      command + " 2>&1";
+  ShellResult r;
+  FILE* p = popen(full.c_str(), "r");
+  if (!p) return r;
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
+  r.status = WEXITSTATUS(pclose(p));
+  return r;
+}
+
+inline std::string facepipe_cmd(const std::string& args) { return std::string(FACEPIPE_BIN) + " " + args; }
+
+// A gallery with the first 3 frames of each person of datasets/video_frames (built once per test binary).
+inline std::filesystem::path video_gallery() {
+  static std::filesystem::path path = [] {
+    auto dir = temp_dir("gallery");
+    auto db = dir / "video3.db";
+    auto r = shell(facepipe_cmd("enroll --gallery " + db.string() + " --folder " +
+                                (datasets() / "video_frames").string() + " --per-person 3"));
+    EXPECT_EQ(r.status, 0) << r.out;
+    return db;
+  }();
+  return path;
+}
+
+}  // namespace facepipe::testing
