@@ -1,0 +1,96 @@
+// Engine speed: decode, MTCNN, the embedders, and one whole frame (decode + detect + embed + match).
+// Reference (../shared/README.md, Python facenet-pytorch on this kind of machine, 2 threads): about
+// 400 ms per 720p/1080p frame (detect ~230 ms, embed ~140 ms) and ~180 ms per 64x64 image.
+//   build/engine_bench --benchmark_min_time=2
+#include <benchmark/benchmark.h>
+
+#include <fstream>
+
+#include "face/engine.h"
+#include "face/mtcnn.h"
+#include "gallery/gallery.h"
+#include "image/decode.h"
+#include "models/faceapi_resnet.h"
+#include "models/inception_resnet_v1.h"
+#include "recognition/pipeline.h"
+#include "testutil/testutil.h"
+
+namespace {
+
+using namespace facepipe;
+namespace fs = std::filesystem;
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+const fs::path kFrame720 = "video_frames/Bean/frame_010.jpg";
+const fs::path kFrame1080 = "video_frames/Obama/frame_010.jpg";
+const fs::path kSmall = "face_images_1000/test_000.jpg";
+
+face::Mtcnn& mtcnn() {
+  static face::Mtcnn m(testing::shared_models() / "mtcnn");
+  return m;
+}
+
+void BM_Decode(benchmark::State& state, fs::path rel) {
+  const std::string bytes = slurp(testing::datasets() / rel);
+  for (auto _ : state) benchmark::DoNotOptimize(image::decode(bytes));
+}
+BENCHMARK_CAPTURE(BM_Decode, jpeg_1080p, kFrame1080)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_Decode, jpeg_720p, kFrame720)->Unit(benchmark::kMillisecond);
+
+void BM_Detect(benchmark::State& state, fs::path rel) {
+  const cv::Mat rgb = image::load_rgb(testing::datasets() / rel);
+  mtcnn().detect(rgb);  // warm the primitive caches
+  for (auto _ : state) benchmark::DoNotOptimize(mtcnn().detect(rgb));
+}
+BENCHMARK_CAPTURE(BM_Detect, mtcnn_1080p, kFrame1080)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_Detect, mtcnn_720p, kFrame720)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_Detect, mtcnn_64x64, kSmall)->Unit(benchmark::kMillisecond);
+
+void BM_Irv1(benchmark::State& state) {
+  static auto net = models::InceptionResnetV1::load(testing::shared_models() / "inception_resnet_v1/random-seed0-legacy.pt");
+  const int batch = static_cast<int>(state.range(0)), size = static_cast<int>(state.range(1));
+  std::vector<float> input(static_cast<size_t>(batch) * 3 * size * size, 0.1f);
+  net->forward(input.data(), batch, size);
+  for (auto _ : state) benchmark::DoNotOptimize(net->forward(input.data(), batch, size));
+  state.SetItemsProcessed(state.iterations() * batch);  // faces per second
+}
+BENCHMARK(BM_Irv1)->Args({1, 240})->Args({8, 240})->Args({1, 160})->Unit(benchmark::kMillisecond);
+
+void BM_FaceApi(benchmark::State& state) {
+  static auto net = models::FaceApiResNet::load(testing::shared_models() / "faceapi/face_recognition_model-weights_manifest.json");
+  const int batch = static_cast<int>(state.range(0));
+  std::vector<cv::Mat> chips(static_cast<size_t>(batch), cv::Mat(150, 150, CV_8UC3, cv::Scalar(120, 100, 90)));
+  net->embed(chips);
+  for (auto _ : state) benchmark::DoNotOptimize(net->embed(chips));
+  state.SetItemsProcessed(state.iterations() * batch);  // faces per second
+}
+BENCHMARK(BM_FaceApi)->Arg(1)->Arg(8)->Unit(benchmark::kMillisecond);
+
+// The whole per-frame job of the course pipeline: decode, detect, largest face, embed, nearest person.
+void BM_Frame(benchmark::State& state, fs::path rel, std::string embedder) {
+  face::EngineOptions options;
+  options.models_dir = testing::shared_models().string();
+  options.embedder = embedder;
+  static std::map<std::string, std::unique_ptr<face::Embedder>> embedders;
+  auto& emb = embedders[embedder];
+  if (!emb) emb = face::make_embedder(options);
+  auto gallery = gallery::Gallery::in_memory(emb->id());
+  for (int i = 0; i < 90; ++i) gallery->add("p" + std::to_string(i), std::vector<float>(static_cast<size_t>(emb->dim()), 0.01f * i));
+  const std::string bytes = slurp(testing::datasets() / rel);
+  recognition::recognize(mtcnn(), *emb, *gallery, image::decode(bytes), 0, true);
+  for (auto _ : state)
+    benchmark::DoNotOptimize(recognition::recognize(mtcnn(), *emb, *gallery, image::decode(bytes), 0, true));
+}
+BENCHMARK_CAPTURE(BM_Frame, faceapi_1080p, kFrame1080, std::string("faceapi"))->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_Frame, faceapi_720p, kFrame720, std::string("faceapi"))->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_Frame, irv1_240_1080p, kFrame1080, std::string("irv1-random"))->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_Frame, irv1_240_720p, kFrame720, std::string("irv1-random"))->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_Frame, irv1_240_64x64, kSmall, std::string("irv1-random"))->Unit(benchmark::kMillisecond);
+
+}  // namespace
+
+BENCHMARK_MAIN();
