@@ -1,0 +1,83 @@
+#include "recognition/clip.h"
+
+#include <algorithm>
+#include <map>
+
+#include "recognition/pipeline.h"
+
+namespace facepipe::recognition {
+
+std::string ClipResult::main_person() const {
+  for (const auto& p : people)
+    if (p.name != gallery::kUnknown) return p.name;
+  return people.empty() ? "" : gallery::kUnknown;
+}
+
+nlohmann::json ClipResult::to_json() const {
+  nlohmann::json people_json = nlohmann::json::array();
+  for (const auto& p : people)
+    people_json.push_back({{"name", p.name},
+                           {"frames", p.frames},
+                           {"best_distance", p.best_distance},
+                           {"first_seen", p.first_seen},
+                           {"last_seen", p.last_seen},
+                           {"seconds", p.seconds},
+                           {"record", p.record}});
+  const std::string main = main_person();
+  return {{"result", main.empty() ? "No face" : main},
+          {"people", people_json},
+          {"clip",
+           {{"duration", clip.duration},
+            {"fps", clip.fps},
+            {"width", clip.width},
+            {"height", clip.height},
+            {"codec", clip.codec},
+            {"frames_decoded", clip.decoded},
+            {"frames_recognised", clip.delivered},
+            {"frames_with_faces", frames_with_faces},
+            {"policy", policy}}}};
+}
+
+ClipResult recognize_clip(face::Detector& detector, face::Embedder& embedder, const gallery::Gallery& gallery,
+                          std::string_view clip_bytes, const video::FramePolicy& policy, float threshold,
+                          const video::ClipLimits& limits) {
+  ClipResult result;
+  result.policy = policy.to_string();
+  std::map<std::string, PersonInClip> seen;
+  result.clip = video::decode_clip(
+      clip_bytes, policy,
+      [&](double t, const cv::Mat& rgb) {
+        const auto faces = recognize(detector, embedder, gallery, rgb, threshold, /*largest_only=*/false);
+        if (!faces.empty()) ++result.frames_with_faces;
+        std::map<std::string, float> in_frame;  // a person counts once per frame, at their best distance
+        for (const auto& f : faces) {
+          auto [it, inserted] = in_frame.emplace(f.match.name, f.match.distance);
+          if (!inserted) it->second = std::min(it->second, f.match.distance);
+        }
+        for (const auto& [name, distance] : in_frame) {
+          auto [it, inserted] = seen.try_emplace(name);
+          PersonInClip& p = it->second;
+          if (inserted) {
+            p.name = name;
+            p.best_distance = distance;
+            p.first_seen = t;
+          }
+          ++p.frames;
+          p.best_distance = std::min(p.best_distance, distance);
+          p.last_seen = t;
+          p.seconds.push_back(t);
+        }
+        return true;
+      },
+      limits);
+  for (auto& [name, p] : seen) {
+    if (name != gallery::kUnknown) p.record = gallery.record(name).value_or(nlohmann::json());
+    result.people.push_back(std::move(p));
+  }
+  std::stable_sort(result.people.begin(), result.people.end(), [](const PersonInClip& a, const PersonInClip& b) {
+    return a.frames != b.frames ? a.frames > b.frames : a.best_distance < b.best_distance;
+  });
+  return result;
+}
+
+}  // namespace facepipe::recognition

@@ -1,0 +1,231 @@
+#include "video/clip.h"
+
+extern "C" {
+#include <libavcodec/avcodec.h>
+#include <libavformat/avformat.h>
+#include <libavutil/imgutils.h>
+#include <libswscale/swscale.h>
+}
+
+#include <cmath>
+#include <cstring>
+#include <memory>
+
+#include "core/error.h"
+
+namespace facepipe::video {
+namespace {
+
+std::string av_error(int code) {
+  char buf[AV_ERROR_MAX_STRING_SIZE] = {0};
+  av_strerror(code, buf, sizeof buf);
+  return buf;
+}
+
+// The uploaded bytes as a seekable stream for libavformat (MP4 keeps its index at either end).
+struct MemoryInput {
+  std::string_view data;
+  int64_t pos = 0;
+  static int read(void* opaque, uint8_t* buf, int size) {
+    auto* in = static_cast<MemoryInput*>(opaque);
+    const int64_t left = static_cast<int64_t>(in->data.size()) - in->pos;
+    if (left <= 0) return AVERROR_EOF;
+    const int n = static_cast<int>(std::min<int64_t>(left, size));
+    std::memcpy(buf, in->data.data() + in->pos, static_cast<size_t>(n));
+    in->pos += n;
+    return n;
+  }
+  static int64_t seek(void* opaque, int64_t offset, int whence) {
+    auto* in = static_cast<MemoryInput*>(opaque);
+    const auto size = static_cast<int64_t>(in->data.size());
+    if (whence & AVSEEK_SIZE) return size;
+    int64_t target = offset;
+    if ((whence & ~AVSEEK_FORCE) == SEEK_CUR) target = in->pos + offset;
+    if ((whence & ~AVSEEK_FORCE) == SEEK_END) target = size + offset;
+    if (target < 0 || target > size) return -1;
+    in->pos = target;
+    return target;
+  }
+};
+
+struct FormatCloser {
+  void operator()(AVFormatContext* f) const { avformat_close_input(&f); }
+};
+struct IoCloser {
+  void operator()(AVIOContext* io) const {
+    av_freep(&io->buffer);
+    avio_context_free(&io);
+  }
+};
+struct CodecCloser {
+  void operator()(AVCodecContext* c) const { avcodec_free_context(&c); }
+};
+struct FrameCloser {
+  void operator()(AVFrame* f) const { av_frame_free(&f); }
+};
+struct PacketCloser {
+  void operator()(AVPacket* p) const { av_packet_free(&p); }
+};
+struct SwsCloser {
+  void operator()(SwsContext* s) const { sws_freeContext(s); }
+};
+
+}  // namespace
+
+FramePolicy FramePolicy::parse(const std::string& text) {
+  FramePolicy p;
+  if (text == "first") {
+    p.kind = Kind::kFirst;
+    return p;
+  }
+  if (text == "every" || text == "all") {
+    p.kind = Kind::kEvery;
+    return p;
+  }
+  std::string n = text.rfind("fps:", 0) == 0 ? text.substr(4) : text;
+  try {
+    size_t used = 0;
+    p.per_second = std::stod(n, &used);
+    if (used != n.size() || !(p.per_second > 0) || p.per_second > 1000) throw std::invalid_argument(n);
+  } catch (const std::exception&) {
+    throw Error(ErrorKind::kInvalidInput, "frame policy '" + text + "' is not first, every or fps:N (N > 0)");
+  }
+  p.kind = Kind::kPerSecond;
+  return p;
+}
+
+std::string FramePolicy::to_string() const {
+  switch (kind) {
+    case Kind::kFirst: return "first";
+    case Kind::kEvery: return "every";
+    default: {
+      std::string s = std::to_string(per_second);
+      s.erase(s.find_last_not_of('0') + 1);
+      if (s.back() == '.') s.pop_back();
+      return "fps:" + s;
+    }
+  }
+}
+
+ClipInfo decode_clip(std::string_view bytes, const FramePolicy& policy, const FrameSink& sink,
+                     const ClipLimits& limits) {
+  av_log_set_level(AV_LOG_QUIET);  // failures are reported through return codes, as Errors
+  if (bytes.empty()) throw Error(ErrorKind::kInvalidInput, "empty clip");
+  MemoryInput input{bytes};
+  constexpr int kBufferSize = 64 * 1024;
+  auto* buffer = static_cast<uint8_t*>(av_malloc(kBufferSize));
+  if (!buffer) throw Error(ErrorKind::kUnavailable, "out of memory");
+  std::unique_ptr<AVIOContext, IoCloser> io(
+      avio_alloc_context(buffer, kBufferSize, 0, &input, &MemoryInput::read, nullptr, &MemoryInput::seek));
+  if (!io) {
+    av_free(buffer);
+    throw Error(ErrorKind::kUnavailable, "out of memory");
+  }
+  AVFormatContext* raw = avformat_alloc_context();
+  raw->pb = io.get();
+  raw->flags |= AVFMT_FLAG_CUSTOM_IO;
+  if (int rc = avformat_open_input(&raw, nullptr, nullptr, nullptr); rc < 0)
+    throw Error(ErrorKind::kInvalidInput, "not a video clip (" + av_error(rc) + ")");
+  std::unique_ptr<AVFormatContext, FormatCloser> format(raw);
+  const std::string container = format->iformat && format->iformat->name ? format->iformat->name : "";
+  if (container.find("_pipe") != std::string::npos || container == "image2")
+    throw Error(ErrorKind::kInvalidInput, "the upload is a still image (" + container +
+                                              "), not a video clip; send frames to the frame endpoint instead");
+  if (int rc = avformat_find_stream_info(format.get(), nullptr); rc < 0)
+    throw Error(ErrorKind::kInvalidInput, "corrupt clip: " + av_error(rc));
+  const AVCodec* codec = nullptr;
+  const int stream_index = av_find_best_stream(format.get(), AVMEDIA_TYPE_VIDEO, -1, -1, &codec, 0);
+  if (stream_index < 0 || !codec) throw Error(ErrorKind::kInvalidInput, "the upload has no decodable video stream");
+  AVStream* stream = format->streams[stream_index];
+
+  ClipInfo info;
+  info.codec = codec->name;
+  info.width = stream->codecpar->width;
+  info.height = stream->codecpar->height;
+  if (stream->avg_frame_rate.num > 0 && stream->avg_frame_rate.den > 0) info.fps = av_q2d(stream->avg_frame_rate);
+  if (format->duration > 0) info.duration = static_cast<double>(format->duration) / AV_TIME_BASE;
+  if (info.duration > limits.max_seconds)
+    throw Error(ErrorKind::kTooLarge, "clip lasts " + std::to_string(info.duration) + " s, above the limit of " +
+                                          std::to_string(limits.max_seconds) + " s; upload shorter clips");
+  if (int64_t(info.width) * info.height > limits.max_pixels)
+    throw Error(ErrorKind::kTooLarge, "clip frames of " + std::to_string(info.width) + "x" + std::to_string(info.height) +
+                                          " exceed the limit; record at a lower resolution");
+
+  std::unique_ptr<AVCodecContext, CodecCloser> decoder(avcodec_alloc_context3(codec));
+  if (!decoder || avcodec_parameters_to_context(decoder.get(), stream->codecpar) < 0)
+    throw Error(ErrorKind::kInvalidInput, "cannot set up the " + info.codec + " decoder");
+  decoder->thread_count = 2;
+  if (int rc = avcodec_open2(decoder.get(), codec, nullptr); rc < 0)
+    throw Error(ErrorKind::kInvalidInput, "cannot open the " + info.codec + " decoder: " + av_error(rc));
+
+  std::unique_ptr<AVPacket, PacketCloser> packet(av_packet_alloc());
+  std::unique_ptr<AVFrame, FrameCloser> frame(av_frame_alloc());
+  std::unique_ptr<SwsContext, SwsCloser> scaler;
+  const double time_base = av_q2d(stream->time_base);
+  const int64_t start = stream->start_time == AV_NOPTS_VALUE ? 0 : stream->start_time;
+  double next_time = 0;
+  bool stop = false;
+  double last_time = 0;
+
+  auto drain = [&]() {
+    for (;;) {
+      const int rc = avcodec_receive_frame(decoder.get(), frame.get());
+      if (rc == AVERROR(EAGAIN) || rc == AVERROR_EOF) return;
+      if (rc < 0) throw Error(ErrorKind::kInvalidInput, "corrupt clip: " + av_error(rc));
+      if (++info.decoded > limits.max_frames)
+        throw Error(ErrorKind::kTooLarge, "clip has more than " + std::to_string(limits.max_frames) + " frames");
+      const int64_t pts = frame->best_effort_timestamp == AV_NOPTS_VALUE ? frame->pts : frame->best_effort_timestamp;
+      const double t = pts == AV_NOPTS_VALUE ? last_time : static_cast<double>(pts - start) * time_base;
+      last_time = t;
+      bool keep = false;
+      switch (policy.kind) {
+        case FramePolicy::Kind::kFirst: keep = info.delivered == 0; break;
+        case FramePolicy::Kind::kEvery: keep = true; break;
+        case FramePolicy::Kind::kPerSecond:
+          // Half a frame of tolerance so "1 per second" at 30 fps keeps the frames at 0 s, 1 s, 2 s...
+          keep = t + 0.5 / std::max(info.fps, 1.0) >= next_time;
+          if (keep) next_time = std::floor(t * policy.per_second + 1e-6) / policy.per_second + 1.0 / policy.per_second;
+          break;
+      }
+      if (keep) {
+        if (frame->width <= 0 || frame->height <= 0 || int64_t(frame->width) * frame->height > limits.max_pixels)
+          throw Error(ErrorKind::kTooLarge, "decoded frame of an unsupported size");
+        scaler.reset(sws_getCachedContext(scaler.release(), frame->width, frame->height,
+                                          static_cast<AVPixelFormat>(frame->format), frame->width, frame->height,
+                                          AV_PIX_FMT_RGB24, SWS_BILINEAR, nullptr, nullptr, nullptr));
+        if (!scaler) throw Error(ErrorKind::kInvalidInput, "cannot convert the clip's pixel format");
+        cv::Mat rgb(frame->height, frame->width, CV_8UC3);
+        uint8_t* dst[4] = {rgb.data, nullptr, nullptr, nullptr};
+        int dst_stride[4] = {static_cast<int>(rgb.step), 0, 0, 0};
+        sws_scale(scaler.get(), frame->data, frame->linesize, 0, frame->height, dst, dst_stride);
+        ++info.delivered;
+        if (!sink(t, rgb) || policy.kind == FramePolicy::Kind::kFirst) stop = true;
+      }
+      av_frame_unref(frame.get());
+      if (stop) return;
+    }
+  };
+
+  while (!stop) {
+    const int rc = av_read_frame(format.get(), packet.get());
+    if (rc == AVERROR_EOF) break;
+    if (rc < 0) throw Error(ErrorKind::kInvalidInput, "corrupt clip: " + av_error(rc));
+    if (packet->stream_index == stream_index) {
+      const int sent = avcodec_send_packet(decoder.get(), packet.get());
+      av_packet_unref(packet.get());
+      if (sent < 0 && sent != AVERROR(EAGAIN)) throw Error(ErrorKind::kInvalidInput, "corrupt clip: " + av_error(sent));
+      drain();
+    } else {
+      av_packet_unref(packet.get());
+    }
+  }
+  if (!stop) {
+    avcodec_send_packet(decoder.get(), nullptr);  // flush the frames the decoder still holds
+    drain();
+  }
+  if (info.decoded == 0) throw Error(ErrorKind::kInvalidInput, "the clip holds no decodable frame (truncated?)");
+  if (info.duration <= 0) info.duration = last_time;
+  return info;
+}
+
+}  // namespace facepipe::video

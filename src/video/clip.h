@@ -1,0 +1,47 @@
+// Video clips in memory -> the frames to recognise. Demuxing and decoding are libav's (libavformat,
+// libavcodec, libswscale from Debian), reading from the uploaded bytes through a custom I/O context,
+// so a clip never touches the disk and nothing shells out to ffmpeg.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include <opencv2/core.hpp>
+
+namespace facepipe::video {
+
+// Which decoded frames are handed on.
+struct FramePolicy {
+  enum class Kind { kFirst, kPerSecond, kEvery } kind = Kind::kPerSecond;
+  double per_second = 2;  // kPerSecond: frames per second of video, evenly spaced
+  // "first", "every", or "fps:N" / "N" (N per second). Error(kInvalidInput) otherwise.
+  static FramePolicy parse(const std::string& text);
+  std::string to_string() const;
+};
+
+struct ClipLimits {
+  double max_seconds = 60;         // longer clips are refused: recognition is per short upload
+  int64_t max_pixels = 8'294'400;  // 4K frames at most
+  int max_frames = 2000;           // decoded frames, whatever the policy keeps
+};
+
+struct ClipInfo {
+  double duration = 0;  // seconds (from the container, else the last frame's time)
+  double fps = 0;       // average frame rate the container declares
+  int width = 0, height = 0;
+  int decoded = 0;      // frames decoded
+  int delivered = 0;    // frames handed to the callback
+  std::string codec;
+};
+
+// Called for each frame the policy keeps: its time in seconds from the clip's start and its pixels
+// (CV_8UC3, RGB). Returning false stops decoding early.
+using FrameSink = std::function<bool(double seconds, const cv::Mat& rgb)>;
+
+// Decodes `bytes` (MP4/MOV/MKV/... with any codec this libavcodec decodes). Error(kInvalidInput) for
+// data that is not a video or is corrupt, Error(kTooLarge) past `limits`.
+ClipInfo decode_clip(std::string_view bytes, const FramePolicy& policy, const FrameSink& sink,
+                     const ClipLimits& limits = {});
+
+}  // namespace facepipe::video

@@ -1,0 +1,87 @@
+#include "video/clip.h"
+
+#include <gtest/gtest.h>
+
+#include "core/error.h"
+#include "testutil/testutil.h"
+
+namespace facepipe::video {
+namespace {
+
+using facepipe::testing::datasets;
+using facepipe::testing::read_file;
+
+TEST(Clip, DecodesEveryBundledClipWithPlausibleTiming) {
+  for (const char* name : {"Bean", "Freeman", "Obama", "Trump"}) {
+    const std::string bytes = read_file(datasets() / "videos" / (std::string(name) + ".mp4"));
+    std::vector<double> times;
+    int width = 0;
+    const ClipInfo info = decode_clip(bytes, FramePolicy::parse("every"), [&](double t, const cv::Mat& rgb) {
+      times.push_back(t);
+      width = rgb.cols;
+      EXPECT_EQ(rgb.type(), CV_8UC3);
+      return true;
+    });
+    EXPECT_GT(info.duration, 0.5) << name;
+    EXPECT_LT(info.duration, 5.0) << name;
+    EXPECT_GE(info.width, 1280) << name;
+    EXPECT_EQ(width, info.width);
+    EXPECT_EQ(info.delivered, info.decoded);
+    EXPECT_EQ(static_cast<int>(times.size()), info.decoded);
+    // About fps x duration frames, in increasing time from ~0.
+    EXPECT_NEAR(info.decoded, info.fps * info.duration, 3) << name;
+    EXPECT_NEAR(times.front(), 0.0, 0.05) << name;
+    for (size_t i = 1; i < times.size(); ++i) EXPECT_GT(times[i], times[i - 1]) << name;
+  }
+}
+
+TEST(Clip, PoliciesPickTheRightFrames) {
+  const std::string bytes = read_file(datasets() / "videos/Obama.mp4");
+  std::vector<double> first, two, every;
+  decode_clip(bytes, FramePolicy::parse("first"), [&](double t, const cv::Mat&) { return first.push_back(t), true; });
+  const auto info = decode_clip(bytes, FramePolicy::parse("fps:2"), [&](double t, const cv::Mat&) { return two.push_back(t), true; });
+  decode_clip(bytes, FramePolicy::parse("every"), [&](double t, const cv::Mat&) { return every.push_back(t), true; });
+  ASSERT_EQ(first.size(), 1u);
+  EXPECT_NEAR(first[0], 0, 0.05);
+  EXPECT_NEAR(static_cast<double>(two.size()), std::ceil(2 * info.duration), 1.0);
+  for (size_t i = 1; i < two.size(); ++i) EXPECT_NEAR(two[i] - two[i - 1], 0.5, 1.0 / info.fps + 1e-6);
+  EXPECT_GT(every.size(), two.size());
+  // The sink can stop early.
+  int n = 0;
+  decode_clip(bytes, FramePolicy::parse("every"), [&](double, const cv::Mat&) { return ++n < 3; });
+  EXPECT_EQ(n, 3);
+}
+
+TEST(Clip, BadInputIsRefusedClearly) {
+  const std::string mp4 = read_file(datasets() / "videos/Bean.mp4");
+  const std::string jpeg = read_file(datasets() / "misc/kate_siegel.jpg");
+  std::string random(20000, '\0');
+  uint32_t x = 7;
+  for (auto& c : random) c = static_cast<char>((x = x * 1103515245u + 12345u) >> 24);
+  auto sink = [](double, const cv::Mat&) { return true; };
+  for (const auto& [what, bytes] : std::vector<std::pair<std::string, std::string>>{
+           {"empty", ""}, {"random", random}, {"text", "hello, this is not a video"}, {"truncated", mp4.substr(0, 2000)}}) {
+    EXPECT_THROW(decode_clip(bytes, FramePolicy{}, sink), Error) << what;
+  }
+  // libav would read a JPEG as a one-frame stream; a still image is refused as "not a clip".
+  try {
+    decode_clip(jpeg, FramePolicy{}, sink);
+    ADD_FAILURE() << "a JPEG was accepted as a clip";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("still image"), std::string::npos) << e.what();
+  }
+  ClipLimits short_limit;
+  short_limit.max_seconds = 0.5;
+  try {
+    decode_clip(mp4, FramePolicy{}, sink, short_limit);
+    ADD_FAILURE() << "a clip longer than the limit was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kTooLarge);
+  }
+  EXPECT_THROW(FramePolicy::parse("sometimes"), Error);
+  EXPECT_THROW(FramePolicy::parse("fps:0"), Error);
+  EXPECT_EQ(FramePolicy::parse("fps:2.5").to_string(), "fps:2.5");
+}
+
+}  // namespace
+}  // namespace facepipe::video
