@@ -1,7 +1,395 @@
+// The camera variant on the command line:
+//   facepipe clip FILE.mp4 --gallery G      recognise a clip here (per-person aggregate with records)
+//   facepipe people set|get|list|import     the records kept with gallery people (name, major, year...)
+//   facepipe camera --source FILE --url U   the device side: sends frames (function-URL JSON) or clips
+//   facepipe results --queue-url Q          the device's retriever: prints each result and its latency
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <deque>
+#include <fstream>
+#include <iostream>
+#include <mutex>
+#include <thread>
+
+#include <fmt/format.h>
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
 #include "cli/commands.h"
+#include "core/error.h"
+#include "face/engine.h"
+#include "gallery/gallery.h"
+#include "queue/queue.h"
+#include "recognition/clip.h"
+#include "recognition/thresholds.h"
+#include "service/base64.h"
+#include "video/clip.h"
 
 namespace facepipe::cli {
+namespace {
 
-void register_video_commands(CLI::App& app, GlobalOptions& global) {}
+using nlohmann::json;
+using Clock = std::chrono::system_clock;
+
+int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch()).count();
+}
+
+std::string read_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(ErrorKind::kNotFound, "cannot read '" + path + "'");
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+// Request ids the camera sends carry their send time ("<prefix>-<n>@<ms since epoch>"), so the
+// retriever can print the end-to-end latency without any clock but the device's own.
+std::string request_id(const std::string& prefix, int n) { return fmt::format("{}-{:06d}@{}", prefix, n, now_ms()); }
+
+std::optional<int64_t> sent_ms(const std::string& id) {
+  const auto at = id.rfind('@');
+  if (at == std::string::npos) return std::nullopt;
+  try {
+    return std::stoll(id.substr(at + 1));
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
+// Splits "http://host:port/path" into the httplib client base and the path.
+std::pair<std::string, std::string> split_url(const std::string& url) {
+  const auto scheme = url.find("://");
+  if (scheme == std::string::npos) throw Error(ErrorKind::kInvalidInput, "'" + url + "' is not an http(s) URL");
+  const auto slash = url.find('/', scheme + 3);
+  if (slash == std::string::npos) return {url, "/"};
+  return {url.substr(0, slash), url.substr(slash)};
+}
+
+void register_clip(CLI::App& app, GlobalOptions& global) {
+  auto* cmd = app.add_subcommand("clip", "recognise the people in a video clip (frames chosen by a policy)");
+  auto file = std::make_shared<std::string>();
+  auto gallery_path = std::make_shared<std::string>();
+  auto policy = std::make_shared<std::string>("fps:2");
+  auto threshold = std::make_shared<float>(-1);
+  cmd->add_option("file", *file, "clip (MP4, MOV, MKV...)")->required()->check(CLI::ExistingFile);
+  cmd->add_option("--gallery", *gallery_path, "gallery database")->required()->check(CLI::ExistingFile);
+  cmd->add_option("--policy", *policy, "frames to recognise: first | every | fps:N")->capture_default_str();
+  cmd->add_option("--threshold", *threshold, "open-set distance threshold (default: the embedder's)");
+  cmd->callback([&global, file, gallery_path, policy, threshold] {
+    const auto frame_policy = video::FramePolicy::parse(*policy);
+    auto gallery = gallery::Gallery::open(*gallery_path);
+    face::EngineOptions options;
+    options.models_dir = global.models_dir;
+    options = face::options_for_embedder_id(gallery->embedder_id(), options);
+    auto detector = face::make_detector(options);
+    auto embedder = face::make_embedder(options);
+    const float t = *threshold >= 0 ? *threshold : recognition::default_threshold(embedder->id());
+    const auto result = recognition::recognize_clip(*detector, *embedder, *gallery, read_bytes(*file), frame_policy, t);
+    json out = result.to_json();
+    out["file"] = *file;
+    std::cout << out.dump(2) << "\n";
+  });
+}
+
+void register_people(CLI::App& app, GlobalOptions&) {
+  auto* people = app.add_subcommand("people", "the records kept with gallery people (returned with results)");
+  people->require_subcommand(1);
+  auto db = std::make_shared<std::string>();
+
+  auto* set = people->add_subcommand("set", "set a person's record: people set NAME KEY=VALUE... or --json '{...}'");
+  auto name = std::make_shared<std::string>();
+  auto fields = std::make_shared<std::vector<std::string>>();
+  auto record_json = std::make_shared<std::string>();
+  set->add_option("--gallery", *db, "gallery database")->required()->check(CLI::ExistingFile);
+  set->add_option("name", *name, "person")->required();
+  set->add_option("fields", *fields, "KEY=VALUE pairs (numbers stay numbers)");
+  set->add_option("--json", *record_json, "the whole record as JSON");
+  set->callback([db, name, fields, record_json] {
+    auto g = gallery::Gallery::open(*db);
+    json record = record_json->empty() ? g->record(*name).value_or(json::object()) : json::parse(*record_json, nullptr, false);
+    if (record.is_discarded() || !record.is_object())
+      throw Error(ErrorKind::kInvalidInput, "--json must be a JSON object such as {\"major\": \"CS\", \"year\": 3}");
+    for (const auto& f : *fields) {
+      const auto eq = f.find('=');
+      if (eq == std::string::npos || eq == 0) throw Error(ErrorKind::kInvalidInput, "'" + f + "' is not KEY=VALUE");
+      const std::string value = f.substr(eq + 1);
+      const json parsed = json::parse(value, nullptr, false);
+      record[f.substr(0, eq)] = parsed.is_number() ? parsed : json(value);
+    }
+    if (!record.contains("name")) record["name"] = *name;
+    g->set_record(*name, record);
+    std::cout << record.dump() << "\n";
+  });
+
+  auto* get = people->add_subcommand("get", "print a person's record");
+  auto get_db = std::make_shared<std::string>();
+  auto get_name = std::make_shared<std::string>();
+  get->add_option("--gallery", *get_db, "gallery database")->required()->check(CLI::ExistingFile);
+  get->add_option("name", *get_name, "person")->required();
+  get->callback([get_db, get_name] {
+    auto r = gallery::Gallery::open(*get_db)->record(*get_name);
+    if (!r) throw Error(ErrorKind::kNotFound, "no record for '" + *get_name + "'");
+    std::cout << r->dump(2) << "\n";
+  });
+
+  auto* list = people->add_subcommand("list", "every person with their record");
+  auto list_db = std::make_shared<std::string>();
+  list->add_option("--gallery", *list_db, "gallery database")->required()->check(CLI::ExistingFile);
+  list->callback([list_db] {
+    for (const auto& p : gallery::Gallery::open(*list_db)->people())
+      std::cout << fmt::format("{:<24} {}\n", p.name, p.record.is_null() ? "-" : p.record.dump());
+  });
+
+  auto* import = people->add_subcommand("import", "records from a CSV whose header names the fields; 'name' column required");
+  auto import_db = std::make_shared<std::string>();
+  auto csv = std::make_shared<std::string>();
+  import->add_option("--gallery", *import_db, "gallery database")->required()->check(CLI::ExistingFile);
+  import->add_option("csv", *csv, "CSV file, e.g. name,major,year")->required()->check(CLI::ExistingFile);
+  import->callback([import_db, csv] {
+    std::ifstream in(*csv);
+    std::string line;
+    std::vector<std::string> header;
+    auto split = [](const std::string& s) {
+      std::vector<std::string> out;
+      std::string cell;
+      for (char c : s) {
+        if (c == ',') {
+          out.push_back(cell);
+          cell.clear();
+        } else if (c != '\r') {
+          cell += c;
+        }
+      }
+      out.push_back(cell);
+      return out;
+    };
+    if (!std::getline(in, line)) throw Error(ErrorKind::kInvalidInput, "'" + *csv + "' is empty");
+    header = split(line);
+    const auto name_col = std::find(header.begin(), header.end(), "name");
+    if (name_col == header.end()) throw Error(ErrorKind::kInvalidInput, "'" + *csv + "' needs a 'name' column");
+    auto g = gallery::Gallery::open(*import_db);
+    int n = 0, row = 1;
+    while (std::getline(in, line)) {
+      ++row;
+      if (line.empty() || line == "\r") continue;
+      const auto cells = split(line);
+      if (cells.size() != header.size())
+        throw Error(ErrorKind::kInvalidInput, *csv + ":" + std::to_string(row) + ": " + std::to_string(cells.size()) +
+                                                  " cells for " + std::to_string(header.size()) + " columns");
+      json record = json::object();
+      for (size_t i = 0; i < header.size(); ++i) {
+        const json parsed = json::parse(cells[i], nullptr, false);
+        record[header[i]] = parsed.is_number() ? parsed : json(cells[i]);
+      }
+      g->set_record(cells[static_cast<size_t>(name_col - header.begin())], record);
+      ++n;
+    }
+    std::cout << "imported " << n << " records\n";
+  });
+}
+
+// A small fixed pool of senders so several uploads are in flight at once, as the report's camera did.
+class Uploader {
+ public:
+  Uploader(const std::string& base, int in_flight) {
+    for (int i = 0; i < in_flight; ++i)
+      threads_.emplace_back([this, base] {
+        httplib::Client client(base);
+        client.set_connection_timeout(5);
+        client.set_read_timeout(60);
+        client.set_keep_alive(true);
+        for (;;) {
+          Job job;
+          {
+            std::unique_lock<std::mutex> lock(mu_);
+            cv_.wait(lock, [&] { return done_ || !jobs_.empty(); });
+            if (jobs_.empty()) return;
+            job = std::move(jobs_.front());
+            jobs_.pop_front();
+            cv_.notify_all();
+          }
+          auto res = client.Post(job.path, job.body, job.content_type);
+          if (res && res->status / 100 == 2) {
+            ++ok_;
+          } else {
+            ++failed_;
+            std::fprintf(stderr, "\ncamera: %s -> %s\n", job.label.c_str(),
+                         res ? (std::to_string(res->status) + " " + res->body).c_str()
+                             : httplib::to_string(res.error()).c_str());
+          }
+        }
+      });
+  }
+  void submit(std::string path, std::string body, std::string content_type, std::string label, size_t max_queued) {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return jobs_.size() < max_queued; });
+    jobs_.push_back({std::move(path), std::move(body), std::move(content_type), std::move(label)});
+    cv_.notify_all();
+  }
+  void finish() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      done_ = true;
+    }
+    cv_.notify_all();
+    for (auto& t : threads_) t.join();
+  }
+  int ok() const { return ok_; }
+  int failed() const { return failed_; }
+
+ private:
+  struct Job {
+    std::string path, body, content_type, label;
+  };
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Job> jobs_;
+  bool done_ = false;
+  std::atomic<int> ok_{0}, failed_{0};
+  std::vector<std::thread> threads_;
+};
+
+void register_camera(CLI::App& app, GlobalOptions&) {
+  auto* cmd = app.add_subcommand("camera", "the device side: send a recording's frames or clips to the service");
+  struct Options {
+    std::vector<std::string> sources;
+    std::string mode = "frames", url, prefix = "cam";
+    double fps = 1;
+    int in_flight = 4, repeat = 1;
+    bool realtime = true;
+  };
+  auto o = std::make_shared<Options>();
+  cmd->add_option("--source", o->sources, "video file(s) (a Raspberry Pi records clips natively)")->required()->check(CLI::ExistingFile);
+  cmd->add_option("--mode", o->mode, "frames: JPEG frames as function-URL JSON; clips: each file uploaded as a clip")
+      ->check(CLI::IsMember({"frames", "clips"}))
+      ->capture_default_str();
+  cmd->add_option("--fps", o->fps, "frames mode: frames per second of video sent")->capture_default_str();
+  cmd->add_option("--url", o->url, "the face-detection function URL (clips go to URL/clips)")->required();
+  cmd->add_option("--in-flight", o->in_flight, "uploads in flight at once")->capture_default_str();
+  cmd->add_option("--repeat", o->repeat, "send the sources this many times")->capture_default_str();
+  cmd->add_option("--id-prefix", o->prefix, "request id prefix")->capture_default_str();
+  cmd->add_flag("!--no-realtime", o->realtime, "send as fast as possible instead of at the video's pace");
+  cmd->callback([o] {
+    auto [base, path] = split_url(o->url);
+    Uploader uploader(base, std::max(1, o->in_flight));
+    int sent = 0;
+    const auto start = std::chrono::steady_clock::now();
+    auto progress = [&](const std::string& what) {
+      std::fprintf(stderr, "\rcamera: %d sent, %d acknowledged, %d failed  %s   ", sent, uploader.ok(), uploader.failed(),
+                   what.c_str());
+      std::fflush(stderr);
+    };
+    const std::string clips_path = (path == "/" ? "" : path) + "/clips";
+    for (int round = 0; round < o->repeat; ++round) {
+      for (const auto& source : o->sources) {
+        const std::string bytes = read_bytes(source);
+        if (o->mode == "clips") {
+          const std::string id = request_id(o->prefix, sent);
+          uploader.submit(clips_path + "?request_id=" + httplib::detail::encode_query_param(id) + "&filename=" +
+                              httplib::detail::encode_query_param(std::filesystem::path(source).filename().string()),
+                          bytes, "video/mp4", id, static_cast<size_t>(o->in_flight));
+          ++sent;
+          progress(source);
+          continue;
+        }
+        const auto clip_start = std::chrono::steady_clock::now();
+        video::decode_clip(bytes, video::FramePolicy::parse("fps:" + std::to_string(o->fps)),
+                           [&](double t, const cv::Mat& rgb) {
+                             if (o->realtime)
+                               std::this_thread::sleep_until(clip_start + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                                                              std::chrono::duration<double>(t)));
+                             cv::Mat bgr;
+                             cv::cvtColor(rgb, bgr, cv::COLOR_RGB2BGR);
+                             std::vector<uint8_t> jpeg;
+                             cv::imencode(".jpg", bgr, jpeg, {cv::IMWRITE_JPEG_QUALITY, 90});
+                             const std::string id = request_id(o->prefix, sent);
+                             const json body = {{"request_id", id},
+                                                {"filename", fmt::format("frame_{:06d}.jpg", sent)},
+                                                {"content", service::base64_encode(std::string_view(
+                                                                reinterpret_cast<const char*>(jpeg.data()), jpeg.size()))}};
+                             uploader.submit(path, body.dump(), "application/json", id,
+                                             static_cast<size_t>(o->in_flight));
+                             ++sent;
+                             progress(fmt::format("{} t={:.2f}s", std::filesystem::path(source).filename().string(), t));
+                             return true;
+                           });
+      }
+    }
+    uploader.finish();
+    progress("done");
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    std::fprintf(stderr, "\n");
+    std::cout << json{{"sent", sent}, {"acknowledged", uploader.ok()}, {"failed", uploader.failed()}, {"seconds", seconds}}.dump()
+              << "\n";
+    if (uploader.failed() > 0) throw Error(ErrorKind::kUnavailable, std::to_string(uploader.failed()) + " uploads failed");
+  });
+}
+
+void register_results(CLI::App& app, GlobalOptions&) {
+  auto* cmd = app.add_subcommand("results", "the device's retriever: long-poll the response queue, print, delete");
+  auto queue_url = std::make_shared<std::string>();
+  auto expect = std::make_shared<int>(0);
+  auto idle = std::make_shared<int>(0);
+  auto as_json = std::make_shared<bool>(false);
+  cmd->add_option("--queue-url", *queue_url, "response queue URL (http://host:port/<account>/<id>-resp-queue)")->required();
+  cmd->add_option("--expect", *expect, "stop after this many results (0 = run until interrupted or idle)");
+  cmd->add_option("--idle-seconds", *idle, "stop after this long without a result (0 = never)");
+  cmd->add_flag("--json", *as_json, "one JSON line per result");
+  cmd->callback([queue_url, expect, idle, as_json] {
+    const auto slash = queue_url->find('/', queue_url->find("://") + 3);
+    const auto last = queue_url->rfind('/');
+    if (slash == std::string::npos || last <= slash)
+      throw Error(ErrorKind::kInvalidInput, "'" + *queue_url + "' is not a queue URL (http://host:port/.../<queue name>)");
+    auto service = queue::open_queue_service(queue_url->substr(0, slash));
+    auto q = service->get(queue_url->substr(last + 1));
+    int received = 0;
+    double latency_sum = 0;
+    auto last_seen = std::chrono::steady_clock::now();
+    while (*expect == 0 || received < *expect) {
+      queue::ReceiveOptions ro;
+      ro.max_messages = 10;
+      ro.wait = std::chrono::seconds(5);
+      for (const auto& m : q->receive(ro)) {
+        last_seen = std::chrono::steady_clock::now();
+        const json body = json::parse(m.body, nullptr, false);
+        const std::string id = body.is_object() ? body.value("request_id", "?") : "?";
+        const auto sent = sent_ms(id);
+        const double latency = sent ? static_cast<double>(now_ms() - *sent) / 1000.0 : -1;
+        if (sent) latency_sum += latency;
+        ++received;
+        if (*as_json) {
+          json line = body;
+          line["latency_s"] = latency;
+          std::cout << line.dump() << std::endl;
+        } else {
+          std::string records;
+          if (body.is_object() && body.contains("people"))
+            for (const auto& p : body["people"])
+              if (p.contains("record") && !p["record"].is_null()) records += " " + p["record"].dump();
+          std::cout << fmt::format("{:<32} {:<16} latency {:>6.2f} s{}\n", id,
+                                   body.is_object() ? body.value("result", "?") : m.body, latency, records)
+                    << std::flush;
+        }
+        q->remove(m.receipt_handle);
+      }
+      if (*idle > 0 && std::chrono::steady_clock::now() - last_seen > std::chrono::seconds(*idle)) break;
+    }
+    if (!*as_json && received > 0)
+      std::cerr << fmt::format("{} results, average latency {:.2f} s\n", received, latency_sum / received);
+  });
+}
+
+}  // namespace
+
+void register_video_commands(CLI::App& app, GlobalOptions& global) {
+  register_clip(app, global);
+  register_people(app, global);
+  register_camera(app, global);
+  register_results(app, global);
+}
 
 }  // namespace facepipe::cli
