@@ -21,10 +21,12 @@
 #include "queue/http_sqs_client.h"
 #include "queue/queue.h"
 #include "recognition/thresholds.h"
+#include "server/clip_endpoint.h"
 #include "server/http_server.h"
 #include "service/detection.h"
 #include "service/metrics.h"
 #include "service/recognition.h"
+#include "service/stage_engine.h"
 #include "service/worker.h"
 #include "service/workload.h"
 
@@ -77,36 +79,16 @@ void handle_signals(std::function<void()> on_signal) {
   }).detach();
 }
 
-// The engine parts a stage needs, built from the gallery's embedder id so crops and gallery agree.
-struct Engine {
-  std::unique_ptr<gallery::Gallery> gallery;
-  std::unique_ptr<face::Detector> detector;
-  std::unique_ptr<face::Embedder> embedder;
-  float threshold = 0;
-};
+using Engine = service::StageEngine;
 
 Engine load_engine(const GlobalOptions& global, const std::string& gallery_path, const std::string& embedder,
                    std::optional<float> threshold, bool need_detector, bool need_gallery) {
-  Engine e;
-  face::EngineOptions opts;
-  opts.models_dir = global.models_dir;
-  opts.embedder = embedder;
-  if (need_gallery || !gallery_path.empty()) {
-    if (gallery_path.empty() || !fs::exists(gallery_path))
-      throw Error(ErrorKind::kNotFound,
-                  "gallery '" + gallery_path +
-                      "' does not exist; enrol people first (facepipe enroll) and pass --gallery");
-    e.gallery = gallery::Gallery::open(gallery_path);
-    if (e.gallery->people().empty())
-      throw Error(ErrorKind::kInvalidInput,
-                  "gallery '" + gallery_path + "' has nobody in it; enrol people first");
-    opts = face::options_for_embedder_id(e.gallery->embedder_id(), opts);
-  }
-  if (need_detector) e.detector = face::make_detector(opts);
-  e.embedder = face::make_embedder(opts);
-  e.threshold = threshold ? *threshold : recognition::default_threshold(e.embedder->id());
-  spdlog::info("engine: embedder {}, threshold {}", e.embedder->id(), e.threshold);
-  return e;
+  return service::load_stage_engine({.models_dir = global.models_dir,
+                                     .gallery_path = gallery_path,
+                                     .embedder = embedder,
+                                     .threshold = threshold,
+                                     .need_detector = need_detector,
+                                     .need_gallery = need_gallery});
 }
 
 // Lets a ?wait=1 request block until recognition answers its id (in-process recognition only).
@@ -258,6 +240,9 @@ void register_service_commands(CLI::App& app, GlobalOptions& global) {
         workers.emplace_back(
             [&] { service::run_recognition_worker(*requests, *recognition, stop, {}, &metrics); });
     }
+    if (engine && engine->gallery)  // the video variant's clip uploads (POST /clips)
+      server::add_clip_endpoint(http, *engine->detector, *engine->embedder, *engine->gallery, engine->threshold,
+                                responses.get());
     int port = http.bind();
     handle_signals([&] {
       stop = true;

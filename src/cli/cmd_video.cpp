@@ -340,12 +340,7 @@ void register_results(CLI::App& app, GlobalOptions&) {
   cmd->add_option("--idle-seconds", *idle, "stop after this long without a result (0 = never)");
   cmd->add_flag("--json", *as_json, "one JSON line per result");
   cmd->callback([queue_url, expect, idle, as_json] {
-    const auto slash = queue_url->find('/', queue_url->find("://") + 3);
-    const auto last = queue_url->rfind('/');
-    if (slash == std::string::npos || last <= slash)
-      throw Error(ErrorKind::kInvalidInput, "'" + *queue_url + "' is not a queue URL (http://host:port/.../<queue name>)");
-    auto service = queue::open_queue_service(queue_url->substr(0, slash));
-    auto q = service->get(queue_url->substr(last + 1));
+    auto q = queue::open_queue_url(*queue_url);
     int received = 0;
     double latency_sum = 0;
     auto last_seen = std::chrono::steady_clock::now();

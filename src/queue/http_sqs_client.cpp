@@ -2,6 +2,8 @@
 
 #include <httplib.h>
 
+#include <map>
+
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
@@ -23,10 +25,18 @@ class Endpoint {
   }
   const std::string& base() const { return base_; }
 
-  // One JSON-protocol call. A fresh client per call keeps this thread-safe; loopback connects are cheap.
+  // One JSON-protocol call. Each thread keeps its own keep-alive connection per endpoint (httplib clients
+  // are not thread-safe); a connect per call cost more than the call itself on loopback.
   json call(const std::string& action, const json& request, int timeout_s = 30) const {
-    httplib::Client client(base_);
-    client.set_connection_timeout(5);
+    thread_local std::map<std::string, std::unique_ptr<httplib::Client>> clients;
+    auto& slot = clients[base_];
+    if (!slot) {
+      slot = std::make_unique<httplib::Client>(base_);
+      slot->set_keep_alive(true);
+      slot->set_tcp_nodelay(true);
+      slot->set_connection_timeout(5);
+    }
+    auto& client = *slot;
     client.set_read_timeout(timeout_s);
     httplib::Headers headers = {{"X-Amz-Target", "AmazonSQS." + action}};
     auto res = client.Post("/", headers, request.dump(), "application/x-amz-json-1.0");

@@ -86,7 +86,7 @@ class Stmt {
 
 class Store : public std::enable_shared_from_this<Store> {
  public:
-  explicit Store(const std::string& path) : path_(path), rng_(std::random_device{}()) {
+  Store(const std::string& path, bool full_sync) : path_(path), rng_(std::random_device{}()) {
     if (sqlite3_open_v2(path.c_str(), &db_,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
                         nullptr) != SQLITE_OK) {
@@ -97,7 +97,7 @@ class Store : public std::enable_shared_from_this<Store> {
     }
     sqlite3_busy_timeout(db_, 5000);
     exec("PRAGMA journal_mode=WAL");
-    exec("PRAGMA synchronous=FULL");
+    exec(full_sync ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
     exec(
         "CREATE TABLE IF NOT EXISTS queues(name TEXT PRIMARY KEY, visibility_s INTEGER, max_receive INTEGER,"
         " dlq TEXT, retention_s INTEGER, created_ms INTEGER)");
@@ -346,7 +346,7 @@ bool valid_queue_name(const std::string& name) {
 
 class SqliteService : public QueueService {
  public:
-  explicit SqliteService(const std::string& path) : store_(std::make_shared<Store>(path)) {}
+  SqliteService(const std::string& path, bool full_sync) : store_(std::make_shared<Store>(path, full_sync)) {}
 
   std::shared_ptr<Queue> create(const std::string& name, const QueueConfig& config) override {
     if (!valid_queue_name(name))
@@ -407,8 +407,8 @@ class SqliteService : public QueueService {
 
 }  // namespace
 
-std::unique_ptr<QueueService> make_sqlite_queue_service(const std::string& path) {
-  return std::make_unique<SqliteService>(path);
+std::unique_ptr<QueueService> make_sqlite_queue_service(const std::string& path, bool full_sync) {
+  return std::make_unique<SqliteService>(path, full_sync);
 }
 
 }  // namespace facepipe::queue

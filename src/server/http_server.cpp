@@ -39,6 +39,7 @@ HttpServer::HttpServer(ServerOptions options, queue::QueueService* queues, servi
   http_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   http_->set_payload_max_length(options_.max_body_bytes);
   http_->set_keep_alive_max_count(1000);
+  http_->set_tcp_nodelay(true);  // small JSON answers must not wait for Nagle + delayed ACK
   http_->set_keep_alive_timeout(30);
   // A long poll answers after up to 20 s: the write side must outlast it.
   http_->set_read_timeout(30, 0);
@@ -83,6 +84,19 @@ HttpServer::HttpServer(ServerOptions options, queue::QueueService* queues, servi
       return;
     }
     if (req.has_param("Action")) return sqs_query(req, res);
+    if (auto route = routes_.find(req.path); route != routes_.end()) {
+      std::map<std::string, std::string> params(req.params.begin(), req.params.end());
+      try {
+        send_json(res, 200, route->second(req.body, params));
+      } catch (const Error& e) {
+        send_error(res, e.http_status(), e.code(), e.what());
+      } catch (const std::exception& e) {
+        send_error(res, 500, "internal", std::string("unexpected failure: ") + e.what());
+      }
+      metrics_.inc("facepipe_http_requests_total",
+                   "route=\"" + req.path + "\",status=\"" + std::to_string(res.status) + "\"");
+      return;
+    }
     if (req.path != "/")
       return send_error(res, 404, "not_found", "no such path '" + req.path + "': post frames to /");
     if (!function_) return send_error(res, 404, "not_found", "this server runs no face-detection function");
@@ -109,6 +123,12 @@ HttpServer::HttpServer(ServerOptions options, queue::QueueService* queues, servi
     if (!res.body.empty()) return;
     if (res.status == 413) {
       metrics_.inc("facepipe_http_requests_total", "route=\"function\",status=\"413\"");
+      // httplib caps form-encoded bodies at 8 KB (curl --data-binary's default Content-Type).
+      if (req.get_header_value("Content-Type") == "application/x-www-form-urlencoded")
+        return send_error(
+            res, 413, "too_large",
+            "form-encoded bodies are limited to 8 KB: send frames with Content-Type: application/json "
+            "and clips with Content-Type: video/mp4");
       send_error(
           res, 413, "too_large",
           "request body over " + std::to_string(options_.max_body_bytes) + " bytes; send a smaller frame");
@@ -121,6 +141,10 @@ HttpServer::HttpServer(ServerOptions options, queue::QueueService* queues, servi
 HttpServer::~HttpServer() { stop(); }
 
 void HttpServer::set_function(FunctionHandler handler) { function_ = std::move(handler); }
+
+void HttpServer::add_post_route(const std::string& path, RouteHandler handler) {
+  routes_[path] = std::move(handler);
+}
 
 int HttpServer::bind() {
   if (options_.port == 0) {

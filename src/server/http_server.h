@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -35,6 +36,10 @@ struct ServerOptions {
 // The function URL's handler: the request body and whether the caller asked to wait (?wait=1).
 // Returns the JSON answer; throws facepipe::Error for a 4xx/5xx.
 using FunctionHandler = std::function<nlohmann::json(const std::string& body, bool wait)>;
+// An extra POST route (the video variant's /clips, see clip_endpoint.h): the raw body and the query
+// parameters. Returns the JSON answer; throws facepipe::Error for a 4xx/5xx.
+using RouteHandler =
+    std::function<nlohmann::json(const std::string& body, const std::map<std::string, std::string>& params)>;
 
 class HttpServer {
  public:
@@ -42,6 +47,8 @@ class HttpServer {
   HttpServer(ServerOptions options, queue::QueueService* queues, service::Metrics& metrics);
   ~HttpServer();
   void set_function(FunctionHandler handler);
+  // Before bind(): POST `path` (exact) goes to `handler`.
+  void add_post_route(const std::string& path, RouteHandler handler);
   // Binds the socket; returns the port (useful with port 0). Throws Error(kUnavailable) when taken.
   int bind();
   // Serves until stop(); bind() first.
@@ -55,6 +62,7 @@ class HttpServer {
   queue::QueueService* queues_;
   service::Metrics& metrics_;
   FunctionHandler function_;
+  std::map<std::string, RouteHandler> routes_;
   std::unique_ptr<httplib::Server> http_;
   int port_ = 0;
 };

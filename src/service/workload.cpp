@@ -94,9 +94,7 @@ std::vector<WorkloadItem> load_workload(const fs::path& dir, const std::string& 
 WorkloadReport run_workload(const std::vector<WorkloadItem>& items, const WorkloadOptions& o) {
   if (items.empty()) throw Error(ErrorKind::kInvalidInput, "the workload has no frames");
   if (o.concurrency < 1) throw Error(ErrorKind::kInvalidInput, "--concurrency must be at least 1");
-  auto [endpoint, queue_name] = queue::split_queue_url(o.queue_url);
-  auto queues = queue::open_queue_service(endpoint);
-  auto responses = queues->get(queue_name);
+  auto responses = queue::open_queue_url(o.queue_url);
 
   std::string run_id = o.run_id;
   if (run_id.empty()) run_id = fmt::format("wl{:08x}", std::random_device{}());
@@ -167,6 +165,7 @@ WorkloadReport run_workload(const std::vector<WorkloadItem>& items, const Worklo
       if (slash != std::string::npos) path = o.url.substr(slash);
       httplib::Client client(o.url.substr(0, slash));  // httplib wants scheme://host:port only
       client.set_keep_alive(true);
+      client.set_tcp_nodelay(true);
       client.set_connection_timeout(5);
       client.set_read_timeout(60);
       client.set_write_timeout(60);
