@@ -16,14 +16,23 @@ namespace {
 // embedding lives in one contiguous matrix in memory, rebuilt after a change; SQLite only persists.
 class SqliteGallery : public Gallery {
  public:
-  SqliteGallery(const std::string& location, const std::string& embedder_id) : location_(location) {
-    if (sqlite3_open_v2(location.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-                        nullptr) != SQLITE_OK) {
+  SqliteGallery(const std::string& location, const std::string& embedder_id, bool read_only = false)
+      : location_(location) {
+    // Read-only: an immutable URI, so SQLite neither writes nor expects a -wal/-shm file beside the database
+    // (a Lambda image's file system is read-only).
+    const std::string target = read_only ? "file:" + location + "?immutable=1" : location;
+    const int flags = read_only ? SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_FULLMUTEX
+                                : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX;
+    if (sqlite3_open_v2(target.c_str(), &db_, flags, nullptr) != SQLITE_OK) {
       const std::string why = db_ ? sqlite3_errmsg(db_) : "out of memory";
       sqlite3_close(db_);
       throw Error(ErrorKind::kUnavailable, "cannot open gallery '" + location + "': " + why);
     }
     sqlite3_busy_timeout(db_, 5000);
+    if (read_only) {
+      open_read_only(embedder_id);
+      return;
+    }
     exec("PRAGMA journal_mode=WAL");
     exec("PRAGMA foreign_keys=ON");
     exec(
@@ -53,6 +62,18 @@ class SqliteGallery : public Gallery {
   }
   ~SqliteGallery() override { sqlite3_close(db_); }
 
+  void open_read_only(const std::string& embedder_id) {
+    embedder_id_ = meta("embedder_id");
+    if (embedder_id_.empty())
+      throw Error(ErrorKind::kNotFound, "gallery '" + location_ + "' is empty; enrol people into it first");
+    if (!embedder_id.empty() && embedder_id != embedder_id_)
+      throw Error(ErrorKind::kConflict, "gallery '" + location_ + "' holds embeddings of '" + embedder_id_ +
+                                            "', not '" + embedder_id + "'");
+    const std::string dim = meta("dim");
+    dim_ = dim.empty() ? 0 : std::stoi(dim);
+    reload();
+  }
+
   std::string embedder_id() const override { return embedder_id_; }
   int dim() const override {
     std::lock_guard<std::mutex> lock(mu_);
@@ -61,10 +82,12 @@ class SqliteGallery : public Gallery {
 
   void add(const std::string& name, const face::Embedding& embedding) override {
     if (name.empty() || name == kUnknown)
-      throw Error(ErrorKind::kInvalidInput, "a person needs a name other than '' and '" + std::string(kUnknown) + "'");
+      throw Error(ErrorKind::kInvalidInput,
+                  "a person needs a name other than '' and '" + std::string(kUnknown) + "'");
     if (embedding.empty()) throw Error(ErrorKind::kInvalidInput, "empty embedding for '" + name + "'");
     for (float v : embedding)
-      if (!std::isfinite(v)) throw Error(ErrorKind::kInvalidInput, "embedding for '" + name + "' is not finite");
+      if (!std::isfinite(v))
+        throw Error(ErrorKind::kInvalidInput, "embedding for '" + name + "' is not finite");
     std::lock_guard<std::mutex> lock(mu_);
     if (dim_ != 0 && static_cast<int>(embedding.size()) != dim_)
       throw Error(ErrorKind::kConflict, "embedding of " + std::to_string(embedding.size()) +
@@ -75,7 +98,8 @@ class SqliteGallery : public Gallery {
       run("INSERT OR IGNORE INTO people (name) VALUES (?1)", {name});
       sqlite3_stmt* st = prepare("INSERT INTO embeddings (person, vector) VALUES (?1, ?2)");
       sqlite3_bind_text(st, 1, name.c_str(), -1, SQLITE_TRANSIENT);
-      sqlite3_bind_blob(st, 2, embedding.data(), static_cast<int>(embedding.size() * sizeof(float)), SQLITE_TRANSIENT);
+      sqlite3_bind_blob(st, 2, embedding.data(), static_cast<int>(embedding.size() * sizeof(float)),
+                        SQLITE_TRANSIENT);
       step_done(st);
       exec("COMMIT");
     } catch (...) {
@@ -113,7 +137,8 @@ class SqliteGallery : public Gallery {
 
   void set_record(const std::string& name, const nlohmann::json& record) override {
     std::lock_guard<std::mutex> lock(mu_);
-    run("INSERT INTO people (name, record) VALUES (?1, ?2) ON CONFLICT(name) DO UPDATE SET record = excluded.record",
+    run("INSERT INTO people (name, record) VALUES (?1, ?2) ON CONFLICT(name) DO UPDATE SET record = "
+        "excluded.record",
         {name, record.dump()});
   }
 
@@ -178,7 +203,8 @@ class SqliteGallery : public Gallery {
   void step_done(sqlite3_stmt* st) const {
     const int rc = sqlite3_step(st);
     sqlite3_finalize(st);
-    if (rc != SQLITE_DONE) throw Error(ErrorKind::kUnavailable, "gallery '" + location_ + "': " + sqlite3_errmsg(db_));
+    if (rc != SQLITE_DONE)
+      throw Error(ErrorKind::kUnavailable, "gallery '" + location_ + "': " + sqlite3_errmsg(db_));
   }
   int run(const char* sql, const std::vector<std::string>& params) const {
     sqlite3_stmt* st = prepare(sql);
@@ -206,7 +232,8 @@ class SqliteGallery : public Gallery {
       const int bytes = sqlite3_column_bytes(st, 1);
       if (dim_ == 0 || bytes != dim_ * static_cast<int>(sizeof(float))) {
         sqlite3_finalize(st);
-        throw Error(ErrorKind::kInvalidInput, "gallery '" + location_ + "' is corrupt (embedding of the wrong size)");
+        throw Error(ErrorKind::kInvalidInput,
+                    "gallery '" + location_ + "' is corrupt (embedding of the wrong size)");
       }
       names_.emplace_back(reinterpret_cast<const char*>(sqlite3_column_text(st, 0)));
       const auto* v = static_cast<const float*>(sqlite3_column_blob(st, 1));
@@ -226,9 +253,16 @@ class SqliteGallery : public Gallery {
 
 }  // namespace
 
+std::unique_ptr<Gallery> Gallery::open_read_only(const std::filesystem::path& db) {
+  if (!std::filesystem::exists(db))
+    throw Error(ErrorKind::kNotFound, "gallery '" + db.string() + "' does not exist; enrol people first");
+  return std::make_unique<SqliteGallery>(db.string(), "", true);
+}
+
 std::unique_ptr<Gallery> Gallery::open(const std::filesystem::path& db, const std::string& embedder_id) {
   if (db.has_parent_path() && !std::filesystem::exists(db.parent_path()))
-    throw Error(ErrorKind::kNotFound, "folder '" + db.parent_path().string() + "' for the gallery does not exist");
+    throw Error(ErrorKind::kNotFound,
+                "folder '" + db.parent_path().string() + "' for the gallery does not exist");
   return std::make_unique<SqliteGallery>(db.string(), embedder_id);
 }
 

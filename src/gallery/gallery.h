@@ -21,9 +21,9 @@ namespace facepipe::gallery {
 inline constexpr const char* kUnknown = "Unknown";
 
 struct Match {
-  std::string name;        // the nearest person, or kUnknown when beyond the threshold
-  float distance = 0;      // Euclidean distance to the nearest stored embedding
-  std::string nearest;     // the nearest person even when `name` is kUnknown
+  std::string name;     // the nearest person, or kUnknown when beyond the threshold
+  float distance = 0;   // Euclidean distance to the nearest stored embedding
+  std::string nearest;  // the nearest person even when `name` is kUnknown
   bool known() const { return name != kUnknown; }
 };
 
@@ -37,6 +37,9 @@ class Gallery {
  public:
   // Opens (creating if needed) a gallery database. `embedder_id` empty = take whatever the file has.
   static std::unique_ptr<Gallery> open(const std::filesystem::path& db, const std::string& embedder_id = "");
+  // Opens an existing gallery without writing to it or beside it (read-only file systems such as a Lambda
+  // image's); adding or removing then fails. Error(kNotFound) when missing or empty.
+  static std::unique_ptr<Gallery> open_read_only(const std::filesystem::path& db);
   // An in-memory gallery (tests, imports before saving).
   static std::unique_ptr<Gallery> in_memory(const std::string& embedder_id);
   virtual ~Gallery() = default;

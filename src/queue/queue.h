@@ -24,26 +24,26 @@ struct Message {
   std::string id;
   std::string receipt_handle;
   std::string body;
-  int receive_count = 0;         // ApproximateReceiveCount, including this delivery
+  int receive_count = 0;          // ApproximateReceiveCount, including this delivery
   int64_t sent_timestamp_ms = 0;  // SentTimestamp, ms since the epoch
 };
 
 struct ReceiveOptions {
-  int max_messages = 1;                              // 1..10
-  std::chrono::milliseconds wait{0};                 // long poll, at most 20 s
-  std::optional<std::chrono::seconds> visibility;    // overrides the queue's default
+  int max_messages = 1;                            // 1..10
+  std::chrono::milliseconds wait{0};               // long poll, at most 20 s
+  std::optional<std::chrono::seconds> visibility;  // overrides the queue's default
 };
 
 struct QueueConfig {
   std::chrono::seconds visibility_timeout{30};
-  int max_receive_count = 5;        // receives before dead-lettering; 0 = never
-  std::string dead_letter_queue;    // queue name; empty = none
+  int max_receive_count = 5;      // receives before dead-lettering; 0 = never
+  std::string dead_letter_queue;  // queue name; empty = none
   std::chrono::seconds retention{4 * 24 * 3600};
 };
 
 struct QueueStats {
-  int64_t visible = 0;     // ApproximateNumberOfMessages
-  int64_t in_flight = 0;   // ApproximateNumberOfMessagesNotVisible
+  int64_t visible = 0;    // ApproximateNumberOfMessages
+  int64_t in_flight = 0;  // ApproximateNumberOfMessagesNotVisible
 };
 
 class Queue {
@@ -75,10 +75,15 @@ class QueueService {
 };
 
 // Opens a queue service from an endpoint string:
-//   "sqlite:PATH"        the embedded store (SQLite, WAL), durable
+//   "sqlite:PATH"        the embedded store (SQLite, WAL), durable across process crashes and restarts;
+//                        "sqlite:PATH?sync=full" also across power cuts (fsync per commit)
 //   "memory:"            the embedded store in memory (tests)
 //   "http(s)://HOST..."  any SQS-compatible endpoint (facepipe serve, AWS SQS, moto), JSON protocol,
 //                        SigV4-signed with credentials from the environment
 std::unique_ptr<QueueService> open_queue_service(const std::string& endpoint);
+
+// One queue by its SQS URL (scheme://host[:port]/<account>/<name>): signed and without a GetQueueUrl call
+// when AWS credentials are in the environment, else through the plain client (serve's endpoint).
+std::shared_ptr<Queue> open_queue_url(const std::string& queue_url);
 
 }  // namespace facepipe::queue

@@ -1,0 +1,85 @@
+// Small native clients for the AWS APIs facepipe uses: SQS and DynamoDB (JSON protocol), S3 (REST),
+// over libcurl with SigV4 signing. Endpoints default to AWS's regional ones and can be overridden
+// (--endpoint / AWS_ENDPOINT_URL) for local stand-ins such as moto_server. Throttling and 5xx answers
+// are retried with exponential backoff (4 attempts); other AWS errors become facepipe::Error naming the
+// AWS error code.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "aws/sigv4.h"
+
+namespace facepipe::aws {
+
+struct ClientConfig {
+  std::string region;    // empty: region_from_environment()
+  std::string endpoint;  // empty: $AWS_ENDPOINT_URL, else https://<service>.<region>.amazonaws.com
+  std::optional<Credentials> credentials;  // empty: Credentials::from_environment()
+  int max_attempts = 4;
+  long timeout_seconds = 30;  // per request; SQS long polls add their wait
+};
+
+struct HttpResponse {
+  long status = 0;
+  std::string body;
+};
+
+// Sends a request (signing it), retrying throttling/5xx/network failures. Error(kUnavailable) when every
+// attempt fails at the network level.
+HttpResponse send_signed(HttpRequest request, const std::string& service, const ClientConfig& config,
+                         const Credentials& credentials, const std::string& region);
+
+// A JSON-protocol service (SQS: target prefix "AmazonSQS", DynamoDB: "DynamoDB_20120810").
+class JsonClient {
+ public:
+  JsonClient(std::string service, std::string target_prefix, ClientConfig config);
+  // POSTs `body` as X-Amz-Target <prefix>.<action>; returns the answer's JSON. AWS errors throw
+  // Error(kind from the error code) with "<code>: <message>".
+  nlohmann::json call(const std::string& action, const nlohmann::json& body,
+                      long extra_timeout_seconds = 0) const;
+  const std::string& endpoint() const { return endpoint_; }
+
+ private:
+  std::string service_, prefix_, endpoint_, region_;
+  Credentials credentials_;
+  ClientConfig config_;
+};
+
+class S3Client {
+ public:
+  explicit S3Client(ClientConfig config = {});
+  std::string get_object(const std::string& bucket, const std::string& key) const;
+  void put_object(const std::string& bucket, const std::string& key, const std::string& bytes,
+                  const std::string& content_type = "application/octet-stream") const;
+  void create_bucket(const std::string& bucket) const;  // for tests and set-up against stand-ins
+
+ private:
+  std::string url(const std::string& bucket, const std::string& key) const;
+  std::string endpoint_, region_;
+  Credentials credentials_;
+  ClientConfig config_;
+};
+
+// DynamoDB items as plain JSON: strings, numbers, booleans, null, lists and objects map to and from
+// DynamoDB's typed attribute values (S, N, BOOL, NULL, L, M).
+class DynamoDbClient {
+ public:
+  explicit DynamoDbClient(ClientConfig config = {});
+  std::optional<nlohmann::json> get_item(const std::string& table, const nlohmann::json& key) const;
+  void put_item(const std::string& table, const nlohmann::json& item) const;
+  // A table with a string hash key (for tests and set-up against stand-ins; CloudFormation makes the real
+  // one).
+  void create_table(const std::string& table, const std::string& hash_key) const;
+
+ private:
+  JsonClient client_;
+};
+
+nlohmann::json to_attribute_values(const nlohmann::json& plain);    // an object -> {name: {"S": ...}, ...}
+nlohmann::json from_attribute_values(const nlohmann::json& typed);  // the reverse
+
+}  // namespace facepipe::aws

@@ -1,0 +1,37 @@
+#include "service/stage_engine.h"
+
+#include <filesystem>
+
+#include <spdlog/spdlog.h>
+
+#include "core/error.h"
+#include "face/engine.h"
+#include "recognition/thresholds.h"
+
+namespace facepipe::service {
+
+StageEngine load_stage_engine(const StageEngineOptions& o) {
+  StageEngine e;
+  face::EngineOptions opts;
+  opts.models_dir = o.models_dir;
+  opts.embedder = o.embedder;
+  if (o.need_gallery || !o.gallery_path.empty()) {
+    if (o.gallery_path.empty() || !std::filesystem::exists(o.gallery_path))
+      throw Error(ErrorKind::kNotFound,
+                  "gallery '" + o.gallery_path +
+                      "' does not exist; enrol people first (facepipe enroll) and pass --gallery");
+    e.gallery = o.read_only_gallery ? gallery::Gallery::open_read_only(o.gallery_path)
+                                    : gallery::Gallery::open(o.gallery_path);
+    if (e.gallery->people().empty())
+      throw Error(ErrorKind::kInvalidInput,
+                  "gallery '" + o.gallery_path + "' has nobody in it; enrol people first");
+    opts = face::options_for_embedder_id(e.gallery->embedder_id(), opts);
+  }
+  if (o.need_detector) e.detector = face::make_detector(opts);
+  e.embedder = face::make_embedder(opts);
+  e.threshold = o.threshold ? *o.threshold : recognition::default_threshold(e.embedder->id());
+  spdlog::info("engine: embedder {}, threshold {}", e.embedder->id(), e.threshold);
+  return e;
+}
+
+}  // namespace facepipe::service
