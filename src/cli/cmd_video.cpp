@@ -48,7 +48,9 @@ std::string read_bytes(const std::string& path) {
 
 // Request ids the camera sends carry their send time ("<prefix>-<n>@<ms since epoch>"), so the
 // retriever can print the end-to-end latency without any clock but the device's own.
-std::string request_id(const std::string& prefix, int n) { return fmt::format("{}-{:06d}@{}", prefix, n, now_ms()); }
+std::string request_id(const std::string& prefix, int n) {
+  return fmt::format("{}-{:06d}@{}", prefix, n, now_ms());
+}
 
 std::optional<int64_t> sent_ms(const std::string& id) {
   const auto at = id.rfind('@');
@@ -63,7 +65,8 @@ std::optional<int64_t> sent_ms(const std::string& id) {
 // Splits "http://host:port/path" into the httplib client base and the path.
 std::pair<std::string, std::string> split_url(const std::string& url) {
   const auto scheme = url.find("://");
-  if (scheme == std::string::npos) throw Error(ErrorKind::kInvalidInput, "'" + url + "' is not an http(s) URL");
+  if (scheme == std::string::npos)
+    throw Error(ErrorKind::kInvalidInput, "'" + url + "' is not an http(s) URL");
   const auto slash = url.find('/', scheme + 3);
   if (slash == std::string::npos) return {url, "/"};
   return {url.substr(0, slash), url.substr(slash)};
@@ -88,7 +91,8 @@ void register_clip(CLI::App& app, GlobalOptions& global) {
     auto detector = face::make_detector(options);
     auto embedder = face::make_embedder(options);
     const float t = *threshold >= 0 ? *threshold : recognition::default_threshold(embedder->id());
-    const auto result = recognition::recognize_clip(*detector, *embedder, *gallery, read_bytes(*file), frame_policy, t);
+    const auto result =
+        recognition::recognize_clip(*detector, *embedder, *gallery, read_bytes(*file), frame_policy, t);
     json out = result.to_json();
     out["file"] = *file;
     std::cout << out.dump(2) << "\n";
@@ -100,7 +104,8 @@ void register_people(CLI::App& app, GlobalOptions&) {
   people->require_subcommand(1);
   auto db = std::make_shared<std::string>();
 
-  auto* set = people->add_subcommand("set", "set a person's record: people set NAME KEY=VALUE... or --json '{...}'");
+  auto* set =
+      people->add_subcommand("set", "set a person's record: people set NAME KEY=VALUE... or --json '{...}'");
   auto name = std::make_shared<std::string>();
   auto fields = std::make_shared<std::vector<std::string>>();
   auto record_json = std::make_shared<std::string>();
@@ -110,12 +115,15 @@ void register_people(CLI::App& app, GlobalOptions&) {
   set->add_option("--json", *record_json, "the whole record as JSON");
   set->callback([db, name, fields, record_json] {
     auto g = gallery::Gallery::open(*db);
-    json record = record_json->empty() ? g->record(*name).value_or(json::object()) : json::parse(*record_json, nullptr, false);
+    json record = record_json->empty() ? g->record(*name).value_or(json::object())
+                                       : json::parse(*record_json, nullptr, false);
     if (record.is_discarded() || !record.is_object())
-      throw Error(ErrorKind::kInvalidInput, "--json must be a JSON object such as {\"major\": \"CS\", \"year\": 3}");
+      throw Error(ErrorKind::kInvalidInput,
+                  "--json must be a JSON object such as {\"major\": \"CS\", \"year\": 3}");
     for (const auto& f : *fields) {
       const auto eq = f.find('=');
-      if (eq == std::string::npos || eq == 0) throw Error(ErrorKind::kInvalidInput, "'" + f + "' is not KEY=VALUE");
+      if (eq == std::string::npos || eq == 0)
+        throw Error(ErrorKind::kInvalidInput, "'" + f + "' is not KEY=VALUE");
       const std::string value = f.substr(eq + 1);
       const json parsed = json::parse(value, nullptr, false);
       record[f.substr(0, eq)] = parsed.is_number() ? parsed : json(value);
@@ -144,53 +152,55 @@ void register_people(CLI::App& app, GlobalOptions&) {
       std::cout << fmt::format("{:<24} {}\n", p.name, p.record.is_null() ? "-" : p.record.dump());
   });
 
-  auto* import = people->add_subcommand("import", "records from a CSV whose header names the fields; 'name' column required");
+  auto* import = people->add_subcommand(
+      "import", "records from a CSV whose header names the fields; 'name' column required");
   auto import_db = std::make_shared<std::string>();
   auto csv = std::make_shared<std::string>();
   import->add_option("--gallery", *import_db, "gallery database")->required()->check(CLI::ExistingFile);
   import->add_option("csv", *csv, "CSV file, e.g. name,major,year")->required()->check(CLI::ExistingFile);
   import->callback([import_db, csv] {
     std::ifstream in(*csv);
-    std::string line;
-    std::vector<std::string> header;
-    auto split = [](const std::string& s) {
-      std::vector<std::string> out;
-      std::string cell;
-      for (char c : s) {
-        if (c == ',') {
-          out.push_back(cell);
-          cell.clear();
-        } else if (c != '\r') {
-          cell += c;
-        }
+  std::string line;
+  std::vector<std::string> header;
+  auto split = [](const std::string& s) {
+    std::vector<std::string> out;
+    std::string cell;
+    for (char c : s) {
+      if (c == ',') {
+        out.push_back(cell);
+        cell.clear();
+      } else if (c != '\r') {
+        cell += c;
       }
-      out.push_back(cell);
-      return out;
-    };
-    if (!std::getline(in, line)) throw Error(ErrorKind::kInvalidInput, "'" + *csv + "' is empty");
-    header = split(line);
-    const auto name_col = std::find(header.begin(), header.end(), "name");
-    if (name_col == header.end()) throw Error(ErrorKind::kInvalidInput, "'" + *csv + "' needs a 'name' column");
-    auto g = gallery::Gallery::open(*import_db);
-    int n = 0, row = 1;
-    while (std::getline(in, line)) {
-      ++row;
-      if (line.empty() || line == "\r") continue;
-      const auto cells = split(line);
-      if (cells.size() != header.size())
-        throw Error(ErrorKind::kInvalidInput, *csv + ":" + std::to_string(row) + ": " + std::to_string(cells.size()) +
-                                                  " cells for " + std::to_string(header.size()) + " columns");
-      json record = json::object();
-      for (size_t i = 0; i < header.size(); ++i) {
-        const json parsed = json::parse(cells[i], nullptr, false);
-        record[header[i]] = parsed.is_number() ? parsed : json(cells[i]);
-      }
-      g->set_record(cells[static_cast<size_t>(name_col - header.begin())], record);
-      ++n;
     }
-    std::cout << "imported " << n << " records\n";
-  });
-}
+    out.push_back(cell);
+    return out;
+  };
+  if (!std::getline(in, line)) throw Error(ErrorKind::kInvalidInput, "'" + *csv + "' is empty");
+  header = split(line);
+  const auto name_col = std::find(header.begin(), header.end(), "name");
+  if (name_col == header.end()) throw Error(ErrorKind::kInvalidInput, "'" + *csv + "' needs a 'name' column");
+  auto g = gallery::Gallery::open(*import_db);
+  int n = 0, row = 1;
+  while (std::getline(in, line)) {
+    ++row;
+    if (line.empty() || line == "\r") continue;
+    const auto cells = split(line);
+    if (cells.size() != header.size())
+      throw Error(ErrorKind::kInvalidInput, *csv + ":" + std::to_string(row) + ": " +
+                                                std::to_string(cells.size()) + " cells for " +
+                                                std::to_string(header.size()) + " columns");
+    json record = json::object();
+    for (size_t i = 0; i < header.size(); ++i) {
+      const json parsed = json::parse(cells[i], nullptr, false);
+      record[header[i]] = parsed.is_number() ? parsed : json(cells[i]);
+    }
+    g->set_record(cells[static_cast<size_t>(name_col - header.begin())], record);
+    ++n;
+  }
+  std::cout << "imported " << n << " records\n";
+});
+}  // namespace
 
 // A small fixed pool of senders so several uploads are in flight at once, as the report's camera did.
 class Uploader {
@@ -224,7 +234,8 @@ class Uploader {
         }
       });
   }
-  void submit(std::string path, std::string body, std::string content_type, std::string label, size_t max_queued) {
+  void submit(std::string path, std::string body, std::string content_type, std::string label,
+              size_t max_queued) {
     std::unique_lock<std::mutex> lock(mu_);
     cv_.wait(lock, [&] { return jobs_.size() < max_queued; });
     jobs_.push_back({std::move(path), std::move(body), std::move(content_type), std::move(label)});
@@ -254,21 +265,28 @@ class Uploader {
 };
 
 void register_camera(CLI::App& app, GlobalOptions&) {
-  auto* cmd = app.add_subcommand("camera", "the device side: send a recording's frames or clips to the service");
+  auto* cmd =
+      app.add_subcommand("camera", "the device side: send a recording's frames or clips to the service");
   struct Options {
     std::vector<std::string> sources;
     std::string mode = "frames", url, prefix = "cam";
     double fps = 1;
+    double clip_seconds = 0;
     int in_flight = 4, repeat = 1;
     bool realtime = true;
   };
   auto o = std::make_shared<Options>();
-  cmd->add_option("--source", o->sources, "video file(s) (a Raspberry Pi records clips natively)")->required()->check(CLI::ExistingFile);
-  cmd->add_option("--mode", o->mode, "frames: JPEG frames as function-URL JSON; clips: each file uploaded as a clip")
+  cmd->add_option("--source", o->sources, "video file(s) (a Raspberry Pi records clips natively)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--mode", o->mode,
+                  "frames: JPEG frames as function-URL JSON; clips: each file uploaded as a clip")
       ->check(CLI::IsMember({"frames", "clips"}))
       ->capture_default_str();
   cmd->add_option("--fps", o->fps, "frames mode: frames per second of video sent")->capture_default_str();
   cmd->add_option("--url", o->url, "the face-detection function URL (clips go to URL/clips)")->required();
+  cmd->add_option("--clip-seconds", o->clip_seconds,
+                  "clips mode: cut each recording into clips of about this many seconds (0 = whole files)");
   cmd->add_option("--in-flight", o->in_flight, "uploads in flight at once")->capture_default_str();
   cmd->add_option("--repeat", o->repeat, "send the sources this many times")->capture_default_str();
   cmd->add_option("--id-prefix", o->prefix, "request id prefix")->capture_default_str();
@@ -279,8 +297,8 @@ void register_camera(CLI::App& app, GlobalOptions&) {
     int sent = 0;
     const auto start = std::chrono::steady_clock::now();
     auto progress = [&](const std::string& what) {
-      std::fprintf(stderr, "\rcamera: %d sent, %d acknowledged, %d failed  %s   ", sent, uploader.ok(), uploader.failed(),
-                   what.c_str());
+      std::fprintf(stderr, "\rcamera: %d sent, %d acknowledged, %d failed  %s   ", sent, uploader.ok(),
+                   uploader.failed(), what.c_str());
       std::fflush(stderr);
     };
     const std::string clips_path = (path == "/" ? "" : path) + "/clips";
@@ -288,54 +306,80 @@ void register_camera(CLI::App& app, GlobalOptions&) {
       for (const auto& source : o->sources) {
         const std::string bytes = read_bytes(source);
         if (o->mode == "clips") {
-          const std::string id = request_id(o->prefix, sent);
-          uploader.submit(clips_path + "?request_id=" + httplib::detail::encode_query_param(id) + "&filename=" +
-                              httplib::detail::encode_query_param(std::filesystem::path(source).filename().string()),
-                          bytes, "video/mp4", id, static_cast<size_t>(o->in_flight));
-          ++sent;
-          progress(source);
+          // As a recording camera does: each clip is uploaded once it has been recorded (at the video's pace
+          // unless --no-realtime), while earlier uploads are still in flight.
+          std::vector<std::string> clips;
+          if (o->clip_seconds > 0)
+            clips = video::split_into_clips(bytes, o->clip_seconds);
+          else
+            clips.push_back(bytes);
+          const std::string stem = std::filesystem::path(source).stem().string();
+          const auto recording_start = std::chrono::steady_clock::now();
+          for (size_t c = 0; c < clips.size(); ++c) {
+            if (o->realtime && o->clip_seconds > 0)
+              std::this_thread::sleep_until(recording_start +
+                                            std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                                std::chrono::duration<double>(o->clip_seconds * c)));
+            const std::string id = request_id(o->prefix, sent);
+            const std::string name = clips.size() == 1 ? std::filesystem::path(source).filename().string()
+                                                       : fmt::format("{}_{:03d}.mp4", stem, c);
+            uploader.submit(clips_path + "?request_id=" + httplib::detail::encode_query_param(id) +
+                                "&filename=" + httplib::detail::encode_query_param(name),
+                            std::move(clips[c]), "video/mp4", id, static_cast<size_t>(o->in_flight));
+            ++sent;
+            progress(name);
+          }
           continue;
         }
         const auto clip_start = std::chrono::steady_clock::now();
-        video::decode_clip(bytes, video::FramePolicy::parse("fps:" + std::to_string(o->fps)),
-                           [&](double t, const cv::Mat& rgb) {
-                             if (o->realtime)
-                               std::this_thread::sleep_until(clip_start + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                                                                              std::chrono::duration<double>(t)));
-                             cv::Mat bgr;
-                             cv::cvtColor(rgb, bgr, cv::COLOR_RGB2BGR);
-                             std::vector<uint8_t> jpeg;
-                             cv::imencode(".jpg", bgr, jpeg, {cv::IMWRITE_JPEG_QUALITY, 90});
-                             const std::string id = request_id(o->prefix, sent);
-                             const json body = {{"request_id", id},
-                                                {"filename", fmt::format("frame_{:06d}.jpg", sent)},
-                                                {"content", service::base64_encode(std::string_view(
-                                                                reinterpret_cast<const char*>(jpeg.data()), jpeg.size()))}};
-                             uploader.submit(path, body.dump(), "application/json", id,
-                                             static_cast<size_t>(o->in_flight));
-                             ++sent;
-                             progress(fmt::format("{} t={:.2f}s", std::filesystem::path(source).filename().string(), t));
-                             return true;
-                           });
+        video::decode_clip(
+            bytes, video::FramePolicy::parse("fps:" + std::to_string(o->fps)),
+            [&](double t, const cv::Mat& rgb) {
+              if (o->realtime)
+                std::this_thread::sleep_until(clip_start +
+                                              std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                                  std::chrono::duration<double>(t)));
+              cv::Mat bgr;
+              cv::cvtColor(rgb, bgr, cv::COLOR_RGB2BGR);
+              std::vector<uint8_t> jpeg;
+              cv::imencode(".jpg", bgr, jpeg, {cv::IMWRITE_JPEG_QUALITY, 90});
+              const std::string id = request_id(o->prefix, sent);
+              const json body = {{"request_id", id},
+                                 {"filename", fmt::format("frame_{:06d}.jpg", sent)},
+                                 {"content", service::base64_encode(std::string_view(
+                                                 reinterpret_cast<const char*>(jpeg.data()), jpeg.size()))}};
+              uploader.submit(path, body.dump(), "application/json", id, static_cast<size_t>(o->in_flight));
+              ++sent;
+              progress(fmt::format("{} t={:.2f}s", std::filesystem::path(source).filename().string(), t));
+              return true;
+            });
       }
     }
     uploader.finish();
     progress("done");
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     std::fprintf(stderr, "\n");
-    std::cout << json{{"sent", sent}, {"acknowledged", uploader.ok()}, {"failed", uploader.failed()}, {"seconds", seconds}}.dump()
+    std::cout << json{{"sent", sent},
+                      {"acknowledged", uploader.ok()},
+                      {"failed", uploader.failed()},
+                      {"seconds", seconds}}
+                     .dump()
               << "\n";
-    if (uploader.failed() > 0) throw Error(ErrorKind::kUnavailable, std::to_string(uploader.failed()) + " uploads failed");
+    if (uploader.failed() > 0)
+      throw Error(ErrorKind::kUnavailable, std::to_string(uploader.failed()) + " uploads failed");
   });
 }
 
 void register_results(CLI::App& app, GlobalOptions&) {
-  auto* cmd = app.add_subcommand("results", "the device's retriever: long-poll the response queue, print, delete");
+  auto* cmd =
+      app.add_subcommand("results", "the device's retriever: long-poll the response queue, print, delete");
   auto queue_url = std::make_shared<std::string>();
   auto expect = std::make_shared<int>(0);
   auto idle = std::make_shared<int>(0);
   auto as_json = std::make_shared<bool>(false);
-  cmd->add_option("--queue-url", *queue_url, "response queue URL (http://host:port/<account>/<id>-resp-queue)")->required();
+  cmd->add_option("--queue-url", *queue_url,
+                  "response queue URL (http://host:port/<account>/<id>-resp-queue)")
+      ->required();
   cmd->add_option("--expect", *expect, "stop after this many results (0 = run until interrupted or idle)");
   cmd->add_option("--idle-seconds", *idle, "stop after this long without a result (0 = never)");
   cmd->add_flag("--json", *as_json, "one JSON line per result");
@@ -378,7 +422,7 @@ void register_results(CLI::App& app, GlobalOptions&) {
   });
 }
 
-}  // namespace
+}  // namespace facepipe::cli
 
 void register_video_commands(CLI::App& app, GlobalOptions& global) {
   register_clip(app, global);

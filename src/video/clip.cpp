@@ -96,8 +96,10 @@ FramePolicy FramePolicy::parse(const std::string& text) {
 
 std::string FramePolicy::to_string() const {
   switch (kind) {
-    case Kind::kFirst: return "first";
-    case Kind::kEvery: return "every";
+    case Kind::kFirst:
+      return "first";
+    case Kind::kEvery:
+      return "every";
     default: {
       std::string s = std::to_string(per_second);
       s.erase(s.find_last_not_of('0') + 1);
@@ -129,26 +131,31 @@ ClipInfo decode_clip(std::string_view bytes, const FramePolicy& policy, const Fr
   std::unique_ptr<AVFormatContext, FormatCloser> format(raw);
   const std::string container = format->iformat && format->iformat->name ? format->iformat->name : "";
   if (container.find("_pipe") != std::string::npos || container == "image2")
-    throw Error(ErrorKind::kInvalidInput, "the upload is a still image (" + container +
-                                              "), not a video clip; send frames to the frame endpoint instead");
+    throw Error(ErrorKind::kInvalidInput,
+                "the upload is a still image (" + container +
+                    "), not a video clip; send frames to the frame endpoint instead");
   if (int rc = avformat_find_stream_info(format.get(), nullptr); rc < 0)
     throw Error(ErrorKind::kInvalidInput, "corrupt clip: " + av_error(rc));
   const AVCodec* codec = nullptr;
   const int stream_index = av_find_best_stream(format.get(), AVMEDIA_TYPE_VIDEO, -1, -1, &codec, 0);
-  if (stream_index < 0 || !codec) throw Error(ErrorKind::kInvalidInput, "the upload has no decodable video stream");
+  if (stream_index < 0 || !codec)
+    throw Error(ErrorKind::kInvalidInput, "the upload has no decodable video stream");
   AVStream* stream = format->streams[stream_index];
 
   ClipInfo info;
   info.codec = codec->name;
   info.width = stream->codecpar->width;
   info.height = stream->codecpar->height;
-  if (stream->avg_frame_rate.num > 0 && stream->avg_frame_rate.den > 0) info.fps = av_q2d(stream->avg_frame_rate);
+  if (stream->avg_frame_rate.num > 0 && stream->avg_frame_rate.den > 0)
+    info.fps = av_q2d(stream->avg_frame_rate);
   if (format->duration > 0) info.duration = static_cast<double>(format->duration) / AV_TIME_BASE;
   if (info.duration > limits.max_seconds)
-    throw Error(ErrorKind::kTooLarge, "clip lasts " + std::to_string(info.duration) + " s, above the limit of " +
-                                          std::to_string(limits.max_seconds) + " s; upload shorter clips");
+    throw Error(ErrorKind::kTooLarge, "clip lasts " + std::to_string(info.duration) +
+                                          " s, above the limit of " + std::to_string(limits.max_seconds) +
+                                          " s; upload shorter clips");
   if (int64_t(info.width) * info.height > limits.max_pixels)
-    throw Error(ErrorKind::kTooLarge, "clip frames of " + std::to_string(info.width) + "x" + std::to_string(info.height) +
+    throw Error(ErrorKind::kTooLarge, "clip frames of " + std::to_string(info.width) + "x" +
+                                          std::to_string(info.height) +
                                           " exceed the limit; record at a lower resolution");
 
   std::unique_ptr<AVCodecContext, CodecCloser> decoder(avcodec_alloc_context3(codec));
@@ -173,26 +180,35 @@ ClipInfo decode_clip(std::string_view bytes, const FramePolicy& policy, const Fr
       if (rc == AVERROR(EAGAIN) || rc == AVERROR_EOF) return;
       if (rc < 0) throw Error(ErrorKind::kInvalidInput, "corrupt clip: " + av_error(rc));
       if (++info.decoded > limits.max_frames)
-        throw Error(ErrorKind::kTooLarge, "clip has more than " + std::to_string(limits.max_frames) + " frames");
-      const int64_t pts = frame->best_effort_timestamp == AV_NOPTS_VALUE ? frame->pts : frame->best_effort_timestamp;
+        throw Error(ErrorKind::kTooLarge,
+                    "clip has more than " + std::to_string(limits.max_frames) + " frames");
+      const int64_t pts =
+          frame->best_effort_timestamp == AV_NOPTS_VALUE ? frame->pts : frame->best_effort_timestamp;
       const double t = pts == AV_NOPTS_VALUE ? last_time : static_cast<double>(pts - start) * time_base;
       last_time = t;
       bool keep = false;
       switch (policy.kind) {
-        case FramePolicy::Kind::kFirst: keep = info.delivered == 0; break;
-        case FramePolicy::Kind::kEvery: keep = true; break;
+        case FramePolicy::Kind::kFirst:
+          keep = info.delivered == 0;
+          break;
+        case FramePolicy::Kind::kEvery:
+          keep = true;
+          break;
         case FramePolicy::Kind::kPerSecond:
           // Half a frame of tolerance so "1 per second" at 30 fps keeps the frames at 0 s, 1 s, 2 s...
           keep = t + 0.5 / std::max(info.fps, 1.0) >= next_time;
-          if (keep) next_time = std::floor(t * policy.per_second + 1e-6) / policy.per_second + 1.0 / policy.per_second;
+          if (keep)
+            next_time =
+                std::floor(t * policy.per_second + 1e-6) / policy.per_second + 1.0 / policy.per_second;
           break;
       }
       if (keep) {
-        if (frame->width <= 0 || frame->height <= 0 || int64_t(frame->width) * frame->height > limits.max_pixels)
+        if (frame->width <= 0 || frame->height <= 0 ||
+            int64_t(frame->width) * frame->height > limits.max_pixels)
           throw Error(ErrorKind::kTooLarge, "decoded frame of an unsupported size");
-        scaler.reset(sws_getCachedContext(scaler.release(), frame->width, frame->height,
-                                          static_cast<AVPixelFormat>(frame->format), frame->width, frame->height,
-                                          AV_PIX_FMT_RGB24, SWS_BILINEAR, nullptr, nullptr, nullptr));
+        scaler.reset(sws_getCachedContext(
+            scaler.release(), frame->width, frame->height, static_cast<AVPixelFormat>(frame->format),
+            frame->width, frame->height, AV_PIX_FMT_RGB24, SWS_BILINEAR, nullptr, nullptr, nullptr));
         if (!scaler) throw Error(ErrorKind::kInvalidInput, "cannot convert the clip's pixel format");
         cv::Mat rgb(frame->height, frame->width, CV_8UC3);
         uint8_t* dst[4] = {rgb.data, nullptr, nullptr, nullptr};
@@ -213,7 +229,8 @@ ClipInfo decode_clip(std::string_view bytes, const FramePolicy& policy, const Fr
     if (packet->stream_index == stream_index) {
       const int sent = avcodec_send_packet(decoder.get(), packet.get());
       av_packet_unref(packet.get());
-      if (sent < 0 && sent != AVERROR(EAGAIN)) throw Error(ErrorKind::kInvalidInput, "corrupt clip: " + av_error(sent));
+      if (sent < 0 && sent != AVERROR(EAGAIN))
+        throw Error(ErrorKind::kInvalidInput, "corrupt clip: " + av_error(sent));
       drain();
     } else {
       av_packet_unref(packet.get());
@@ -223,9 +240,124 @@ ClipInfo decode_clip(std::string_view bytes, const FramePolicy& policy, const Fr
     avcodec_send_packet(decoder.get(), nullptr);  // flush the frames the decoder still holds
     drain();
   }
-  if (info.decoded == 0) throw Error(ErrorKind::kInvalidInput, "the clip holds no decodable frame (truncated?)");
+  if (info.decoded == 0)
+    throw Error(ErrorKind::kInvalidInput, "the clip holds no decodable frame (truncated?)");
   if (info.duration <= 0) info.duration = last_time;
   return info;
+}
+
+}  // namespace facepipe::video
+
+namespace facepipe::video {
+namespace {
+
+// One fragmented MP4 being written to memory (fragmented: the MP4 muxer needs no seekable output then).
+class MemoryMp4 {
+ public:
+  MemoryMp4(const AVCodecParameters* parameters, AVRational time_base) {
+    if (avformat_alloc_output_context2(&out_, nullptr, "mp4", nullptr) < 0 || !out_)
+      throw Error(ErrorKind::kUnavailable, "libavformat has no MP4 muxer");
+    stream_ = avformat_new_stream(out_, nullptr);
+    if (!stream_ || avcodec_parameters_copy(stream_->codecpar, parameters) < 0)
+      throw Error(ErrorKind::kUnavailable, "cannot set up the MP4 stream");
+    stream_->codecpar->codec_tag = 0;
+    stream_->time_base = time_base;
+    if (avio_open_dyn_buf(&out_->pb) < 0) throw Error(ErrorKind::kUnavailable, "out of memory");
+    AVDictionary* options = nullptr;
+    av_dict_set(&options, "movflags", "frag_keyframe+empty_moov+default_base_moof", 0);
+    const int rc = avformat_write_header(out_, &options);
+    av_dict_free(&options);
+    if (rc < 0) throw Error(ErrorKind::kInvalidInput, "cannot write an MP4 of this codec: " + av_error(rc));
+  }
+  ~MemoryMp4() {
+    if (out_ && out_->pb) {
+      uint8_t* buffer = nullptr;
+      avio_close_dyn_buf(out_->pb, &buffer);
+      av_free(buffer);
+    }
+    avformat_free_context(out_);
+  }
+  MemoryMp4(const MemoryMp4&) = delete;
+  MemoryMp4& operator=(const MemoryMp4&) = delete;
+
+  // `packet` in `in_base`, shifted so the clip starts at zero.
+  void write(AVPacket* packet, AVRational in_base, int64_t start) {
+    if (packet->pts != AV_NOPTS_VALUE) packet->pts -= start;
+    if (packet->dts != AV_NOPTS_VALUE) packet->dts -= start;
+    av_packet_rescale_ts(packet, in_base, stream_->time_base);
+    packet->stream_index = 0;
+    packet->pos = -1;
+    if (int rc = av_interleaved_write_frame(out_, packet); rc < 0)
+      throw Error(ErrorKind::kInvalidInput, "cannot remux the clip: " + av_error(rc));
+  }
+  std::string finish() {
+    av_write_trailer(out_);
+    uint8_t* buffer = nullptr;
+    const int size = avio_close_dyn_buf(out_->pb, &buffer);
+    out_->pb = nullptr;
+    std::string bytes(reinterpret_cast<const char*>(buffer), static_cast<size_t>(std::max(size, 0)));
+    av_free(buffer);
+    return bytes;
+  }
+
+ private:
+  AVFormatContext* out_ = nullptr;
+  AVStream* stream_ = nullptr;
+};
+
+}  // namespace
+
+std::vector<std::string> split_into_clips(std::string_view bytes, double seconds) {
+  if (!(seconds > 0)) throw Error(ErrorKind::kInvalidInput, "clip length must be positive seconds");
+  av_log_set_level(AV_LOG_QUIET);
+  if (bytes.empty()) throw Error(ErrorKind::kInvalidInput, "empty recording");
+  MemoryInput input{bytes};
+  constexpr int kBufferSize = 64 * 1024;
+  auto* buffer = static_cast<uint8_t*>(av_malloc(kBufferSize));
+  if (!buffer) throw Error(ErrorKind::kUnavailable, "out of memory");
+  std::unique_ptr<AVIOContext, IoCloser> io(
+      avio_alloc_context(buffer, kBufferSize, 0, &input, &MemoryInput::read, nullptr, &MemoryInput::seek));
+  if (!io) {
+    av_free(buffer);
+    throw Error(ErrorKind::kUnavailable, "out of memory");
+  }
+  AVFormatContext* raw = avformat_alloc_context();
+  raw->pb = io.get();
+  raw->flags |= AVFMT_FLAG_CUSTOM_IO;
+  if (int rc = avformat_open_input(&raw, nullptr, nullptr, nullptr); rc < 0)
+    throw Error(ErrorKind::kInvalidInput, "not a video recording (" + av_error(rc) + ")");
+  std::unique_ptr<AVFormatContext, FormatCloser> format(raw);
+  if (int rc = avformat_find_stream_info(format.get(), nullptr); rc < 0)
+    throw Error(ErrorKind::kInvalidInput, "corrupt recording: " + av_error(rc));
+  const int index = av_find_best_stream(format.get(), AVMEDIA_TYPE_VIDEO, -1, -1, nullptr, 0);
+  if (index < 0) throw Error(ErrorKind::kInvalidInput, "the recording has no video stream");
+  AVStream* stream = format->streams[index];
+  const AVRational base = stream->time_base;
+  const auto span = static_cast<int64_t>(seconds / av_q2d(base));
+
+  std::vector<std::string> clips;
+  std::unique_ptr<MemoryMp4> current;
+  int64_t start = 0;
+  std::unique_ptr<AVPacket, PacketCloser> packet(av_packet_alloc());
+  while (av_read_frame(format.get(), packet.get()) >= 0) {
+    if (packet->stream_index != index) {
+      av_packet_unref(packet.get());
+      continue;
+    }
+    const int64_t t = packet->dts != AV_NOPTS_VALUE ? packet->dts : packet->pts;
+    const bool key = (packet->flags & AV_PKT_FLAG_KEY) != 0;
+    if (key && (!current || t - start >= span)) {
+      if (current) clips.push_back(current->finish());
+      current = std::make_unique<MemoryMp4>(stream->codecpar, base);
+      start = t;
+    }
+    if (current) current->write(packet.get(), base, start);  // packets before the first keyframe are useless
+    av_packet_unref(packet.get());
+  }
+  if (current) clips.push_back(current->finish());
+  if (clips.empty())
+    throw Error(ErrorKind::kInvalidInput, "the recording has no keyframe to start a clip at");
+  return clips;
 }
 
 }  // namespace facepipe::video

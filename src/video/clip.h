@@ -6,6 +6,7 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <opencv2/core.hpp>
 
@@ -30,8 +31,8 @@ struct ClipInfo {
   double duration = 0;  // seconds (from the container, else the last frame's time)
   double fps = 0;       // average frame rate the container declares
   int width = 0, height = 0;
-  int decoded = 0;      // frames decoded
-  int delivered = 0;    // frames handed to the callback
+  int decoded = 0;    // frames decoded
+  int delivered = 0;  // frames handed to the callback
   std::string codec;
 };
 
@@ -43,5 +44,11 @@ using FrameSink = std::function<bool(double seconds, const cv::Mat& rgb)>;
 // data that is not a video or is corrupt, Error(kTooLarge) past `limits`.
 ClipInfo decode_clip(std::string_view bytes, const FramePolicy& policy, const FrameSink& sink,
                      const ClipLimits& limits = {});
+
+// Cuts a recording into clips of about `seconds` each, as a camera that records continuously uploads them:
+// the video stream's packets are remuxed (not re-encoded) into fragmented MP4s, each starting at a keyframe
+// (so a clip may run past `seconds` up to the next keyframe) with timestamps from zero. Audio is dropped.
+// Error(kInvalidInput) for data that is not a video or `seconds` <= 0.
+std::vector<std::string> split_into_clips(std::string_view bytes, double seconds);
 
 }  // namespace facepipe::video

@@ -5,6 +5,10 @@
 #include "service/process_util.h"
 
 #include <fstream>
+#include <map>
+#include <sstream>
+
+#include "video/recording.h"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -57,6 +61,29 @@ TEST(CameraLoop, ClipsUploadedByTheCameraComeBackWithRecordsAndLatency) {
   EXPECT_EQ(count(r.out, "\"major\":\"Law\""), 3) << r.out;
   EXPECT_EQ(count(r.out, "latency"), 4) << r.out;  // three results and the summary
   EXPECT_NE(r.out.find("3 results, average latency"), std::string::npos) << r.out;
+
+  // A continuous recording (Bean, then Obama) cut by the camera into ~1 s clips: each clip is answered, the
+  // first with Bean and the last with Obama.
+  const auto recording = dir / "recording.mp4";
+  make_recording({"Bean", "Obama"}, recording);
+  r = shell(facepipe_cmd("camera --source " + recording.string() +
+                         " --mode clips --clip-seconds 1 --no-realtime --id-prefix rec --url " + url));
+  ASSERT_EQ(r.status, 0) << r.out << serve.log();
+  const int clips = nlohmann::json::parse(r.out.substr(r.out.rfind('{')))["sent"];
+  EXPECT_GE(clips, 3) << r.out;
+  r = shell(facepipe_cmd("results --json --queue-url " + queue + " --expect " + std::to_string(clips) +
+                         " --idle-seconds 60"));
+  ASSERT_EQ(r.status, 0) << r.out;
+  std::map<std::string, std::string> by_id;
+  std::istringstream lines(r.out);
+  for (std::string line; std::getline(lines, line);)
+    if (!line.empty() && line[0] == '{') {
+      const auto j = nlohmann::json::parse(line);
+      if (j.contains("request_id")) by_id[j["request_id"]] = j["result"];
+    }
+  ASSERT_EQ(static_cast<int>(by_id.size()), clips) << r.out;
+  EXPECT_EQ(by_id.begin()->second, "Bean") << r.out;  // ids sort in sending order (rec-000000@...)
+  EXPECT_EQ(by_id.rbegin()->second, "Obama") << r.out;
 
   // Not a video: a clear 4xx for the uploader and an error result for the retriever.
   r = shell("curl -s -w ' HTTP%{http_code}' -H 'Content-Type: video/mp4' --data-binary @" +

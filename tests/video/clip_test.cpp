@@ -1,9 +1,13 @@
 #include "video/clip.h"
 
+#include <cmath>
+#include <cstdio>
+
 #include <gtest/gtest.h>
 
 #include "core/error.h"
 #include "testutil/testutil.h"
+#include "video/recording.h"
 
 namespace facepipe::video {
 namespace {
@@ -38,9 +42,12 @@ TEST(Clip, DecodesEveryBundledClipWithPlausibleTiming) {
 TEST(Clip, PoliciesPickTheRightFrames) {
   const std::string bytes = read_file(datasets() / "videos/Obama.mp4");
   std::vector<double> first, two, every;
-  decode_clip(bytes, FramePolicy::parse("first"), [&](double t, const cv::Mat&) { return first.push_back(t), true; });
-  const auto info = decode_clip(bytes, FramePolicy::parse("fps:2"), [&](double t, const cv::Mat&) { return two.push_back(t), true; });
-  decode_clip(bytes, FramePolicy::parse("every"), [&](double t, const cv::Mat&) { return every.push_back(t), true; });
+  decode_clip(bytes, FramePolicy::parse("first"),
+              [&](double t, const cv::Mat&) { return first.push_back(t), true; });
+  const auto info = decode_clip(bytes, FramePolicy::parse("fps:2"),
+                                [&](double t, const cv::Mat&) { return two.push_back(t), true; });
+  decode_clip(bytes, FramePolicy::parse("every"),
+              [&](double t, const cv::Mat&) { return every.push_back(t), true; });
   ASSERT_EQ(first.size(), 1u);
   EXPECT_NEAR(first[0], 0, 0.05);
   EXPECT_NEAR(static_cast<double>(two.size()), std::ceil(2 * info.duration), 1.0);
@@ -59,8 +66,11 @@ TEST(Clip, BadInputIsRefusedClearly) {
   uint32_t x = 7;
   for (auto& c : random) c = static_cast<char>((x = x * 1103515245u + 12345u) >> 24);
   auto sink = [](double, const cv::Mat&) { return true; };
-  for (const auto& [what, bytes] : std::vector<std::pair<std::string, std::string>>{
-           {"empty", ""}, {"random", random}, {"text", "hello, this is not a video"}, {"truncated", mp4.substr(0, 2000)}}) {
+  for (const auto& [what, bytes] :
+       std::vector<std::pair<std::string, std::string>>{{"empty", ""},
+                                                        {"random", random},
+                                                        {"text", "hello, this is not a video"},
+                                                        {"truncated", mp4.substr(0, 2000)}}) {
     EXPECT_THROW(decode_clip(bytes, FramePolicy{}, sink), Error) << what;
   }
   // libav would read a JPEG as a one-frame stream; a still image is refused as "not a clip".
@@ -81,6 +91,64 @@ TEST(Clip, BadInputIsRefusedClearly) {
   EXPECT_THROW(FramePolicy::parse("sometimes"), Error);
   EXPECT_THROW(FramePolicy::parse("fps:0"), Error);
   EXPECT_EQ(FramePolicy::parse("fps:2.5").to_string(), "fps:2.5");
+}
+
+}  // namespace
+}  // namespace facepipe::video
+
+namespace facepipe::video {
+namespace {
+
+// A camera's continuous recording cut into short clips: every clip decodes on its own, starts at zero,
+// and together they cover the recording's frames.
+TEST(SplitIntoClips, CutsAtKeyframesAndEveryClipDecodes) {
+  for (const char* name : {"Bean", "Freeman", "Obama", "Trump"}) {
+    const std::string bytes =
+        facepipe::testing::read_file(facepipe::testing::datasets() / "videos" / (std::string(name) + ".mp4"));
+    const ClipInfo whole =
+        decode_clip(bytes, FramePolicy::parse("every"), [](double, const cv::Mat&) { return true; });
+    const auto clips = split_into_clips(bytes, 1.0);
+    ASSERT_FALSE(clips.empty()) << name;
+    int frames = 0;
+    for (const auto& clip : clips) {
+      double first = -1;
+      const ClipInfo info = decode_clip(clip, FramePolicy::parse("every"), [&](double t, const cv::Mat& rgb) {
+        if (first < 0) first = t;
+        EXPECT_EQ(rgb.cols, whole.width);
+        return true;
+      });
+      EXPECT_GT(info.decoded, 0) << name;
+      EXPECT_NEAR(first, 0.0, 0.05) << name << ": a clip must start at zero";
+      frames += info.decoded;
+    }
+    EXPECT_EQ(frames, whole.decoded) << name << ": the clips must hold every frame once";
+    // The bundled clips carry one keyframe each: they stay whole.
+    EXPECT_EQ(clips.size(), 1u) << name;
+  }
+  // A longer recording with a keyframe every 12 frames (0.48 s at 25 fps): 1-second clips cut at keyframes.
+  const auto file = std::filesystem::temp_directory_path() / "fp_recording_split.mp4";
+  facepipe::testing::make_recording({"Bean", "Obama", "Trump"}, file);
+  const std::string recording = facepipe::testing::read_file(file);
+  const ClipInfo whole =
+      decode_clip(recording, FramePolicy::parse("every"), [](double, const cv::Mat&) { return true; });
+  const int encoded = 53 + 60 + 48;
+  EXPECT_NEAR(whole.decoded, encoded, 1);  // the MP4 edit list may hide one frame of the whole file
+  const auto clips = split_into_clips(recording, 1.0);
+  int frames = 0;
+  for (size_t i = 0; i < clips.size(); ++i) {
+    const ClipInfo info =
+        decode_clip(clips[i], FramePolicy::parse("every"), [](double, const cv::Mat&) { return true; });
+    if (i + 1 < clips.size()) EXPECT_GE(info.decoded, 25);  // at least 1 s (cuts wait for a keyframe)...
+    EXPECT_LE(info.decoded, 36);                            // ...and at most 1 s + one GOP
+    frames += info.decoded;
+  }
+  EXPECT_EQ(frames, encoded);
+  EXPECT_GE(clips.size(), 5u);
+  EXPECT_LE(clips.size(), 7u);
+  EXPECT_THROW(split_into_clips("not a video at all", 1.0), Error);
+  EXPECT_THROW(
+      split_into_clips(facepipe::testing::read_file(facepipe::testing::datasets() / "videos/Obama.mp4"), 0),
+      Error);
 }
 
 }  // namespace
