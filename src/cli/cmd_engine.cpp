@@ -1,4 +1,6 @@
 // facepipe detect: MTCNN on images, boxes / probabilities / landmarks as a table or JSON.
+// facepipe bench: the engine's per-frame cost on the user's own images (the Google Benchmark binaries in
+// bench/ measure the same with the bundled data).
 #include <iostream>
 
 #include <fmt/format.h>
@@ -7,7 +9,16 @@
 #include "cli/commands.h"
 #include "core/error.h"
 #include "face/engine.h"
+#include "gallery/gallery.h"
 #include "image/decode.h"
+#include "recognition/pipeline.h"
+#include "recognition/thresholds.h"
+
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <fstream>
 
 namespace facepipe::cli {
 
@@ -28,7 +39,8 @@ void register_engine_commands(CLI::App& app, GlobalOptions& global) {
       for (const auto& f : detector->detect(rgb)) {
         nlohmann::json lm = nlohmann::json::array();
         for (const auto& p : f.landmarks) lm.push_back({p.x, p.y});
-        faces.push_back({{"box", {f.box.x1, f.box.y1, f.box.x2, f.box.y2}}, {"prob", f.prob}, {"landmarks", lm}});
+        faces.push_back(
+            {{"box", {f.box.x1, f.box.y1, f.box.x2, f.box.y2}}, {"prob", f.prob}, {"landmarks", lm}});
       }
       out.push_back({{"image", path}, {"width", rgb.cols}, {"height", rgb.rows}, {"faces", faces}});
     }
@@ -41,13 +53,102 @@ void register_engine_commands(CLI::App& app, GlobalOptions& global) {
       if (r["faces"].empty()) std::cout << fmt::format("{:<44} {:>4}\n", r["image"].get<std::string>(), "-");
       int i = 0;
       for (const auto& f : r["faces"]) {
-        const std::string box = fmt::format("[{:.1f},{:.1f},{:.1f},{:.1f}]", f["box"][0].get<float>(),
-                                            f["box"][1].get<float>(), f["box"][2].get<float>(), f["box"][3].get<float>());
+        const std::string box =
+            fmt::format("[{:.1f},{:.1f},{:.1f},{:.1f}]", f["box"][0].get<float>(), f["box"][1].get<float>(),
+                        f["box"][2].get<float>(), f["box"][3].get<float>());
         std::cout << fmt::format("{:<44} {:>4}  {:<28} {:>7.4f}\n", r["image"].get<std::string>(), i++, box,
                                  f["prob"].get<float>());
       }
     }
   });
 }
+
+namespace {
+
+double percentile(std::vector<double> v, double q) {
+  std::sort(v.begin(), v.end());
+  return v[static_cast<size_t>(q * static_cast<double>(v.size() - 1) + 0.5)];
+}
+
+void register_bench(CLI::App& app, GlobalOptions& global) {
+  struct Args {
+    std::vector<std::string> images;
+    std::string gallery, embedder = "auto";
+    int runs = 10;
+    bool json = false;
+  };
+  auto a = std::make_shared<Args>();
+  auto* cmd =
+      app.add_subcommand("bench", "time decode + MTCNN + one embedding + match per frame, and peak memory");
+  cmd->add_option("images", a->images, "frames (JPEG, PNG), e.g. 720p-1080p camera frames")->required();
+  cmd->add_option("--gallery", a->gallery, "gallery to match against (default: a one-person gallery)");
+  cmd->add_option("--embedder", a->embedder, "embedder when no gallery names one")->capture_default_str();
+  cmd->add_option("--runs", a->runs, "passes over the images (the first is a warm-up)")
+      ->capture_default_str();
+  cmd->add_flag("--json", a->json, "print JSON");
+  cmd->callback([&global, a] {
+    if (a->runs < 2)
+      throw Error(ErrorKind::kInvalidInput, "--runs must be at least 2 (the first pass warms up)");
+    face::EngineOptions options;
+    options.models_dir = global.models_dir;
+    options.embedder = a->embedder;
+    std::unique_ptr<gallery::Gallery> gallery;
+    if (!a->gallery.empty()) {
+      gallery = gallery::Gallery::open(a->gallery);
+      options = face::options_for_embedder_id(gallery->embedder_id(), options);
+    }
+    auto detector = face::make_detector(options);
+    auto embedder = face::make_embedder(options);
+    if (!gallery) gallery = gallery::Gallery::in_memory(embedder->id());
+    std::vector<std::string> bytes;
+    for (const auto& path : a->images) {
+      std::ifstream in(path, std::ios::binary);
+      if (!in) throw Error(ErrorKind::kNotFound, "cannot read image '" + path + "'");
+      bytes.emplace_back(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    }
+    const float threshold = recognition::default_threshold(embedder->id());
+    std::vector<double> decode_ms, frame_ms;
+    using clock = std::chrono::steady_clock;
+    for (int run = 0; run < a->runs; ++run) {
+      for (const auto& b : bytes) {
+        const auto t0 = clock::now();
+        const cv::Mat rgb = image::decode(b);
+        const auto t1 = clock::now();
+        auto faces = recognition::embed_faces(*detector, *embedder, rgb, true);
+        if (gallery->people().empty() && !faces.empty()) gallery->add("someone", faces[0].embedding);
+        for (const auto& f : faces) (void)gallery->match(f.embedding, threshold);
+        const auto t2 = clock::now();
+        if (run == 0) continue;
+        decode_ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+        frame_ms.push_back(std::chrono::duration<double, std::milli>(t2 - t0).count());
+      }
+      std::fprintf(stderr, "\rbench: pass %d/%d", run + 1, a->runs);
+    }
+    std::fprintf(stderr, "\n");
+    rusage usage{};
+    getrusage(RUSAGE_SELF, &usage);
+    const nlohmann::json report = {{"frames", frame_ms.size()},
+                                   {"embedder", embedder->id()},
+                                   {"decode_ms_median", percentile(decode_ms, 0.5)},
+                                   {"frame_ms_median", percentile(frame_ms, 0.5)},
+                                   {"frame_ms_p90", percentile(frame_ms, 0.9)},
+                                   {"peak_rss_mb", static_cast<double>(usage.ru_maxrss) / 1024.0}};
+    if (a->json) {
+      std::cout << report.dump() << "\n";
+      return;
+    }
+    std::cout << fmt::format(
+        "{} frames ({}): decode + detect + embed + match  median {:.1f} ms  p90 {:.1f} ms  (decode {:.1f} "
+        "ms)\n"
+        "peak memory {:.0f} MB\n",
+        frame_ms.size(), embedder->id(), report["frame_ms_median"].get<double>(),
+        report["frame_ms_p90"].get<double>(), report["decode_ms_median"].get<double>(),
+        report["peak_rss_mb"].get<double>());
+  });
+}
+
+}  // namespace
+
+void register_bench_command(CLI::App& app, GlobalOptions& global) { register_bench(app, global); }
 
 }  // namespace facepipe::cli

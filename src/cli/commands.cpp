@@ -25,12 +25,14 @@ int run(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", "facepipe 0.1.0");
   GlobalOptions global;
-  app.add_option("--models-dir", global.models_dir, "models directory (default: $FACEPIPE_MODELS, ../shared/models)");
+  app.add_option("--models-dir", global.models_dir,
+                 "models directory (default: $FACEPIPE_MODELS, ../shared/models)");
   app.add_option("--log-level", global.log_level, "trace|debug|info|warn|error")->capture_default_str();
   app.parse_complete_callback([&] { spdlog::set_level(spdlog::level::from_str(global.log_level)); });
   spdlog::set_default_logger(spdlog::stderr_color_mt("facepipe"));
 
   register_engine_commands(app, global);
+  register_bench_command(app, global);
   register_recognition_commands(app, global);
   register_gallery_commands(app, global);
   register_service_commands(app, global);

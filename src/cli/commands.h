@@ -22,11 +22,12 @@ int run(int argc, char** argv);
 // Each cmd_*.cpp defines one of these; run() calls them all. Subcommands set their callback with
 // app.callback or sub->final_callback and throw facepipe::Error on failure.
 void register_engine_commands(CLI::App& app, GlobalOptions& global);       // detect
+void register_bench_command(CLI::App& app, GlobalOptions& global);         // bench
 void register_recognition_commands(CLI::App& app, GlobalOptions& global);  // embed, enroll, recognize, eval
-void register_gallery_commands(CLI::App& app, GlobalOptions& global);  // gallery import|list|remove
-void register_service_commands(CLI::App& app, GlobalOptions& global);  // serve, worker, workload
-void register_aws_commands(CLI::App& app, GlobalOptions& global);      // lambda
-void register_video_commands(CLI::App& app, GlobalOptions& global);    // people, camera, results
+void register_gallery_commands(CLI::App& app, GlobalOptions& global);      // gallery import|list|remove
+void register_service_commands(CLI::App& app, GlobalOptions& global);      // serve, worker, workload
+void register_aws_commands(CLI::App& app, GlobalOptions& global);          // lambda
+void register_video_commands(CLI::App& app, GlobalOptions& global);        // people, camera, results
 
 // Reads a JSON file; Error(kNotFound / kInvalidInput) naming the file when missing or malformed.
 nlohmann::json read_json_file(const std::string& path);

@@ -111,3 +111,21 @@ TEST(Cli, BadInputExitsNonZeroWithAMessage) {
 
 }  // namespace
 }  // namespace facepipe::cli
+
+namespace facepipe::cli {
+namespace {
+// `facepipe bench` times real frames (the figures are for people, not asserted) and reports the peak
+// memory of the process with every model loaded, which the engine promises to keep under 300 MB.
+TEST(Cli, BenchReportsFramesAndPeakMemory) {
+  const auto frames = datasets() / "video_frames";
+  const auto r = run_command(fp() + "bench --json --runs 2 '" + (frames / "Bean/frame_005.jpg").string() + "' '" +
+                             (frames / "Obama/frame_005.jpg").string() + "'");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto report = nlohmann::json::parse(r.output.substr(r.output.rfind('{')));
+  EXPECT_EQ(report["frames"], 2);
+  EXPECT_GT(report["frame_ms_median"].get<double>(), 0);
+  EXPECT_LT(report["peak_rss_mb"].get<double>(), 300) << r.output;
+  EXPECT_NE(run_command(fp() + "bench --runs 1 x.jpg").exit_code, 0);
+}
+}  // namespace
+}  // namespace facepipe::cli
