@@ -185,6 +185,33 @@ void S3Client::create_bucket(const std::string& bucket) const {
     throw Error(kind_for("", r.status), "S3 CreateBucket " + bucket + ": HTTP " + std::to_string(r.status));
 }
 
+std::vector<std::string> S3Client::list_keys(const std::string& bucket, const std::string& prefix) const {
+  HttpRequest request;
+  request.method = "GET";
+  request.url = url(bucket, "") + "?list-type=2&prefix=" + uri_encode(prefix, false);
+  const HttpResponse r = send_signed(request, "s3", config_, credentials_, region_);
+  if (r.status / 100 != 2)
+    throw Error(kind_for("", r.status),
+                "S3 ListObjectsV2 s3://" + bucket + ": HTTP " + std::to_string(r.status));
+  // The answer is small, flat XML: <Contents><Key>...</Key>...; no XML library is worth a dependency here.
+  std::vector<std::string> keys;
+  for (size_t at = r.body.find("<Key>"); at != std::string::npos; at = r.body.find("<Key>", at)) {
+    at += 5;
+    const size_t end = r.body.find("</Key>", at);
+    if (end == std::string::npos) break;
+    std::string key = r.body.substr(at, end - at);
+    for (const auto& [entity, text] : {std::pair<std::string, std::string>{"&lt;", "<"},
+                                       {"&gt;", ">"},
+                                       {"&quot;", "\""},
+                                       {"&apos;", "'"},
+                                       {"&amp;", "&"}})
+      for (size_t p = key.find(entity); p != std::string::npos; p = key.find(entity, p + text.size()))
+        key.replace(p, entity.size(), text);
+    keys.push_back(std::move(key));
+  }
+  return keys;
+}
+
 nlohmann::json to_attribute_values(const nlohmann::json& plain) {
   std::function<nlohmann::json(const nlohmann::json&)> one = [&](const nlohmann::json& v) -> nlohmann::json {
     if (v.is_string()) return {{"S", v}};

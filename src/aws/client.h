@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -56,6 +57,8 @@ class S3Client {
   void put_object(const std::string& bucket, const std::string& key, const std::string& bytes,
                   const std::string& content_type = "application/octet-stream") const;
   void create_bucket(const std::string& bucket) const;  // for tests and set-up against stand-ins
+  // Keys under `prefix` (ListObjectsV2, up to the first 1000), in S3's order.
+  std::vector<std::string> list_keys(const std::string& bucket, const std::string& prefix = "") const;
 
  private:
   std::string url(const std::string& bucket, const std::string& key) const;

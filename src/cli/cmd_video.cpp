@@ -20,6 +20,7 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include "aws/client.h"
 #include "cli/commands.h"
 #include "core/error.h"
 #include "face/engine.h"
@@ -203,36 +204,14 @@ void register_people(CLI::App& app, GlobalOptions&) {
 }  // namespace
 
 // A small fixed pool of senders so several uploads are in flight at once, as the report's camera did.
+// Uploads go to the service over HTTP (Job::path = URL path) or, given an S3 bucket, straight into it as
+// objects (Job::path = object key): that is how the device reaches the Lambda variant.
 class Uploader {
  public:
-  Uploader(const std::string& base, int in_flight) {
+  Uploader(const std::string& base, int in_flight, const std::string& s3_bucket = "") {
     for (int i = 0; i < in_flight; ++i)
-      threads_.emplace_back([this, base] {
-        httplib::Client client(base);
-        client.set_connection_timeout(5);
-        client.set_read_timeout(60);
-        client.set_keep_alive(true);
-        for (;;) {
-          Job job;
-          {
-            std::unique_lock<std::mutex> lock(mu_);
-            cv_.wait(lock, [&] { return done_ || !jobs_.empty(); });
-            if (jobs_.empty()) return;
-            job = std::move(jobs_.front());
-            jobs_.pop_front();
-            cv_.notify_all();
-          }
-          auto res = client.Post(job.path, job.body, job.content_type);
-          if (res && res->status / 100 == 2) {
-            ++ok_;
-          } else {
-            ++failed_;
-            std::fprintf(stderr, "\ncamera: %s -> %s\n", job.label.c_str(),
-                         res ? (std::to_string(res->status) + " " + res->body).c_str()
-                             : httplib::to_string(res.error()).c_str());
-          }
-        }
-      });
+      threads_.emplace_back(
+          [this, base, s3_bucket] { s3_bucket.empty() ? http_sender(base) : s3_sender(s3_bucket); });
   }
   void submit(std::string path, std::string body, std::string content_type, std::string label,
               size_t max_queued) {
@@ -256,6 +235,50 @@ class Uploader {
   struct Job {
     std::string path, body, content_type, label;
   };
+  // The next job, or false once finish() was called and nothing is left.
+  bool next(Job& job) {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return done_ || !jobs_.empty(); });
+    if (jobs_.empty()) return false;
+    job = std::move(jobs_.front());
+    jobs_.pop_front();
+    cv_.notify_all();
+    return true;
+  }
+  void report_failure(const Job& job, const std::string& why) {
+    ++failed_;
+    std::fprintf(stderr, "\ncamera: %s -> %s\n", job.label.c_str(), why.c_str());
+  }
+  void http_sender(const std::string& base) {
+    httplib::Client client(base);
+    client.set_connection_timeout(5);
+    client.set_read_timeout(60);
+    client.set_keep_alive(true);
+    for (Job job; next(job);) {
+      auto res = client.Post(job.path, job.body, job.content_type);
+      if (res && res->status / 100 == 2)
+        ++ok_;
+      else
+        report_failure(job,
+                       res ? std::to_string(res->status) + " " + res->body : httplib::to_string(res.error()));
+    }
+  }
+  void s3_sender(const std::string& bucket) {
+    try {
+      const aws::S3Client s3;  // credentials, region and AWS_ENDPOINT_URL from the environment
+      for (Job job; next(job);) {
+        try {
+          s3.put_object(bucket, job.path, job.body, job.content_type);
+          ++ok_;
+        } catch (const std::exception& e) {
+          report_failure(job, "s3://" + bucket + "/" + job.path + ": " + e.what());
+        }
+      }
+    } catch (const std::exception& e) {  // no credentials: every upload fails with the reason
+      for (Job job; next(job);) report_failure(job, e.what());
+    }
+  }
+
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Job> jobs_;
@@ -269,7 +292,7 @@ void register_camera(CLI::App& app, GlobalOptions&) {
       app.add_subcommand("camera", "the device side: send a recording's frames or clips to the service");
   struct Options {
     std::vector<std::string> sources;
-    std::string mode = "frames", url, prefix = "cam";
+    std::string mode = "frames", url, prefix = "cam", s3_bucket, s3_prefix;
     double fps = 1;
     double clip_seconds = 0;
     int in_flight = 4, repeat = 1;
@@ -284,7 +307,12 @@ void register_camera(CLI::App& app, GlobalOptions&) {
       ->check(CLI::IsMember({"frames", "clips"}))
       ->capture_default_str();
   cmd->add_option("--fps", o->fps, "frames mode: frames per second of video sent")->capture_default_str();
-  cmd->add_option("--url", o->url, "the face-detection function URL (clips go to URL/clips)")->required();
+  auto* url = cmd->add_option("--url", o->url, "the face-detection function URL (clips go to URL/clips)");
+  auto* bucket = cmd->add_option("--s3-bucket", o->s3_bucket,
+                                 "clips mode: upload clips as <request id>.mp4 objects to this bucket (the "
+                                 "Lambda variant: video-recognition is triggered by the upload)");
+  cmd->add_option("--s3-prefix", o->s3_prefix, "clips mode: key prefix in the bucket, e.g. cam1/");
+  url->excludes(bucket);
   cmd->add_option("--clip-seconds", o->clip_seconds,
                   "clips mode: cut each recording into clips of about this many seconds (0 = whole files)");
   cmd->add_option("--in-flight", o->in_flight, "uploads in flight at once")->capture_default_str();
@@ -292,8 +320,13 @@ void register_camera(CLI::App& app, GlobalOptions&) {
   cmd->add_option("--id-prefix", o->prefix, "request id prefix")->capture_default_str();
   cmd->add_flag("!--no-realtime", o->realtime, "send as fast as possible instead of at the video's pace");
   cmd->callback([o] {
-    auto [base, path] = split_url(o->url);
-    Uploader uploader(base, std::max(1, o->in_flight));
+    if (o->url.empty() && o->s3_bucket.empty())
+      throw Error(ErrorKind::kInvalidInput,
+                  "say where to send: --url FUNCTION_URL, or --s3-bucket BUCKET for clips");
+    if (!o->s3_bucket.empty() && o->mode != "clips")
+      throw Error(ErrorKind::kInvalidInput, "--s3-bucket uploads clips: add --mode clips");
+    auto [base, path] = o->url.empty() ? std::pair<std::string, std::string>{"", "/"} : split_url(o->url);
+    Uploader uploader(base, std::max(1, o->in_flight), o->s3_bucket);
     int sent = 0;
     const auto start = std::chrono::steady_clock::now();
     auto progress = [&](const std::string& what) {
@@ -323,9 +356,14 @@ void register_camera(CLI::App& app, GlobalOptions&) {
             const std::string id = request_id(o->prefix, sent);
             const std::string name = clips.size() == 1 ? std::filesystem::path(source).filename().string()
                                                        : fmt::format("{}_{:03d}.mp4", stem, c);
-            uploader.submit(clips_path + "?request_id=" + httplib::detail::encode_query_param(id) +
-                                "&filename=" + httplib::detail::encode_query_param(name),
-                            std::move(clips[c]), "video/mp4", id, static_cast<size_t>(o->in_flight));
+            // On S3 the object key carries the request id (the function answers with it); via serve, the
+            // query.
+            std::string target = o->s3_bucket.empty()
+                                     ? clips_path + "?request_id=" + httplib::detail::encode_query_param(id) +
+                                           "&filename=" + httplib::detail::encode_query_param(name)
+                                     : o->s3_prefix + id + ".mp4";
+            uploader.submit(std::move(target), std::move(clips[c]), "video/mp4", id,
+                            static_cast<size_t>(o->in_flight));
             ++sent;
             progress(name);
           }

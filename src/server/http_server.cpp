@@ -39,8 +39,8 @@ HttpServer::HttpServer(ServerOptions options, queue::QueueService* queues, servi
   http_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   http_->set_payload_max_length(options_.max_body_bytes);
   http_->set_keep_alive_max_count(1000);
-  http_->set_tcp_nodelay(true);  // small JSON answers must not wait for Nagle + delayed ACK
-  http_->set_keep_alive_timeout(30);
+  http_->set_tcp_nodelay(true);      // small JSON answers must not wait for Nagle + delayed ACK
+  http_->set_keep_alive_timeout(5);  // idle keep-alive connections hold a worker (and delay stop) this long
   // A long poll answers after up to 20 s: the write side must outlast it.
   http_->set_read_timeout(30, 0);
   http_->set_write_timeout(30, 0);

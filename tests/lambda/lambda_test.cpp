@@ -14,12 +14,14 @@
 #include <nlohmann/json.hpp>
 
 #include "aws/client.h"
+#include "aws/sigv4.h"
 #include "queue/queue.h"
 #include "queue/sqs_queue.h"
 #include "service/base64.h"
 #include "service/process_util.h"
 #include "testutil/fake_lambda_runtime.h"
 #include "testutil/moto_server.h"
+#include "video/recording.h"
 
 namespace facepipe::testing {
 namespace {
@@ -343,6 +345,35 @@ TEST_F(OnMoto, VideoRecognitionFromAnS3EventWithRecordsFromDynamoDb) {
       << clip;
   EXPECT_EQ(messages.at("photo")["result"], "Error");
   EXPECT_FALSE(messages.at("photo")["message"].get<std::string>().empty());
+
+  // The device side: `camera --s3-bucket` uploads a recording cut into clips named after their request ids;
+  // acting as S3's notification, the test hands the new objects to the function; `results` (the device's
+  // retriever) prints each answer with its DynamoDB record and latency.
+  const auto recording = dir_ / "recording.mp4";
+  make_recording({"Obama"}, recording, 12);
+  auto r = shell(
+      facepipe_cmd("camera --source " + recording.string() +
+                   " --mode clips --clip-seconds 1 --no-realtime --s3-bucket mv-clips --s3-prefix cam2/"));
+  ASSERT_EQ(r.status, 0) << r.out;
+  const auto keys = s3.list_keys("mv-clips", "cam2/");
+  ASSERT_GE(keys.size(), 2u) << r.out;
+  json uploads = json::array();
+  for (const auto& key : keys) uploads.push_back(s3_record(aws::uri_encode(key, true)));
+  const auto camera_out = api.invoke_and_wait(json{{"Records", uploads}}.dump());
+  ASSERT_TRUE(camera_out && camera_out->ok) << (camera_out ? camera_out->body : "timeout") << video.log();
+  for (const auto& result : json::parse(camera_out->body)["results"])
+    EXPECT_EQ(result["result"], "Obama") << result;
+  r = shell(facepipe_cmd("results --queue-url " + responses->url() + " --expect " +
+                         std::to_string(keys.size()) + " --idle-seconds 30"));
+  ASSERT_EQ(r.status, 0) << r.out;
+  int latencies = 0, records = 0;
+  for (size_t at = r.out.find("latency"); at != std::string::npos; at = r.out.find("latency", at + 1))
+    ++latencies;
+  for (size_t at = r.out.find("\"major\":\"Law\""); at != std::string::npos;
+       at = r.out.find("\"major\":\"Law\"", at + 1))
+    ++records;
+  EXPECT_EQ(latencies, static_cast<int>(keys.size()) + 1) << r.out;  // each result and the summary
+  EXPECT_EQ(records, static_cast<int>(keys.size())) << r.out;
 
   // A key that is gone is an invocation error, so Lambda retries the event.
   const auto missing = api.invoke_and_wait(json{{"Records", {s3_record("cam+1/none.mp4")}}}.dump());
