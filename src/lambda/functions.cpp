@@ -37,17 +37,23 @@ json http_answer(int status, const json& body) {
   return {{"statusCode", status}, {"headers", {{"Content-Type", "application/json"}}}, {"body", body.dump()}};
 }
 
+// The function's engine, from the image's read-only gallery (which names the embedder).
+std::shared_ptr<service::StageEngine> load_engine(const FunctionConfig& c, bool need_detector,
+                                                  bool need_gallery, const std::string& gallery) {
+  return std::make_shared<service::StageEngine>(service::load_stage_engine({.models_dir = c.models_dir,
+                                                                            .gallery_path = gallery,
+                                                                            .embedder = c.embedder,
+                                                                            .threshold = c.threshold,
+                                                                            .need_detector = need_detector,
+                                                                            .need_gallery = need_gallery,
+                                                                            .read_only_gallery = true}));
+}
+
 Handler face_detection(const FunctionConfig& c) {
   auto requests =
       queue::open_queue_url(required(c.request_queue_url, "FACEPIPE_REQUEST_QUEUE_URL", "face-detection"));
   // The gallery (when the image has one) names the embedder whose crops recognition expects.
-  auto engine = std::make_shared<service::StageEngine>(
-      service::load_stage_engine({.models_dir = c.models_dir,
-                                  .gallery_path = std::filesystem::exists(c.gallery) ? c.gallery : "",
-                                  .embedder = c.embedder,
-                                  .need_detector = true,
-                                  .need_gallery = false,
-                                  .read_only_gallery = true}));
+  auto engine = load_engine(c, true, false, std::filesystem::exists(c.gallery) ? c.gallery : "");
   auto handler =
       std::make_shared<service::DetectionHandler>(*engine->detector, engine->embedder->crop_spec(), requests);
   return [engine, handler](const json& event, const Invocation&) -> json {
@@ -71,14 +77,7 @@ Handler face_detection(const FunctionConfig& c) {
 Handler face_recognition(const FunctionConfig& c) {
   auto responses = queue::open_queue_url(
       required(c.response_queue_url, "FACEPIPE_RESPONSE_QUEUE_URL", "face-recognition"));
-  auto engine =
-      std::make_shared<service::StageEngine>(service::load_stage_engine({.models_dir = c.models_dir,
-                                                                         .gallery_path = c.gallery,
-                                                                         .embedder = c.embedder,
-                                                                         .threshold = c.threshold,
-                                                                         .need_detector = false,
-                                                                         .need_gallery = true,
-                                                                         .read_only_gallery = true}));
+  auto engine = load_engine(c, false, true, c.gallery);
   auto handler = std::make_shared<service::RecognitionHandler>(*engine->embedder, *engine->gallery,
                                                                engine->threshold, responses);
   return [engine, handler](const json& event, const Invocation&) -> json {
@@ -98,14 +97,7 @@ Handler face_recognition(const FunctionConfig& c) {
 Handler video_recognition(const FunctionConfig& c) {
   auto responses = queue::open_queue_url(
       required(c.response_queue_url, "FACEPIPE_RESPONSE_QUEUE_URL", "video-recognition"));
-  auto engine =
-      std::make_shared<service::StageEngine>(service::load_stage_engine({.models_dir = c.models_dir,
-                                                                         .gallery_path = c.gallery,
-                                                                         .embedder = c.embedder,
-                                                                         .threshold = c.threshold,
-                                                                         .need_detector = true,
-                                                                         .need_gallery = true,
-                                                                         .read_only_gallery = true}));
+  auto engine = load_engine(c, true, true, c.gallery);
   auto clips = std::make_shared<service::ClipHandler>(*engine->detector, *engine->embedder, *engine->gallery,
                                                       engine->threshold, responses.get(),
                                                       video::FramePolicy::parse(c.frame_policy));

@@ -70,6 +70,35 @@ struct SwsCloser {
   void operator()(SwsContext* s) const { sws_freeContext(s); }
 };
 
+// `bytes` opened by libavformat through a custom I/O context. Members are destroyed in reverse order:
+// the demuxer before the I/O context it reads through, that before the bytes' cursor.
+struct MemoryDemuxer {
+  MemoryInput input;
+  std::unique_ptr<AVIOContext, IoCloser> io;
+  std::unique_ptr<AVFormatContext, FormatCloser> format;
+
+  // `what` names the input in errors ("clip", "recording").
+  MemoryDemuxer(std::string_view bytes, const char* what) : input{bytes} {
+    constexpr int kBufferSize = 64 * 1024;
+    auto* buffer = static_cast<uint8_t*>(av_malloc(kBufferSize));
+    if (!buffer) throw Error(ErrorKind::kUnavailable, "out of memory");
+    io.reset(
+        avio_alloc_context(buffer, kBufferSize, 0, &input, &MemoryInput::read, nullptr, &MemoryInput::seek));
+    if (!io) {
+      av_free(buffer);
+      throw Error(ErrorKind::kUnavailable, "out of memory");
+    }
+    AVFormatContext* raw = avformat_alloc_context();
+    raw->pb = io.get();
+    raw->flags |= AVFMT_FLAG_CUSTOM_IO;
+    if (int rc = avformat_open_input(&raw, nullptr, nullptr, nullptr); rc < 0)
+      throw Error(ErrorKind::kInvalidInput, std::string("not a video ") + what + " (" + av_error(rc) + ")");
+    format.reset(raw);
+  }
+  MemoryDemuxer(const MemoryDemuxer&) = delete;
+  MemoryDemuxer& operator=(const MemoryDemuxer&) = delete;
+};
+
 }  // namespace
 
 FramePolicy FramePolicy::parse(const std::string& text) {
@@ -113,22 +142,8 @@ ClipInfo decode_clip(std::string_view bytes, const FramePolicy& policy, const Fr
                      const ClipLimits& limits) {
   av_log_set_level(AV_LOG_QUIET);  // failures are reported through return codes, as Errors
   if (bytes.empty()) throw Error(ErrorKind::kInvalidInput, "empty clip");
-  MemoryInput input{bytes};
-  constexpr int kBufferSize = 64 * 1024;
-  auto* buffer = static_cast<uint8_t*>(av_malloc(kBufferSize));
-  if (!buffer) throw Error(ErrorKind::kUnavailable, "out of memory");
-  std::unique_ptr<AVIOContext, IoCloser> io(
-      avio_alloc_context(buffer, kBufferSize, 0, &input, &MemoryInput::read, nullptr, &MemoryInput::seek));
-  if (!io) {
-    av_free(buffer);
-    throw Error(ErrorKind::kUnavailable, "out of memory");
-  }
-  AVFormatContext* raw = avformat_alloc_context();
-  raw->pb = io.get();
-  raw->flags |= AVFMT_FLAG_CUSTOM_IO;
-  if (int rc = avformat_open_input(&raw, nullptr, nullptr, nullptr); rc < 0)
-    throw Error(ErrorKind::kInvalidInput, "not a video clip (" + av_error(rc) + ")");
-  std::unique_ptr<AVFormatContext, FormatCloser> format(raw);
+  MemoryDemuxer demuxer(bytes, "clip");
+  auto& format = demuxer.format;
   const std::string container = format->iformat && format->iformat->name ? format->iformat->name : "";
   if (container.find("_pipe") != std::string::npos || container == "image2")
     throw Error(ErrorKind::kInvalidInput,
@@ -311,22 +326,8 @@ std::vector<std::string> split_into_clips(std::string_view bytes, double seconds
   if (!(seconds > 0)) throw Error(ErrorKind::kInvalidInput, "clip length must be positive seconds");
   av_log_set_level(AV_LOG_QUIET);
   if (bytes.empty()) throw Error(ErrorKind::kInvalidInput, "empty recording");
-  MemoryInput input{bytes};
-  constexpr int kBufferSize = 64 * 1024;
-  auto* buffer = static_cast<uint8_t*>(av_malloc(kBufferSize));
-  if (!buffer) throw Error(ErrorKind::kUnavailable, "out of memory");
-  std::unique_ptr<AVIOContext, IoCloser> io(
-      avio_alloc_context(buffer, kBufferSize, 0, &input, &MemoryInput::read, nullptr, &MemoryInput::seek));
-  if (!io) {
-    av_free(buffer);
-    throw Error(ErrorKind::kUnavailable, "out of memory");
-  }
-  AVFormatContext* raw = avformat_alloc_context();
-  raw->pb = io.get();
-  raw->flags |= AVFMT_FLAG_CUSTOM_IO;
-  if (int rc = avformat_open_input(&raw, nullptr, nullptr, nullptr); rc < 0)
-    throw Error(ErrorKind::kInvalidInput, "not a video recording (" + av_error(rc) + ")");
-  std::unique_ptr<AVFormatContext, FormatCloser> format(raw);
+  MemoryDemuxer demuxer(bytes, "recording");
+  auto& format = demuxer.format;
   if (int rc = avformat_find_stream_info(format.get(), nullptr); rc < 0)
     throw Error(ErrorKind::kInvalidInput, "corrupt recording: " + av_error(rc));
   const int index = av_find_best_stream(format.get(), AVMEDIA_TYPE_VIDEO, -1, -1, nullptr, 0);
