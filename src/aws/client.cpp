@@ -1,5 +1,7 @@
 #include "aws/client.h"
 
+#include <fmt/format.h>
+
 #include <curl/curl.h>
 
 #include <chrono>
@@ -32,7 +34,7 @@ bool perform(const HttpRequest& request, long timeout_seconds, HttpResponse& res
     return false;
   }
   curl_slist* headers = nullptr;
-  for (const auto& [k, v] : request.headers) headers = curl_slist_append(headers, (k + ": " + v).c_str());
+  for (const auto& [k, v] : request.headers) headers = curl_slist_append(headers, (k + ": ").append(v).c_str());
   headers = curl_slist_append(headers, "Expect:");  // no 100-continue round trip
   curl_easy_setopt(curl, CURLOPT_URL, request.url.c_str());
   curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, request.method.c_str());
@@ -82,7 +84,7 @@ ErrorKind kind_for(const std::string& code, long status) {
 
 }  // namespace
 
-HttpResponse send_signed(HttpRequest request, const std::string& service, const ClientConfig& config,
+HttpResponse send_signed(const HttpRequest& request, const std::string& service, const ClientConfig& config,
                          const Credentials& credentials, const std::string& region) {
   std::string error;
   for (int attempt = 1;; ++attempt) {
@@ -95,8 +97,8 @@ HttpResponse send_signed(HttpRequest request, const std::string& service, const 
     if (!retry) return response;
     if (attempt >= config.max_attempts) {
       if (!ok)
-        throw Error(ErrorKind::kUnavailable, service + " at " + request.url + " unreachable after " +
-                                                 std::to_string(attempt) + " attempts: " + error);
+        throw Error(ErrorKind::kUnavailable,
+                    fmt::format("{} at {} unreachable after {} attempts: {}", service, request.url, attempt, error));
       return response;
     }
     // Exponential backoff with jitter: 100 ms, 200 ms, 400 ms ... (the SDKs' default shape).
@@ -124,7 +126,7 @@ nlohmann::json JsonClient::call(const std::string& action, const nlohmann::json&
   ClientConfig config = config_;
   config.timeout_seconds += extra_timeout_seconds;
   const HttpResponse response = send_signed(request, service_, config, credentials_, region_);
-  const nlohmann::json answer =
+  nlohmann::json answer =
       response.body.empty() ? nlohmann::json::object() : nlohmann::json::parse(response.body, nullptr, false);
   if (response.status / 100 == 2) {
     if (answer.is_discarded())

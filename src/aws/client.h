@@ -31,7 +31,7 @@ struct HttpResponse {
 
 // Sends a request (signing it), retrying throttling/5xx/network failures. Error(kUnavailable) when every
 // attempt fails at the network level.
-HttpResponse send_signed(HttpRequest request, const std::string& service, const ClientConfig& config,
+HttpResponse send_signed(const HttpRequest& request, const std::string& service, const ClientConfig& config,
                          const Credentials& credentials, const std::string& region);
 
 // A JSON-protocol service (SQS: target prefix "AmazonSQS", DynamoDB: "DynamoDB_20120810").

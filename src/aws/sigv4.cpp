@@ -163,15 +163,15 @@ std::string canonical_request(const HttpRequest& request, const std::string& ser
   }
   std::sort(params.begin(), params.end());
   std::string query;
-  for (const auto& [k, v] : params) query += (query.empty() ? "" : "&") + k + "=" + v;
+  for (const auto& [k, v] : params) query.append(query.empty() ? "" : "&").append(k).append("=").append(v);
   // Headers: lower-case names, trimmed values, sorted; host always signed.
   std::map<std::string, std::string> headers;
   for (const auto& [k, v] : request.headers) headers[lower(k)] = trim(v);
   headers["host"] = url.host;
   std::string canonical_headers, names;
   for (const auto& [k, v] : headers) {
-    canonical_headers += k + ":" + v + "\n";
-    names += (names.empty() ? "" : ";") + k;
+    canonical_headers.append(k).append(":").append(v).append("\n");
+    names.append(names.empty() ? "" : ";").append(k);
   }
   if (signed_headers) *signed_headers = names;
   const auto payload = request.headers.find("X-Amz-Content-Sha256");

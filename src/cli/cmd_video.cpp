@@ -325,7 +325,10 @@ void register_camera(CLI::App& app, GlobalOptions&) {
                   "say where to send: --url FUNCTION_URL, or --s3-bucket BUCKET for clips");
     if (!o->s3_bucket.empty() && o->mode != "clips")
       throw Error(ErrorKind::kInvalidInput, "--s3-bucket uploads clips: add --mode clips");
-    auto [base, path] = o->url.empty() ? std::pair<std::string, std::string>{"", "/"} : split_url(o->url);
+    // Named variables, not a structured binding: the frame lambda below captures `path`.
+    const auto base_and_path = o->url.empty() ? std::pair<std::string, std::string>{"", "/"} : split_url(o->url);
+    const std::string& base = base_and_path.first;
+    const std::string& path = base_and_path.second;
     Uploader uploader(base, std::max(1, o->in_flight), o->s3_bucket);
     int sent = 0;
     const auto start = std::chrono::steady_clock::now();

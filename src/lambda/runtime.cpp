@@ -53,7 +53,7 @@ int run_runtime(const RuntimeOptions& options, const std::function<Handler()>& i
   client.set_keep_alive(true);
   client.set_connection_timeout(5);
   // /next blocks until an event arrives; a frozen container may sit in it for hours.
-  client.set_read_timeout(24 * 3600);
+  client.set_read_timeout(time_t{24} * 3600);
   client.set_write_timeout(30);
 
   auto post = [&](const std::string& path, const std::string& body, const httplib::Headers& headers = {}) {

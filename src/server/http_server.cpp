@@ -59,7 +59,7 @@ HttpServer::HttpServer(ServerOptions options, queue::QueueService* queues, servi
     auto reply = sqs.handle_query(params, req.path);
     res.status = reply.status;
     for (auto& [k, v] : reply.headers) res.set_header(k, v);
-    res.set_content(reply.body, reply.content_type.c_str());
+    res.set_content(reply.body, reply.content_type);
     metrics_.inc("facepipe_sqs_requests_total",
                  "protocol=\"query\",status=\"" + std::to_string(reply.status) + "\"");
   };
@@ -78,7 +78,7 @@ HttpServer::HttpServer(ServerOptions options, queue::QueueService* queues, servi
       auto reply = sqs.handle_json(target, req.body);
       res.status = reply.status;
       for (auto& [k, v] : reply.headers) res.set_header(k, v);
-      res.set_content(reply.body, reply.content_type.c_str());
+      res.set_content(reply.body, reply.content_type);
       metrics_.inc("facepipe_sqs_requests_total",
                    "protocol=\"json\",status=\"" + std::to_string(reply.status) + "\"");
       return;
@@ -148,9 +148,9 @@ void HttpServer::add_post_route(const std::string& path, RouteHandler handler) {
 
 int HttpServer::bind() {
   if (options_.port == 0) {
-    port_ = http_->bind_to_any_port(options_.host.c_str());
+    port_ = http_->bind_to_any_port(options_.host);
   } else {
-    port_ = http_->bind_to_port(options_.host.c_str(), options_.port) ? options_.port : -1;
+    port_ = http_->bind_to_port(options_.host, options_.port) ? options_.port : -1;
   }
   if (port_ <= 0)
     throw Error(ErrorKind::kUnavailable, "cannot listen on " + options_.host + ":" +

@@ -30,7 +30,7 @@ struct ServerOptions {
   std::string host = "127.0.0.1";
   int port = 8080;  // 0 = any free port (see port())
   int threads = 32;
-  size_t max_body_bytes = 6 * 1024 * 1024;
+  size_t max_body_bytes = size_t{6} * 1024 * 1024;
 };
 
 // The function URL's handler: the request body and whether the caller asked to wait (?wait=1).
