@@ -1,5 +1,9 @@
 #include "cli/commands.h"
 
+#include <cstdlib>
+
+#include "core/logging.h"
+
 #include <fstream>
 #include <iostream>
 
@@ -28,8 +32,12 @@ int run(int argc, char** argv) {
   app.add_option("--models-dir", global.models_dir,
                  "models directory (default: $FACEPIPE_MODELS, ../shared/models)");
   app.add_option("--log-level", global.log_level, "trace|debug|info|warn|error")->capture_default_str();
-  app.parse_complete_callback([&] { spdlog::set_level(spdlog::level::from_str(global.log_level)); });
+  if (const char* f = std::getenv("FACEPIPE_LOG_FORMAT"); f != nullptr && *f != '\0') global.log_format = f;
+  app.add_option("--log-format", global.log_format, "text, or json: one object a line ($FACEPIPE_LOG_FORMAT)")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
   spdlog::set_default_logger(spdlog::stderr_color_mt("facepipe"));
+  app.parse_complete_callback([&] { configure_logging(global.log_level, global.log_format); });
 
   register_engine_commands(app, global);
   register_bench_command(app, global);

@@ -12,6 +12,7 @@ namespace facepipe::cli {
 struct GlobalOptions {
   std::string models_dir;  // --models-dir; empty = FACEPIPE_MODELS / ../shared/models
   std::string log_level = "info";
+  std::string log_format = "text";  // --log-format text|json
 };
 
 // Parses argv, runs the chosen subcommand, and returns the process exit code: 0 on success, 1 on a

@@ -1,4 +1,6 @@
 // The facepipe command as a user runs it: JSON or tables out, non-zero exit with a message on bad input.
+#include <sstream>
+
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
@@ -15,7 +17,8 @@ using facepipe::testing::shared;
 using facepipe::testing::shared_models;
 
 std::string fp() {
-  return "'" + facepipe::testing::facepipe_binary().string() + "' --models-dir '" + shared_models().string() + "' ";
+  return "'" + facepipe::testing::facepipe_binary().string() + "' --models-dir '" + shared_models().string() +
+         "' ";
 }
 
 fs::path temp(const std::string& name) {
@@ -55,7 +58,8 @@ TEST(Cli, EnrollRecognizeAndEvalEndToEnd) {
   j = nlohmann::json::parse(r.output);
   EXPECT_EQ(j["total"], 63);
   EXPECT_EQ(j["correct"], 63);
-  EXPECT_EQ(j["confusion"]["Bean"]["Bean"], j["total"].get<int>() - j["confusion"]["Obama"]["Obama"].get<int>() -
+  EXPECT_EQ(j["confusion"]["Bean"]["Bean"], j["total"].get<int>() -
+                                                j["confusion"]["Obama"]["Obama"].get<int>() -
                                                 j["confusion"]["Trump"]["Trump"].get<int>() -
                                                 j["confusion"]["Freeman"]["Freeman"].get<int>());
 
@@ -95,7 +99,8 @@ TEST(Cli, BadInputExitsNonZeroWithAMessage) {
       {"recognize --gallery /does/not/exist.db x.jpg", "does not exist"},
       {"enroll --gallery " + temp("bad.db").string() + " nobody-without-equals", "NAME=PATH"},
       {"enroll --gallery " + temp("bad2.db").string(), "nothing to enroll"},
-      {"gallery import --gallery " + temp("bad3.db").string() + " " + (datasets() / "misc/multiface.jpg").string(),
+      {"gallery import --gallery " + temp("bad3.db").string() + " " +
+           (datasets() / "misc/multiface.jpg").string(),
        "not a readable PyTorch file"},
       {"no-such-command", ""},
   };
@@ -104,7 +109,8 @@ TEST(Cli, BadInputExitsNonZeroWithAMessage) {
     EXPECT_NE(r.exit_code, 0) << c.args;
     EXPECT_NE(r.output.find(c.expect), std::string::npos) << c.args << "\n" << r.output;
   }
-  const auto r = run_command("'" + facepipe::testing::facepipe_binary().string() + "' --models-dir /nowhere detect x.jpg", true);
+  const auto r = run_command(
+      "'" + facepipe::testing::facepipe_binary().string() + "' --models-dir /nowhere detect x.jpg", true);
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.output.find("--models-dir"), std::string::npos) << r.output;
 }
@@ -118,14 +124,38 @@ namespace {
 // memory of the process with every model loaded, which the engine promises to keep under 300 MB.
 TEST(Cli, BenchReportsFramesAndPeakMemory) {
   const auto frames = datasets() / "video_frames";
-  const auto r = run_command(fp() + "bench --json --runs 2 '" + (frames / "Bean/frame_005.jpg").string() + "' '" +
-                             (frames / "Obama/frame_005.jpg").string() + "'");
+  const auto r = run_command(fp() + "bench --json --runs 2 '" + (frames / "Bean/frame_005.jpg").string() +
+                             "' '" + (frames / "Obama/frame_005.jpg").string() + "'");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const auto report = nlohmann::json::parse(r.output.substr(r.output.rfind('{')));
   EXPECT_EQ(report["frames"], 2);
   EXPECT_GT(report["frame_ms_median"].get<double>(), 0);
   EXPECT_LT(report["peak_rss_mb"].get<double>(), 300) << r.output;
   EXPECT_NE(run_command(fp() + "bench --runs 1 x.jpg").exit_code, 0);
+}
+}  // namespace
+}  // namespace facepipe::cli
+
+namespace facepipe::cli {
+namespace {
+// --log-format json (and FACEPIPE_LOG_FORMAT, which the Lambda template sets): every log line is one JSON
+// object with the level and the message; an unknown format is refused.
+TEST(Cli, JsonLogsAreOneObjectALine) {
+  const auto r = run_command("FACEPIPE_REQUEST_QUEUE_URL=http://127.0.0.1:9/0/q FACEPIPE_LOG_FORMAT=json " +
+                             fp() + "lambda face-detection --runtime-api 127.0.0.1:9 2>&1");
+  ASSERT_NE(r.exit_code, 0);
+  int objects = 0;
+  std::istringstream lines(r.output);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.empty() || line[0] != '{') continue;
+    const auto j = nlohmann::json::parse(line);
+    EXPECT_EQ(j["level"], "error") << line;
+    EXPECT_FALSE(j["message"].get<std::string>().empty());
+    EXPECT_TRUE(j.contains("time"));
+    ++objects;
+  }
+  EXPECT_GE(objects, 1) << r.output;
+  EXPECT_EQ(run_command(fp() + "--log-format xml detect x.jpg").exit_code, 2);
 }
 }  // namespace
 }  // namespace facepipe::cli
