@@ -150,7 +150,7 @@ std::vector<Detection> Mtcnn::detect(const cv::Mat& rgb) {
   for (double s : scales) {
     const int hs = static_cast<int>(h * s + 1), ws = static_cast<int>(w * s + 1);
     scaled.resize(static_cast<size_t>(3) * hs * ws);
-    nn::adaptive_avg_pool2d(chw.data(), 3, h, w, scaled.data(), hs, ws);
+    nn::adaptive_avg_pool2d_rgb8(rgb.data, h, w, static_cast<long>(rgb.step), scaled.data(), hs, ws);
     for (float& v : scaled) v = (v - 127.5f) * 0.0078125f;
     const models::PNetOutput out = nets_->pnet(scaled.data(), hs, ws);
     const float sf = static_cast<float>(s);

@@ -10,4 +10,11 @@ namespace facepipe::nn {
 void adaptive_avg_pool2d(const float* in, int channels, int height, int width, float* out, int out_height,
                          int out_width);
 
+// The same for an interleaved 8-bit RGB image (height x width x 3, rows `stride` bytes apart), writing
+// planar floats (3 x out_height x out_width). Bit-identical to converting to float first: the pixels are
+// integers either way and each cell is summed in the same order; it reads a quarter of the bytes, which
+// matters for MTCNN's pyramid (every level reads the whole frame).
+void adaptive_avg_pool2d_rgb8(const unsigned char* in, int height, int width, long stride, float* out,
+                              int out_height, int out_width);
+
 }  // namespace facepipe::nn
