@@ -304,6 +304,35 @@ TEST_F(OnMoto, FunctionUrlToDetectionToSqsToRecognitionToWorkloadAllCorrect) {
   EXPECT_EQ(requests->stats().visible + requests->stats().in_flight, 0);
 }
 
+// Scale-out without Lambda: detection and two recognition workers as separate processes, all against
+// one SQS-compatible endpoint that is not facepipe's own (moto, with signed requests).
+TEST_F(OnMoto, WorkerProcessesShareAnSqsEndpoint) {
+  sqs_->create("mw-req-queue", {.visibility_timeout = std::chrono::seconds(30),
+                                .max_receive_count = 3,
+                                .dead_letter_queue = "mw-req-dlq"});
+  auto responses = sqs_->create("mw-resp-queue", {});
+  const std::string gallery = video_gallery().string();
+  Child detect({"worker", "detect", "--queue-endpoint", moto_->url(), "--id", "mw", "--gallery", gallery,
+                "--port", "0"},
+               dir_ / "detect.log");
+  const std::string url = detect.wait_listening();
+  ASSERT_FALSE(url.empty()) << detect.log();
+  Child recognize1(
+      {"worker", "recognize", "--queue-endpoint", moto_->url(), "--id", "mw", "--gallery", gallery},
+      dir_ / "recognize1.log");
+  Child recognize2(
+      {"worker", "recognize", "--queue-endpoint", moto_->url(), "--id", "mw", "--gallery", gallery},
+      dir_ / "recognize2.log");
+  const auto r = shell(facepipe_cmd("workload --json --url " + url + "/ --queue-url " + responses->url() +
+                                    " --images " + (datasets() / "video_frames").string() +
+                                    " --requests 40 --interval 0s --concurrency 4 --timeout 60"));
+  ASSERT_EQ(r.status, 0) << r.out << detect.log() << recognize1.log() << recognize2.log();
+  const json report = json::parse(r.out.substr(r.out.find('{')));
+  EXPECT_EQ(report["completed"], 40) << r.out;
+  EXPECT_EQ(report["correct"], 40) << r.out;
+  EXPECT_EQ(report["failed"], 0) << r.out;
+}
+
 TEST_F(OnMoto, VideoRecognitionFromAnS3EventWithRecordsFromDynamoDb) {
   auto responses = sqs_->create("mv-resp-queue", {});
   aws::ClientConfig config{.endpoint = moto_->url()};
