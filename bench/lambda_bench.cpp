@@ -23,8 +23,9 @@ struct Setup {
   std::string url;
   std::string frame_event;
   Setup() {
-    // As in the image (deploy/aws/Dockerfile): set, so the binary does not re-exec itself to set it.
+    // As in the image (deploy/aws/Dockerfile): set, so the binary does not re-exec itself to set them.
     ::setenv("OMP_WAIT_POLICY", "passive", 1);
+    ::setenv("GLIBC_TUNABLES", "glibc.malloc.hugetlb=1", 1);
     serve =
         std::make_unique<Child>(std::vector<std::string>{"serve", "--queues-only", "--port", "0",
                                                          "--data-dir", (dir / "data").string(), "--id", "lb"},
