@@ -17,7 +17,6 @@
 #include <fmt/format.h>
 #include <httplib.h>
 #include <nlohmann/json.hpp>
-#include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
 #include "aws/client.h"
@@ -25,6 +24,7 @@
 #include "core/error.h"
 #include "face/engine.h"
 #include "gallery/gallery.h"
+#include "image/codec.h"
 #include "queue/queue.h"
 #include "recognition/clip.h"
 #include "recognition/thresholds.h"
@@ -326,7 +326,8 @@ void register_camera(CLI::App& app, GlobalOptions&) {
     if (!o->s3_bucket.empty() && o->mode != "clips")
       throw Error(ErrorKind::kInvalidInput, "--s3-bucket uploads clips: add --mode clips");
     // Named variables, not a structured binding: the frame lambda below captures `path`.
-    const auto base_and_path = o->url.empty() ? std::pair<std::string, std::string>{"", "/"} : split_url(o->url);
+    const auto base_and_path =
+        o->url.empty() ? std::pair<std::string, std::string>{"", "/"} : split_url(o->url);
     const std::string& base = base_and_path.first;
     const std::string& path = base_and_path.second;
     Uploader uploader(base, std::max(1, o->in_flight), o->s3_bucket);
@@ -380,15 +381,11 @@ void register_camera(CLI::App& app, GlobalOptions&) {
                 std::this_thread::sleep_until(clip_start +
                                               std::chrono::duration_cast<std::chrono::steady_clock::duration>(
                                                   std::chrono::duration<double>(t)));
-              cv::Mat bgr;
-              cv::cvtColor(rgb, bgr, cv::COLOR_RGB2BGR);
-              std::vector<uint8_t> jpeg;
-              cv::imencode(".jpg", bgr, jpeg, {cv::IMWRITE_JPEG_QUALITY, 90});
+              const std::string jpeg = image::encode_jpeg(rgb, 90);
               const std::string id = request_id(o->prefix, sent);
               const json body = {{"request_id", id},
                                  {"filename", fmt::format("frame_{:06d}.jpg", sent)},
-                                 {"content", service::base64_encode(std::string_view(
-                                                 reinterpret_cast<const char*>(jpeg.data()), jpeg.size()))}};
+                                 {"content", service::base64_encode(jpeg)}};
               uploader.submit(path, body.dump(), "application/json", id, static_cast<size_t>(o->in_flight));
               ++sent;
               progress(fmt::format("{} t={:.2f}s", std::filesystem::path(source).filename().string(), t));

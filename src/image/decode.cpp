@@ -3,8 +3,7 @@
 #include <fstream>
 #include <vector>
 
-#include <opencv2/imgcodecs.hpp>
-#include <opencv2/imgproc.hpp>
+#include "image/codec.h"
 
 #include "core/error.h"
 
@@ -59,7 +58,8 @@ ImageInfo probe(std::string_view bytes) {
 
 cv::Mat decode(std::string_view bytes, const DecodeLimits& limits) {
   const ImageInfo info = probe(bytes);
-  if (info.width <= 0 || info.height <= 0) throw Error(ErrorKind::kInvalidInput, "image declares a zero size");
+  if (info.width <= 0 || info.height <= 0)
+    throw Error(ErrorKind::kInvalidInput, "image declares a zero size");
   if (info.width > limits.max_side || info.height > limits.max_side ||
       int64_t(info.width) * info.height > limits.max_pixels)
     throw Error(ErrorKind::kTooLarge, "image declares " + std::to_string(info.width) + "x" +
@@ -77,17 +77,8 @@ cv::Mat decode(std::string_view bytes, const DecodeLimits& limits) {
   } else if (n < 12 || std::string_view(bytes.data() + n - 8, 4) != "IEND") {
     throw Error(ErrorKind::kInvalidInput, "truncated PNG (no IEND chunk)");
   }
-  const cv::Mat buffer(1, static_cast<int>(n), CV_8UC1, const_cast<char*>(bytes.data()));
-  cv::Mat bgr;
-  try {
-    bgr = cv::imdecode(buffer, cv::IMREAD_COLOR);
-  } catch (const cv::Exception& e) {
-    throw Error(ErrorKind::kInvalidInput, std::string("undecodable image: ") + e.what());
-  }
-  if (bgr.empty()) throw Error(ErrorKind::kInvalidInput, "undecodable image data");
-  cv::Mat rgb;
-  cv::cvtColor(bgr, rgb, cv::COLOR_BGR2RGB);
-  return rgb;
+  if (info.format == ImageInfo::Format::kPng) return decode_png(bytes);
+  return apply_orientation(decode_jpeg(bytes), exif_orientation(bytes));
 }
 
 cv::Mat load_rgb(const std::filesystem::path& path, const DecodeLimits& limits) {

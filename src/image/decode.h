@@ -1,7 +1,7 @@
-// Image decoding: JPEG and PNG bytes -> RGB pixels (OpenCV), with the checks a service facing
+// Image decoding: JPEG and PNG bytes -> RGB pixels (image/codec.h), with the checks a service facing
 // untrusted input needs. The declared size is read from the header and refused above a limit before
 // anything is decoded (a decompression bomb must not allocate gigabytes), and a truncated file is
-// refused rather than decoded into a half-grey picture (OpenCV only warns).
+// refused rather than decoded into a half-grey picture (libjpeg only warns).
 #pragma once
 
 #include <cstdint>
@@ -17,7 +17,7 @@ struct DecodeLimits {
   int max_side = 16'384;
 };
 
-// CV_8UC3 in RGB order, EXIF orientation applied (OpenCV's IMREAD_COLOR does it for JPEG).
+// CV_8UC3 in RGB order, a JPEG's EXIF orientation applied (as cameras and browsers show it).
 // Error(kInvalidInput) for empty, unknown-format, corrupt or truncated data; Error(kTooLarge) when the
 // header declares more than `limits` allows.
 cv::Mat decode(std::string_view bytes, const DecodeLimits& limits = {});

@@ -3,10 +3,8 @@
 #include <algorithm>
 #include <numeric>
 
-#include <opencv2/imgcodecs.hpp>
-#include <opencv2/imgproc.hpp>
-
 #include "core/error.h"
+#include "image/codec.h"
 #include "service/base64.h"
 
 namespace facepipe::service {
@@ -15,14 +13,7 @@ namespace {
 using nlohmann::json;
 
 std::string encode_crop(const cv::Mat& rgb, bool jpeg) {
-  cv::Mat bgr;
-  cv::cvtColor(rgb, bgr, cv::COLOR_RGB2BGR);
-  std::vector<uchar> buf;
-  std::vector<int> params;
-  if (jpeg) params = {cv::IMWRITE_JPEG_QUALITY, 95};
-  if (!cv::imencode(jpeg ? ".jpg" : ".png", bgr, buf, params))
-    throw Error(ErrorKind::kInternal, "cannot encode a face crop");
-  return base64_encode(std::string_view(reinterpret_cast<const char*>(buf.data()), buf.size()));
+  return base64_encode(jpeg ? image::encode_jpeg(rgb, 95) : image::encode_png(rgb));
 }
 
 json box_json(const face::Box& b) { return {b.x1, b.y1, b.x2, b.y2}; }
@@ -103,13 +94,18 @@ RequestMessage decode_request(const std::string& body) {
       for (size_t i = 0; i < 5 && i < lm.size(); ++i)
         fc.detection.landmarks[i] = {lm[i][0].get<float>(), lm[i][1].get<float>()};
       std::string bytes = base64_decode(f.at("crop").get<std::string>());
-      cv::Mat bgr =
-          cv::imdecode(cv::Mat(1, static_cast<int>(bytes.size()), CV_8UC1, bytes.data()), cv::IMREAD_COLOR);
-      if (bgr.empty() || bgr.rows != m.crop_spec.size || bgr.cols != m.crop_spec.size)
+      cv::Mat rgb;
+      try {
+        rgb = bytes.size() > 3 && static_cast<unsigned char>(bytes[0]) == 0xFF ? image::decode_jpeg(bytes)
+                                                                               : image::decode_png(bytes);
+      } catch (const Error&) {
+        rgb = cv::Mat();
+      }
+      if (rgb.empty() || rgb.rows != m.crop_spec.size || rgb.cols != m.crop_spec.size)
         throw Error(ErrorKind::kInvalidInput, "request message: a face crop is not a " +
                                                   std::to_string(m.crop_spec.size) + "x" +
                                                   std::to_string(m.crop_spec.size) + " image");
-      cv::cvtColor(bgr, fc.crop, cv::COLOR_BGR2RGB);
+      fc.crop = rgb;
       m.faces.push_back(std::move(fc));
     }
   } catch (const json::exception& e) {
