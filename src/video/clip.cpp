@@ -1,24 +1,18 @@
 #include "video/clip.h"
 
-extern "C" {
-#include <libavcodec/avcodec.h>
-#include <libavformat/avformat.h>
-#include <libavutil/imgutils.h>
-#include <libswscale/swscale.h>
-}
-
 #include <cmath>
 #include <cstring>
 #include <memory>
 
 #include "core/error.h"
+#include "video/libav.h"
 
 namespace facepipe::video {
 namespace {
 
 std::string av_error(int code) {
   char buf[AV_ERROR_MAX_STRING_SIZE] = {0};
-  av_strerror(code, buf, sizeof buf);
+  libav().av_strerror(code, buf, sizeof buf);
   return buf;
 }
 
@@ -49,25 +43,25 @@ struct MemoryInput {
 };
 
 struct FormatCloser {
-  void operator()(AVFormatContext* f) const { avformat_close_input(&f); }
+  void operator()(AVFormatContext* f) const { libav().avformat_close_input(&f); }
 };
 struct IoCloser {
   void operator()(AVIOContext* io) const {
-    av_freep(&io->buffer);
-    avio_context_free(&io);
+    libav().av_freep(&io->buffer);
+    libav().avio_context_free(&io);
   }
 };
 struct CodecCloser {
-  void operator()(AVCodecContext* c) const { avcodec_free_context(&c); }
+  void operator()(AVCodecContext* c) const { libav().avcodec_free_context(&c); }
 };
 struct FrameCloser {
-  void operator()(AVFrame* f) const { av_frame_free(&f); }
+  void operator()(AVFrame* f) const { libav().av_frame_free(&f); }
 };
 struct PacketCloser {
-  void operator()(AVPacket* p) const { av_packet_free(&p); }
+  void operator()(AVPacket* p) const { libav().av_packet_free(&p); }
 };
 struct SwsCloser {
-  void operator()(SwsContext* s) const { sws_freeContext(s); }
+  void operator()(SwsContext* s) const { libav().sws_freeContext(s); }
 };
 
 // `bytes` opened by libavformat through a custom I/O context. Members are destroyed in reverse order:
@@ -80,18 +74,18 @@ struct MemoryDemuxer {
   // `what` names the input in errors ("clip", "recording").
   MemoryDemuxer(std::string_view bytes, const char* what) : input{bytes} {
     constexpr int kBufferSize = 64 * 1024;
-    auto* buffer = static_cast<uint8_t*>(av_malloc(kBufferSize));
+    auto* buffer = static_cast<uint8_t*>(libav().av_malloc(kBufferSize));
     if (!buffer) throw Error(ErrorKind::kUnavailable, "out of memory");
-    io.reset(
-        avio_alloc_context(buffer, kBufferSize, 0, &input, &MemoryInput::read, nullptr, &MemoryInput::seek));
+    io.reset(libav().avio_alloc_context(buffer, kBufferSize, 0, &input, &MemoryInput::read, nullptr,
+                                        &MemoryInput::seek));
     if (!io) {
-      av_free(buffer);
+      libav().av_free(buffer);
       throw Error(ErrorKind::kUnavailable, "out of memory");
     }
-    AVFormatContext* raw = avformat_alloc_context();
+    AVFormatContext* raw = libav().avformat_alloc_context();
     raw->pb = io.get();
     raw->flags |= AVFMT_FLAG_CUSTOM_IO;
-    if (int rc = avformat_open_input(&raw, nullptr, nullptr, nullptr); rc < 0)
+    if (int rc = libav().avformat_open_input(&raw, nullptr, nullptr, nullptr); rc < 0)
       throw Error(ErrorKind::kInvalidInput, std::string("not a video ") + what + " (" + av_error(rc) + ")");
     format.reset(raw);
   }
@@ -140,7 +134,7 @@ std::string FramePolicy::to_string() const {
 
 ClipInfo decode_clip(std::string_view bytes, const FramePolicy& policy, const FrameSink& sink,
                      const ClipLimits& limits) {
-  av_log_set_level(AV_LOG_QUIET);  // failures are reported through return codes, as Errors
+  libav().av_log_set_level(AV_LOG_QUIET);  // failures are reported through return codes, as Errors
   if (bytes.empty()) throw Error(ErrorKind::kInvalidInput, "empty clip");
   MemoryDemuxer demuxer(bytes, "clip");
   auto& format = demuxer.format;
@@ -149,10 +143,10 @@ ClipInfo decode_clip(std::string_view bytes, const FramePolicy& policy, const Fr
     throw Error(ErrorKind::kInvalidInput,
                 "the upload is a still image (" + container +
                     "), not a video clip; send frames to the frame endpoint instead");
-  if (int rc = avformat_find_stream_info(format.get(), nullptr); rc < 0)
+  if (int rc = libav().avformat_find_stream_info(format.get(), nullptr); rc < 0)
     throw Error(ErrorKind::kInvalidInput, "corrupt clip: " + av_error(rc));
   const AVCodec* codec = nullptr;
-  const int stream_index = av_find_best_stream(format.get(), AVMEDIA_TYPE_VIDEO, -1, -1, &codec, 0);
+  const int stream_index = libav().av_find_best_stream(format.get(), AVMEDIA_TYPE_VIDEO, -1, -1, &codec, 0);
   if (stream_index < 0 || !codec)
     throw Error(ErrorKind::kInvalidInput, "the upload has no decodable video stream");
   AVStream* stream = format->streams[stream_index];
@@ -173,15 +167,15 @@ ClipInfo decode_clip(std::string_view bytes, const FramePolicy& policy, const Fr
                                           std::to_string(info.height) +
                                           " exceed the limit; record at a lower resolution");
 
-  std::unique_ptr<AVCodecContext, CodecCloser> decoder(avcodec_alloc_context3(codec));
-  if (!decoder || avcodec_parameters_to_context(decoder.get(), stream->codecpar) < 0)
+  std::unique_ptr<AVCodecContext, CodecCloser> decoder(libav().avcodec_alloc_context3(codec));
+  if (!decoder || libav().avcodec_parameters_to_context(decoder.get(), stream->codecpar) < 0)
     throw Error(ErrorKind::kInvalidInput, "cannot set up the " + info.codec + " decoder");
   decoder->thread_count = 2;
-  if (int rc = avcodec_open2(decoder.get(), codec, nullptr); rc < 0)
+  if (int rc = libav().avcodec_open2(decoder.get(), codec, nullptr); rc < 0)
     throw Error(ErrorKind::kInvalidInput, "cannot open the " + info.codec + " decoder: " + av_error(rc));
 
-  std::unique_ptr<AVPacket, PacketCloser> packet(av_packet_alloc());
-  std::unique_ptr<AVFrame, FrameCloser> frame(av_frame_alloc());
+  std::unique_ptr<AVPacket, PacketCloser> packet(libav().av_packet_alloc());
+  std::unique_ptr<AVFrame, FrameCloser> frame(libav().av_frame_alloc());
   std::unique_ptr<SwsContext, SwsCloser> scaler;
   const double time_base = av_q2d(stream->time_base);
   const int64_t start = stream->start_time == AV_NOPTS_VALUE ? 0 : stream->start_time;
@@ -191,7 +185,7 @@ ClipInfo decode_clip(std::string_view bytes, const FramePolicy& policy, const Fr
 
   auto drain = [&]() {
     for (;;) {
-      const int rc = avcodec_receive_frame(decoder.get(), frame.get());
+      const int rc = libav().avcodec_receive_frame(decoder.get(), frame.get());
       if (rc == AVERROR(EAGAIN) || rc == AVERROR_EOF) return;
       if (rc < 0) throw Error(ErrorKind::kInvalidInput, "corrupt clip: " + av_error(rc));
       if (++info.decoded > limits.max_frames)
@@ -221,38 +215,38 @@ ClipInfo decode_clip(std::string_view bytes, const FramePolicy& policy, const Fr
         if (frame->width <= 0 || frame->height <= 0 ||
             int64_t(frame->width) * frame->height > limits.max_pixels)
           throw Error(ErrorKind::kTooLarge, "decoded frame of an unsupported size");
-        scaler.reset(sws_getCachedContext(
+        scaler.reset(libav().sws_getCachedContext(
             scaler.release(), frame->width, frame->height, static_cast<AVPixelFormat>(frame->format),
             frame->width, frame->height, AV_PIX_FMT_RGB24, SWS_BILINEAR, nullptr, nullptr, nullptr));
         if (!scaler) throw Error(ErrorKind::kInvalidInput, "cannot convert the clip's pixel format");
         cv::Mat rgb(frame->height, frame->width, CV_8UC3);
         uint8_t* dst[4] = {rgb.data, nullptr, nullptr, nullptr};
         int dst_stride[4] = {static_cast<int>(rgb.step), 0, 0, 0};
-        sws_scale(scaler.get(), frame->data, frame->linesize, 0, frame->height, dst, dst_stride);
+        libav().sws_scale(scaler.get(), frame->data, frame->linesize, 0, frame->height, dst, dst_stride);
         ++info.delivered;
         if (!sink(t, rgb) || policy.kind == FramePolicy::Kind::kFirst) stop = true;
       }
-      av_frame_unref(frame.get());
+      libav().av_frame_unref(frame.get());
       if (stop) return;
     }
   };
 
   while (!stop) {
-    const int rc = av_read_frame(format.get(), packet.get());
+    const int rc = libav().av_read_frame(format.get(), packet.get());
     if (rc == AVERROR_EOF) break;
     if (rc < 0) throw Error(ErrorKind::kInvalidInput, "corrupt clip: " + av_error(rc));
     if (packet->stream_index == stream_index) {
-      const int sent = avcodec_send_packet(decoder.get(), packet.get());
-      av_packet_unref(packet.get());
+      const int sent = libav().avcodec_send_packet(decoder.get(), packet.get());
+      libav().av_packet_unref(packet.get());
       if (sent < 0 && sent != AVERROR(EAGAIN))
         throw Error(ErrorKind::kInvalidInput, "corrupt clip: " + av_error(sent));
       drain();
     } else {
-      av_packet_unref(packet.get());
+      libav().av_packet_unref(packet.get());
     }
   }
   if (!stop) {
-    avcodec_send_packet(decoder.get(), nullptr);  // flush the frames the decoder still holds
+    libav().avcodec_send_packet(decoder.get(), nullptr);  // flush the frames the decoder still holds
     drain();
   }
   if (info.decoded == 0)
@@ -270,27 +264,27 @@ namespace {
 class MemoryMp4 {
  public:
   MemoryMp4(const AVCodecParameters* parameters, AVRational time_base) {
-    if (avformat_alloc_output_context2(&out_, nullptr, "mp4", nullptr) < 0 || !out_)
+    if (libav().avformat_alloc_output_context2(&out_, nullptr, "mp4", nullptr) < 0 || !out_)
       throw Error(ErrorKind::kUnavailable, "libavformat has no MP4 muxer");
-    stream_ = avformat_new_stream(out_, nullptr);
-    if (!stream_ || avcodec_parameters_copy(stream_->codecpar, parameters) < 0)
+    stream_ = libav().avformat_new_stream(out_, nullptr);
+    if (!stream_ || libav().avcodec_parameters_copy(stream_->codecpar, parameters) < 0)
       throw Error(ErrorKind::kUnavailable, "cannot set up the MP4 stream");
     stream_->codecpar->codec_tag = 0;
     stream_->time_base = time_base;
-    if (avio_open_dyn_buf(&out_->pb) < 0) throw Error(ErrorKind::kUnavailable, "out of memory");
+    if (libav().avio_open_dyn_buf(&out_->pb) < 0) throw Error(ErrorKind::kUnavailable, "out of memory");
     AVDictionary* options = nullptr;
-    av_dict_set(&options, "movflags", "frag_keyframe+empty_moov+default_base_moof", 0);
-    const int rc = avformat_write_header(out_, &options);
-    av_dict_free(&options);
+    libav().av_dict_set(&options, "movflags", "frag_keyframe+empty_moov+default_base_moof", 0);
+    const int rc = libav().avformat_write_header(out_, &options);
+    libav().av_dict_free(&options);
     if (rc < 0) throw Error(ErrorKind::kInvalidInput, "cannot write an MP4 of this codec: " + av_error(rc));
   }
   ~MemoryMp4() {
     if (out_ && out_->pb) {
       uint8_t* buffer = nullptr;
-      avio_close_dyn_buf(out_->pb, &buffer);
-      av_free(buffer);
+      libav().avio_close_dyn_buf(out_->pb, &buffer);
+      libav().av_free(buffer);
     }
-    avformat_free_context(out_);
+    libav().avformat_free_context(out_);
   }
   MemoryMp4(const MemoryMp4&) = delete;
   MemoryMp4& operator=(const MemoryMp4&) = delete;
@@ -299,19 +293,19 @@ class MemoryMp4 {
   void write(AVPacket* packet, AVRational in_base, int64_t start) {
     if (packet->pts != AV_NOPTS_VALUE) packet->pts -= start;
     if (packet->dts != AV_NOPTS_VALUE) packet->dts -= start;
-    av_packet_rescale_ts(packet, in_base, stream_->time_base);
+    libav().av_packet_rescale_ts(packet, in_base, stream_->time_base);
     packet->stream_index = 0;
     packet->pos = -1;
-    if (int rc = av_interleaved_write_frame(out_, packet); rc < 0)
+    if (int rc = libav().av_interleaved_write_frame(out_, packet); rc < 0)
       throw Error(ErrorKind::kInvalidInput, "cannot remux the clip: " + av_error(rc));
   }
   std::string finish() {
-    av_write_trailer(out_);
+    libav().av_write_trailer(out_);
     uint8_t* buffer = nullptr;
-    const int size = avio_close_dyn_buf(out_->pb, &buffer);
+    const int size = libav().avio_close_dyn_buf(out_->pb, &buffer);
     out_->pb = nullptr;
     std::string bytes(reinterpret_cast<const char*>(buffer), static_cast<size_t>(std::max(size, 0)));
-    av_free(buffer);
+    libav().av_free(buffer);
     return bytes;
   }
 
@@ -324,13 +318,13 @@ class MemoryMp4 {
 
 std::vector<std::string> split_into_clips(std::string_view bytes, double seconds) {
   if (!(seconds > 0)) throw Error(ErrorKind::kInvalidInput, "clip length must be positive seconds");
-  av_log_set_level(AV_LOG_QUIET);
+  libav().av_log_set_level(AV_LOG_QUIET);
   if (bytes.empty()) throw Error(ErrorKind::kInvalidInput, "empty recording");
   MemoryDemuxer demuxer(bytes, "recording");
   auto& format = demuxer.format;
-  if (int rc = avformat_find_stream_info(format.get(), nullptr); rc < 0)
+  if (int rc = libav().avformat_find_stream_info(format.get(), nullptr); rc < 0)
     throw Error(ErrorKind::kInvalidInput, "corrupt recording: " + av_error(rc));
-  const int index = av_find_best_stream(format.get(), AVMEDIA_TYPE_VIDEO, -1, -1, nullptr, 0);
+  const int index = libav().av_find_best_stream(format.get(), AVMEDIA_TYPE_VIDEO, -1, -1, nullptr, 0);
   if (index < 0) throw Error(ErrorKind::kInvalidInput, "the recording has no video stream");
   AVStream* stream = format->streams[index];
   const AVRational base = stream->time_base;
@@ -339,10 +333,10 @@ std::vector<std::string> split_into_clips(std::string_view bytes, double seconds
   std::vector<std::string> clips;
   std::unique_ptr<MemoryMp4> current;
   int64_t start = 0;
-  std::unique_ptr<AVPacket, PacketCloser> packet(av_packet_alloc());
-  while (av_read_frame(format.get(), packet.get()) >= 0) {
+  std::unique_ptr<AVPacket, PacketCloser> packet(libav().av_packet_alloc());
+  while (libav().av_read_frame(format.get(), packet.get()) >= 0) {
     if (packet->stream_index != index) {
-      av_packet_unref(packet.get());
+      libav().av_packet_unref(packet.get());
       continue;
     }
     const int64_t t = packet->dts != AV_NOPTS_VALUE ? packet->dts : packet->pts;
@@ -353,7 +347,7 @@ std::vector<std::string> split_into_clips(std::string_view bytes, double seconds
       start = t;
     }
     if (current) current->write(packet.get(), base, start);  // packets before the first keyframe are useless
-    av_packet_unref(packet.get());
+    libav().av_packet_unref(packet.get());
   }
   if (current) clips.push_back(current->finish());
   if (clips.empty())
