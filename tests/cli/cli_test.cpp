@@ -159,3 +159,18 @@ TEST(Cli, JsonLogsAreOneObjectALine) {
 }
 }  // namespace
 }  // namespace facepipe::cli
+
+namespace facepipe::cli {
+namespace {
+// Start-up cost is a feature (every Lambda cold start and CLI call pays it): the binary must not link the
+// libraries that cost most to load. libav is loaded on the first clip (video/libav.h); images are coded
+// without OpenCV's imgcodecs (image/codec.h).
+TEST(Cli, StartsWithoutLoadingLibavOrImgcodecs) {
+  const auto r = run_command("ldd '" + facepipe::testing::facepipe_binary().string() + "'");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.output.find("libavformat"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("libavcodec"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("libopencv_imgcodecs"), std::string::npos) << r.output;
+}
+}  // namespace
+}  // namespace facepipe::cli
