@@ -19,9 +19,11 @@ struct Cand {
 
 // torchvision.ops.nms: greedy by descending score, IoU without the +1 pixel convention, suppress > t.
 std::vector<Cand> nms_torchvision(std::vector<Cand> boxes, float threshold) {
-  std::stable_sort(boxes.begin(), boxes.end(), [](const Cand& a, const Cand& b) { return a.score > b.score; });
+  std::stable_sort(boxes.begin(), boxes.end(),
+                   [](const Cand& a, const Cand& b) { return a.score > b.score; });
   std::vector<float> area(boxes.size());
-  for (size_t i = 0; i < boxes.size(); ++i) area[i] = (boxes[i].x2 - boxes[i].x1) * (boxes[i].y2 - boxes[i].y1);
+  for (size_t i = 0; i < boxes.size(); ++i)
+    area[i] = (boxes[i].x2 - boxes[i].x1) * (boxes[i].y2 - boxes[i].y1);
   std::vector<char> suppressed(boxes.size(), 0);
   std::vector<Cand> keep;
   for (size_t i = 0; i < boxes.size(); ++i) {
@@ -48,7 +50,8 @@ std::vector<Cand> nms_min(const std::vector<Cand>& boxes, float threshold) {
     area[i] = (boxes[i].x2 - boxes[i].x1 + 1) * (boxes[i].y2 - boxes[i].y1 + 1);
   std::vector<size_t> order(boxes.size());
   std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return boxes[a].score < boxes[b].score; });
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return boxes[a].score < boxes[b].score; });
   std::vector<Cand> keep;
   while (!order.empty()) {
     const size_t i = order.back();
@@ -56,8 +59,10 @@ std::vector<Cand> nms_min(const std::vector<Cand>& boxes, float threshold) {
     keep.push_back(boxes[i]);
     std::vector<size_t> rest;
     for (size_t j : order) {
-      const float w = std::max(0.f, std::min(boxes[i].x2, boxes[j].x2) - std::max(boxes[i].x1, boxes[j].x1) + 1);
-      const float h = std::max(0.f, std::min(boxes[i].y2, boxes[j].y2) - std::max(boxes[i].y1, boxes[j].y1) + 1);
+      const float w =
+          std::max(0.f, std::min(boxes[i].x2, boxes[j].x2) - std::max(boxes[i].x1, boxes[j].x1) + 1);
+      const float h =
+          std::max(0.f, std::min(boxes[i].y2, boxes[j].y2) - std::max(boxes[i].y1, boxes[j].y1) + 1);
       if (w * h / std::min(area[i], area[j]) <= threshold) rest.push_back(j);
     }
     order.swap(rest);
@@ -87,8 +92,8 @@ void regress(Cand& c, const float* reg) {
 // Cuts each box (truncated to integers, 1-based, clipped to the image as facenet's pad()) out of the
 // float image and area-resizes it to size x size, standardised. Boxes with nothing inside the image
 // get no crop; `valid` says which.
-std::vector<float> crops_for(const std::vector<float>& chw, int height, int width, const std::vector<Cand>& boxes,
-                             int size, std::vector<char>& valid) {
+std::vector<float> crops_for(const std::vector<float>& chw, int height, int width,
+                             const std::vector<Cand>& boxes, int size, std::vector<char>& valid) {
   const size_t plane = static_cast<size_t>(3) * size * size;
   std::vector<float> out;
   out.reserve(boxes.size() * plane);
@@ -125,7 +130,8 @@ Mtcnn::Mtcnn(const std::filesystem::path& mtcnn_dir, MtcnnOptions options)
 }
 
 std::vector<Detection> Mtcnn::detect(const cv::Mat& rgb) {
-  if (rgb.empty() || rgb.type() != CV_8UC3) throw Error(ErrorKind::kInvalidInput, "detect() needs an 8-bit RGB image");
+  if (rgb.empty() || rgb.type() != CV_8UC3)
+    throw Error(ErrorKind::kInvalidInput, "detect() needs an 8-bit RGB image");
   const int h = rgb.rows, w = rgb.cols;
   std::vector<float> chw(static_cast<size_t>(3) * h * w);
   for (int y = 0; y < h; ++y) {
@@ -147,10 +153,11 @@ std::vector<Detection> Mtcnn::detect(const cv::Mat& rgb) {
   // Stage 1: PNet on every scale; NMS 0.5 within each scale, then 0.7 across scales.
   std::vector<Cand> boxes;
   std::vector<float> scaled;
+  const nn::RgbIntegral integral(rgb.data, h, w, static_cast<long>(rgb.step));
   for (double s : scales) {
     const int hs = static_cast<int>(h * s + 1), ws = static_cast<int>(w * s + 1);
     scaled.resize(static_cast<size_t>(3) * hs * ws);
-    nn::adaptive_avg_pool2d_rgb8(rgb.data, h, w, static_cast<long>(rgb.step), scaled.data(), hs, ws);
+    integral.resample(scaled.data(), hs, ws);
     for (float& v : scaled) v = (v - 127.5f) * 0.0078125f;
     const models::PNetOutput out = nets_->pnet(scaled.data(), hs, ws);
     const float sf = static_cast<float>(s);

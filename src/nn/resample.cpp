@@ -1,5 +1,7 @@
 #include "nn/resample.h"
 
+#include <cstddef>
+
 #include <vector>
 
 namespace facepipe::nn {
@@ -17,8 +19,10 @@ void adaptive_avg_pool2d(const float* in, int channels, int height, int width, f
     x1[j] = static_cast<int>(((static_cast<long long>(j + 1) * width) + out_width - 1) / out_width);
   }
   // Rows are independent: split them over oneDNN's OpenMP threads (the pyramid of a 1080p frame spent a
-  // quarter of MTCNN's time here on one core while the other spun). Each cell keeps PyTorch's summation order.
-#pragma omp parallel for collapse(2) schedule(static) if (static_cast<long long>(channels) * out_height * out_width > 4096)
+  // quarter of MTCNN's time here on one core while the other spun). Each cell keeps PyTorch's summation
+  // order.
+#pragma omp parallel for collapse(2) \
+    schedule(static) if (static_cast <long long>(channels) * out_height * out_width > 4096)
   for (int c = 0; c < channels; ++c) {
     for (int i = 0; i < out_height; ++i) {
       const float* plane = in + static_cast<long long>(c) * height * width;
@@ -29,7 +33,8 @@ void adaptive_avg_pool2d(const float* in, int channels, int height, int width, f
           const float* row = plane + static_cast<long long>(y) * width;
           for (int x = x0[j]; x < x1[j]; ++x) sum += row[x];
         }
-        dst[static_cast<long long>(i) * out_width + j] = sum / static_cast<float>((y1[i] - y0[i]) * (x1[j] - x0[j]));
+        dst[static_cast<long long>(i) * out_width + j] =
+            sum / static_cast<float>((y1[i] - y0[i]) * (x1[j] - x0[j]));
       }
     }
   }
@@ -64,6 +69,59 @@ void adaptive_avg_pool2d_rgb8(const unsigned char* in, int height, int width, lo
       out[at] = r / area;
       out[plane + at] = g / area;
       out[2 * plane + at] = b / area;
+    }
+  }
+}
+
+RgbIntegral::RgbIntegral(const unsigned char* in, int height, int width, long stride)
+    : in_(in), height_(height), width_(width), stride_(stride) {
+  // 32-bit sums hold any frame up to 16.8 MP exactly (255 x 16.8M < 2^32); decode limits allow 40 MP, so
+  // larger frames skip the table and resample directly.
+  if (static_cast<long long>(height) * width * 255 >= (1LL << 32)) return;
+  const size_t row = (static_cast<size_t>(width) + 1) * 3;
+  sums_.assign((static_cast<size_t>(height) + 1) * row, 0);
+  for (int y = 0; y < height; ++y) {
+    const unsigned char* px = in + static_cast<long long>(y) * stride;
+    const unsigned int* above = &sums_[static_cast<size_t>(y) * row];
+    unsigned int* here = &sums_[static_cast<size_t>(y + 1) * row];
+    unsigned int run[3] = {0, 0, 0};
+    for (int x = 0; x < width; ++x)
+      for (int c = 0; c < 3; ++c) {
+        run[c] += px[3 * x + c];
+        here[3 * (x + 1) + c] = above[3 * (x + 1) + c] + run[c];
+      }
+  }
+}
+
+void RgbIntegral::resample(float* out, int out_height, int out_width) const {
+  // The largest window: beyond 2^24 / 255 pixels a float sum may round, so PyTorch's result depends on
+  // the order of summation; only the direct path reproduces that.
+  const long long window = (static_cast<long long>(height_) / out_height + 2) * (width_ / out_width + 2);
+  if (sums_.empty() || window * 255 >= (1LL << 24))
+    return adaptive_avg_pool2d_rgb8(in_, height_, width_, stride_, out, out_height, out_width);
+  std::vector<int> y0(out_height), y1(out_height), x0(out_width), x1(out_width);
+  for (int i = 0; i < out_height; ++i) {
+    y0[i] = static_cast<int>((static_cast<long long>(i) * height_) / out_height);
+    y1[i] = static_cast<int>(((static_cast<long long>(i + 1) * height_) + out_height - 1) / out_height);
+  }
+  for (int j = 0; j < out_width; ++j) {
+    x0[j] = static_cast<int>((static_cast<long long>(j) * width_) / out_width);
+    x1[j] = static_cast<int>(((static_cast<long long>(j + 1) * width_) + out_width - 1) / out_width);
+  }
+  const size_t row = (static_cast<size_t>(width_) + 1) * 3;
+  const long long plane = static_cast<long long>(out_height) * out_width;
+#pragma omp parallel for schedule(static) if (plane > 4096)
+  for (int i = 0; i < out_height; ++i) {
+    const unsigned int* top = &sums_[static_cast<size_t>(y0[i]) * row];
+    const unsigned int* bottom = &sums_[static_cast<size_t>(y1[i]) * row];
+    for (int j = 0; j < out_width; ++j) {
+      const auto area = static_cast<float>((y1[i] - y0[i]) * (x1[j] - x0[j]));
+      const long long at = static_cast<long long>(i) * out_width + j;
+      const size_t l = 3 * static_cast<size_t>(x0[j]), r = 3 * static_cast<size_t>(x1[j]);
+      for (int c = 0; c < 3; ++c) {
+        const unsigned int sum = bottom[r + c] - bottom[l + c] - top[r + c] + top[l + c];
+        out[c * plane + at] = static_cast<float>(sum) / area;
+      }
     }
   }
 }

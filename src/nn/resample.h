@@ -4,6 +4,9 @@
 // InceptionResnetV1 input.
 #pragma once
 
+#include <cstddef>
+#include <vector>
+
 namespace facepipe::nn {
 
 // `in` is channels x height x width (contiguous), `out` channels x out_height x out_width.
@@ -16,5 +19,22 @@ void adaptive_avg_pool2d(const float* in, int channels, int height, int width, f
 // matters for MTCNN's pyramid (every level reads the whole frame).
 void adaptive_avg_pool2d_rgb8(const unsigned char* in, int height, int width, long stride, float* out,
                               int out_height, int out_width);
+
+// Area resampling of one 8-bit RGB frame at many sizes (MTCNN's pyramid), from a summed-area table built
+// once: each output cell costs four lookups instead of a pass over its window. Bit-identical to
+// adaptive_avg_pool2d_rgb8: pixels are integers, so a window's float sum is exact in any order while it
+// stays below 2^24; larger windows (frames far above 4K resampled to a few pixels) take the direct path.
+class RgbIntegral {
+ public:
+  RgbIntegral(const unsigned char* in, int height, int width, long stride);
+  // 3 x out_height x out_width planar floats.
+  void resample(float* out, int out_height, int out_width) const;
+
+ private:
+  const unsigned char* in_;
+  int height_, width_;
+  long stride_;
+  std::vector<unsigned int> sums_;  // (height+1) x (width+1) x 3, inclusive prefix sums
+};
 
 }  // namespace facepipe::nn

@@ -1,0 +1,42 @@
+// The fast area-resampling paths of MTCNN's pyramid give exactly what the reference-order float path gives
+// (torch's adaptive_avg_pool2d on the float image), at every pyramid level of a real 1080p frame.
+#include "nn/resample.h"
+
+#include <cstring>
+
+#include <gtest/gtest.h>
+
+#include "image/decode.h"
+#include "testutil/testutil.h"
+
+namespace facepipe::nn {
+namespace {
+
+TEST(Resample, IntegralAndRgb8PathsAreBitIdenticalToTheFloatPath) {
+  const cv::Mat rgb = image::load_rgb(facepipe::testing::datasets() / "video_frames/Obama/frame_001.jpg");
+  const int h = rgb.rows, w = rgb.cols;
+  std::vector<float> chw(static_cast<size_t>(3) * h * w);
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x)
+      for (int c = 0; c < 3; ++c) chw[(static_cast<size_t>(c) * h + y) * w + x] = rgb.at<cv::Vec3b>(y, x)[c];
+  const RgbIntegral integral(rgb.data, h, w, static_cast<long>(rgb.step));
+  int levels = 0;
+  // MTCNN's pyramid for min_face_size 20, factor 0.709, plus odd sizes.
+  std::vector<std::pair<int, int>> sizes;
+  for (double s = 0.6; std::min(h, w) * s >= 12; s *= 0.709)
+    sizes.emplace_back(static_cast<int>(h * s + 1), static_cast<int>(w * s + 1));
+  sizes.insert(sizes.end(), {{1, 1}, {7, 1000}, {1080, 1920}, {1500, 2500}});
+  for (const auto& [oh, ow] : sizes) {
+    std::vector<float> want(static_cast<size_t>(3) * oh * ow), fast(want.size()), direct(want.size());
+    adaptive_avg_pool2d(chw.data(), 3, h, w, want.data(), oh, ow);
+    integral.resample(fast.data(), oh, ow);
+    adaptive_avg_pool2d_rgb8(rgb.data, h, w, static_cast<long>(rgb.step), direct.data(), oh, ow);
+    EXPECT_EQ(std::memcmp(want.data(), fast.data(), want.size() * sizeof(float)), 0) << oh << "x" << ow;
+    EXPECT_EQ(std::memcmp(want.data(), direct.data(), want.size() * sizeof(float)), 0) << oh << "x" << ow;
+    ++levels;
+  }
+  EXPECT_GE(levels, 10);
+}
+
+}  // namespace
+}  // namespace facepipe::nn
