@@ -11,6 +11,7 @@
 #include <httplib.h>
 
 #include <atomic>
+#include <cstdio>
 #include <filesystem>
 #include <thread>
 
@@ -94,6 +95,8 @@ Service& service_instance() {
 }
 
 void report(benchmark::State& state, const service::WorkloadReport& r) {
+  for (const auto& e : r.errors) std::fprintf(stderr, "failure: %s\n", e.c_str());
+  for (const auto& m : r.mismatches) std::fprintf(stderr, "wrong: %s\n", m.c_str());
   state.counters["requests"] = r.requests;
   state.counters["failed"] = r.failed;
   state.counters["lost"] = r.requests - r.completed - r.failed;

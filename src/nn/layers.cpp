@@ -35,11 +35,38 @@ Act from_nchw(const float* data, int n, int c, int h, int w) {
 
 namespace {
 
+// Scratchpads: oneDNN's default ("library") scratchpad is one buffer shared by all primitives, which is
+// only safe when a single thread executes primitives at a time (Debian builds oneDNN without
+// DNNL_ENABLE_CONCURRENT_EXEC). The service detects in HTTP threads while recognition embeds in its
+// worker: a 500-request load run came back with 3 corrupted embeddings ("Unknown"). So every primitive is
+// created with a user scratchpad, and each thread passes a buffer of its own.
+dnnl::primitive_attr user_scratchpad() {
+  dnnl::primitive_attr attr;
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  return attr;
+}
+
+// This thread's scratchpad for `md` (grown as needed; one primitive executes at a time per thread).
+memory thread_scratchpad(const memory::desc& md) {
+  thread_local std::vector<unsigned char> buffer;
+  const size_t size = md.get_size();
+  if (buffer.size() < size) buffer.resize(size);
+  return memory(md, cpu_engine(), size == 0 ? nullptr : buffer.data());
+}
+
+// Reorders `from` into `to` (layouts differ), with this thread's scratchpad.
+void reorder(dnnl::stream& stream, const memory& from, const memory& to) {
+  const dnnl::reorder::primitive_desc pd(from, to, user_scratchpad());
+  dnnl::reorder(pd).execute(stream, {{DNNL_ARG_FROM, from},
+                                     {DNNL_ARG_TO, to},
+                                     {DNNL_ARG_SCRATCHPAD, thread_scratchpad(pd.scratchpad_desc())}});
+}
+
 // `x` in layout `md`: itself when it already is, else a reordered copy.
 memory as_layout(dnnl::stream& stream, const memory& x, const memory::desc& md) {
   if (x.get_desc() == md) return x;
   memory out(md, cpu_engine());
-  dnnl::reorder(x, out).execute(stream, const_cast<memory&>(x), out);
+  reorder(stream, x, out);
   return out;
 }
 
@@ -50,12 +77,13 @@ std::vector<float> to_nchw(dnnl::stream& stream, const Act& act) {
   memory::desc md(d, dt::f32, d.size() == 4 ? tag::nchw : tag::nc);
   std::vector<float> out(static_cast<size_t>(md.get_size() / sizeof(float)));
   memory dst(md, cpu_engine(), out.data());
-  dnnl::reorder(act.mem, dst).execute(stream, const_cast<memory&>(act.mem), dst);
+  reorder(stream, act.mem, dst);
   stream.wait();
   return out;
 }
 
-BatchNorm batch_norm_from(const weights::StateDict& dict, const std::string& prefix, int64_t channels, float eps) {
+BatchNorm batch_norm_from(const weights::StateDict& dict, const std::string& prefix, int64_t channels,
+                          float eps) {
   BatchNorm bn;
   bn.gamma = weights::expect(dict, prefix + ".weight", {channels}).data;
   bn.beta = weights::expect(dict, prefix + ".bias", {channels}).data;
@@ -86,7 +114,8 @@ Conv2d::Conv2d(const ConvSpec& spec, const weights::Tensor& weight, const std::v
       mul *= residual_scale;
       add *= residual_scale;
     }
-    for (size_t i = 0; i < per_out; ++i) weight_[o * per_out + i] = static_cast<float>(weight_[o * per_out + i] * mul);
+    for (size_t i = 0; i < per_out; ++i)
+      weight_[o * per_out + i] = static_cast<float>(weight_[o * per_out + i] * mul);
     bias_[o] = static_cast<float>(bias_[o] * mul + add);
   }
   if (act_ == Activation::kPrelu && prelu_.size() != static_cast<size_t>(spec.out_channels))
@@ -102,16 +131,17 @@ Conv2d::Plan& Conv2d::plan_for(const memory::dims& in) {
   if (in[1] != spec_.in_channels || oh <= 0 || ow <= 0)
     throw Error(ErrorKind::kInvalidInput, "convolution input of the wrong size");
   memory::desc src_md({in[0], in[1], in[2], in[3]}, dt::f32, tag::any);
-  memory::desc w_md({spec_.out_channels, spec_.in_channels, spec_.kernel_h, spec_.kernel_w}, dt::f32, tag::any);
+  memory::desc w_md({spec_.out_channels, spec_.in_channels, spec_.kernel_h, spec_.kernel_w}, dt::f32,
+                    tag::any);
   memory::desc b_md({spec_.out_channels}, dt::f32, tag::a);
   memory::desc dst_md({in[0], spec_.out_channels, oh, ow}, dt::f32, tag::any);
-  dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
-                                       src_md, w_md, b_md, dst_md, {spec_.stride, spec_.stride},
-                                       {spec_.pad_h, spec_.pad_w}, {spec_.pad_h, spec_.pad_w});
+  dnnl::convolution_forward::desc desc(
+      dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src_md, w_md, b_md, dst_md,
+      {spec_.stride, spec_.stride}, {spec_.pad_h, spec_.pad_w}, {spec_.pad_h, spec_.pad_w});
   dnnl::post_ops ops;
   if (residual_) ops.append_sum(1.f);
   if (act_ == Activation::kRelu) ops.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
-  dnnl::primitive_attr attr;
+  dnnl::primitive_attr attr = user_scratchpad();
   attr.set_post_ops(ops);
   dnnl::convolution_forward::primitive_desc pd(desc, attr, cpu_engine());
 
@@ -119,11 +149,12 @@ Conv2d::Plan& Conv2d::plan_for(const memory::dims& in) {
   plan.prim = dnnl::convolution_forward(pd);
   plan.src_md = pd.src_desc();
   plan.dst_md = pd.dst_desc();
+  plan.scratchpad_md = pd.scratchpad_desc();
   dnnl::stream stream(cpu_engine());
   memory user_w({{spec_.out_channels, spec_.in_channels, spec_.kernel_h, spec_.kernel_w}, dt::f32, tag::oihw},
                 cpu_engine(), weight_.data());
   plan.weights = memory(pd.weights_desc(), cpu_engine());
-  dnnl::reorder(user_w, plan.weights).execute(stream, user_w, plan.weights);
+  reorder(stream, user_w, plan.weights);
   stream.wait();
   plan.bias = memory(b_md, cpu_engine(), bias_.data());
   if (act_ == Activation::kPrelu) {
@@ -131,11 +162,12 @@ Conv2d::Plan& Conv2d::plan_for(const memory::dims& in) {
     // slower; a separate in-place PReLU primitive keeps the JIT convolution.
     memory::desc slope_md({1, spec_.out_channels, 1, 1}, dt::f32, tag::any);
     dnnl::prelu_forward::desc prelu_desc(dnnl::prop_kind::forward_inference, plan.dst_md, slope_md);
-    dnnl::prelu_forward::primitive_desc prelu_pd(prelu_desc, cpu_engine());
+    dnnl::prelu_forward::primitive_desc prelu_pd(prelu_desc, user_scratchpad(), cpu_engine());
     plan.prelu = dnnl::prelu_forward(prelu_pd);
+    plan.prelu_scratchpad_md = prelu_pd.scratchpad_desc();
     memory user_slopes({{1, spec_.out_channels, 1, 1}, dt::f32, tag::nchw}, cpu_engine(), prelu_.data());
     plan.prelu_weights = memory(prelu_pd.weights_desc(), cpu_engine());
-    dnnl::reorder(user_slopes, plan.prelu_weights).execute(stream, user_slopes, plan.prelu_weights);
+    reorder(stream, user_slopes, plan.prelu_weights);
     stream.wait();
   }
   return plans_.emplace(in, std::move(plan)).first->second;
@@ -147,11 +179,17 @@ Act Conv2d::forward(dnnl::stream& stream, const Act& x, const Act* residual) {
   Plan& plan = plan_for(x.dims());
   memory src = as_layout(stream, x.mem, plan.src_md);
   memory dst = residual ? as_layout(stream, residual->mem, plan.dst_md) : memory(plan.dst_md, cpu_engine());
-  std::unordered_map<int, memory> args = {
-      {DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, plan.weights}, {DNNL_ARG_BIAS, plan.bias}, {DNNL_ARG_DST, dst}};
+  std::unordered_map<int, memory> args = {{DNNL_ARG_SRC, src},
+                                          {DNNL_ARG_WEIGHTS, plan.weights},
+                                          {DNNL_ARG_BIAS, plan.bias},
+                                          {DNNL_ARG_DST, dst},
+                                          {DNNL_ARG_SCRATCHPAD, thread_scratchpad(plan.scratchpad_md)}};
   plan.prim.execute(stream, args);
   if (act_ == Activation::kPrelu)
-    plan.prelu.execute(stream, {{DNNL_ARG_SRC, dst}, {DNNL_ARG_WEIGHTS, plan.prelu_weights}, {DNNL_ARG_DST, dst}});
+    plan.prelu.execute(stream, {{DNNL_ARG_SRC, dst},
+                                {DNNL_ARG_WEIGHTS, plan.prelu_weights},
+                                {DNNL_ARG_DST, dst},
+                                {DNNL_ARG_SCRATCHPAD, thread_scratchpad(plan.prelu_scratchpad_md)}});
   return {dst};
 }
 
@@ -173,19 +211,25 @@ Act MaxPool2d::forward(dnnl::stream& stream, const Act& x) {
         return out;
       };
       const memory::dim oh = out_size(in[2]), ow = out_size(in[3]);
-      const memory::dim pad_b = (oh - 1) * stride_ + kernel_ - in[2], pad_r = (ow - 1) * stride_ + kernel_ - in[3];
+      const memory::dim pad_b = (oh - 1) * stride_ + kernel_ - in[2],
+                        pad_r = (ow - 1) * stride_ + kernel_ - in[3];
       memory::desc dst_md({in[0], in[1], oh, ow}, dt::f32, tag::any);
       dnnl::pooling_forward::desc desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::pooling_max,
-                                       x.mem.get_desc(), dst_md, {stride_, stride_}, {kernel_, kernel_}, {0, 0},
-                                       {pad_b, pad_r});
-      dnnl::pooling_forward::primitive_desc pd(desc, cpu_engine());
-      it = plans_.emplace(in, Plan{dnnl::pooling_forward(pd), pd.src_desc(), pd.dst_desc()}).first;
+                                       x.mem.get_desc(), dst_md, {stride_, stride_}, {kernel_, kernel_},
+                                       {0, 0}, {pad_b, pad_r});
+      dnnl::pooling_forward::primitive_desc pd(desc, user_scratchpad(), cpu_engine());
+      it = plans_
+               .emplace(in,
+                        Plan{dnnl::pooling_forward(pd), pd.src_desc(), pd.dst_desc(), pd.scratchpad_desc()})
+               .first;
     }
     plan = &it->second;
   }
   memory src = as_layout(stream, x.mem, plan->src_md);
   memory dst(plan->dst_md, cpu_engine());
-  plan->prim.execute(stream, {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}});
+  plan->prim.execute(stream, {{DNNL_ARG_SRC, src},
+                              {DNNL_ARG_DST, dst},
+                              {DNNL_ARG_SCRATCHPAD, thread_scratchpad(plan->scratchpad_md)}});
   return {dst};
 }
 
@@ -202,8 +246,8 @@ Act Concat::forward(dnnl::stream& stream, const std::vector<Act>& parts) {
     if (it == plans_.end()) {
       std::vector<memory::desc> mds;
       for (const auto& p : parts) mds.push_back(p.mem.get_desc());
-      dnnl::concat::primitive_desc pd(1, mds, cpu_engine());
-      it = plans_.emplace(key, Plan{dnnl::concat(pd), mds, pd.dst_desc()}).first;
+      dnnl::concat::primitive_desc pd(1, mds, cpu_engine(), user_scratchpad());
+      it = plans_.emplace(key, Plan{dnnl::concat(pd), mds, pd.dst_desc(), pd.scratchpad_desc()}).first;
     }
     plan = &it->second;
   }
@@ -212,17 +256,20 @@ Act Concat::forward(dnnl::stream& stream, const std::vector<Act>& parts) {
     args[DNNL_ARG_MULTIPLE_SRC + static_cast<int>(i)] = as_layout(stream, parts[i].mem, plan->src_mds[i]);
   memory dst(plan->dst_md, cpu_engine());
   args[DNNL_ARG_DST] = dst;
+  args[DNNL_ARG_SCRATCHPAD] = thread_scratchpad(plan->scratchpad_md);
   plan->prim.execute(stream, args);
   return {dst};
 }
 
-Linear::Linear(const weights::Tensor& weight, std::vector<float> bias, Activation act, std::vector<float> prelu)
+Linear::Linear(const weights::Tensor& weight, std::vector<float> bias, Activation act,
+               std::vector<float> prelu)
     : weight_(weight.data), bias_(std::move(bias)), prelu_(std::move(prelu)), act_(act) {
   if (weight.shape.size() != 2) throw Error(ErrorKind::kInvalidInput, "linear weight must be 2-D");
   out_ = static_cast<int>(weight.shape[0]);
   in_ = static_cast<int>(weight.shape[1]);
   if (bias_.empty()) bias_.assign(static_cast<size_t>(out_), 0.f);
-  if (bias_.size() != static_cast<size_t>(out_) || (act_ == Activation::kPrelu && prelu_.size() != bias_.size()))
+  if (bias_.size() != static_cast<size_t>(out_) ||
+      (act_ == Activation::kPrelu && prelu_.size() != bias_.size()))
     throw Error(ErrorKind::kInvalidInput, "linear bias/PReLU size differs from the output size");
 }
 

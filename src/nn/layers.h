@@ -39,7 +39,8 @@ struct BatchNorm {
   float eps = 1e-5f;
 };
 // Reads "<prefix>.weight/.bias/.running_mean/.running_var" of `channels` from a state dict.
-BatchNorm batch_norm_from(const weights::StateDict& dict, const std::string& prefix, int64_t channels, float eps);
+BatchNorm batch_norm_from(const weights::StateDict& dict, const std::string& prefix, int64_t channels,
+                          float eps);
 
 struct ConvSpec {
   int out_channels = 0, in_channels = 0;
@@ -55,8 +56,8 @@ class Conv2d {
  public:
   // `weight` OIHW; `bias` may be empty; `bn` optional (applied after conv+bias); `prelu` one slope per
   // output channel when `act` is kPrelu; `residual_scale` != 0 makes forward() take a residual.
-  Conv2d(const ConvSpec& spec, const weights::Tensor& weight, const std::vector<float>& bias, const BatchNorm* bn,
-         Activation act, std::vector<float> prelu = {}, float residual_scale = 0);
+  Conv2d(const ConvSpec& spec, const weights::Tensor& weight, const std::vector<float>& bias,
+         const BatchNorm* bn, Activation act, std::vector<float> prelu = {}, float residual_scale = 0);
 
   // y = act(conv(x)) or, when constructed with a residual scale, act(scale * conv(x) + residual). The
   // residual's buffer may be reused for the output (it is consumed).
@@ -66,10 +67,11 @@ class Conv2d {
  private:
   struct Plan {
     dnnl::convolution_forward prim;
-    dnnl::memory::desc src_md, dst_md;
+    dnnl::memory::desc src_md, dst_md, scratchpad_md;
     dnnl::memory weights, bias;
     dnnl::prelu_forward prelu;  // separate: oneDNN 2.6's JIT convolutions reject a PReLU post-op
     dnnl::memory prelu_weights;
+    dnnl::memory::desc prelu_scratchpad_md;
   };
   Plan& plan_for(const dnnl::memory::dims& in);
 
@@ -84,13 +86,14 @@ class Conv2d {
 // Max pooling with PyTorch's output-size rule (floor, or ceil with `ceil_mode` as MTCNN uses).
 class MaxPool2d {
  public:
-  MaxPool2d(int kernel, int stride, bool ceil_mode) : kernel_(kernel), stride_(stride), ceil_mode_(ceil_mode) {}
+  MaxPool2d(int kernel, int stride, bool ceil_mode)
+      : kernel_(kernel), stride_(stride), ceil_mode_(ceil_mode) {}
   Act forward(dnnl::stream& stream, const Act& x);
 
  private:
   struct Plan {
     dnnl::pooling_forward prim;
-    dnnl::memory::desc src_md, dst_md;
+    dnnl::memory::desc src_md, dst_md, scratchpad_md;
   };
   int kernel_, stride_;
   bool ceil_mode_;
@@ -107,7 +110,7 @@ class Concat {
   struct Plan {
     dnnl::concat prim;
     std::vector<dnnl::memory::desc> src_mds;
-    dnnl::memory::desc dst_md;
+    dnnl::memory::desc dst_md, scratchpad_md;
   };
   std::mutex mu_;
   std::map<std::vector<dnnl::memory::dim>, Plan> plans_;

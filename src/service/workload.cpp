@@ -108,7 +108,7 @@ WorkloadReport run_workload(const std::vector<WorkloadItem>& items, const Worklo
   std::condition_variable cv;
   std::map<std::string, Pending> pending;
   std::atomic<bool> stop{false};
-  std::vector<std::string> errors;
+  std::vector<std::string> errors, mismatches;
 
   // One poller drains the response queue and wakes the sender waiting for each id.
   std::thread poller([&] {
@@ -198,10 +198,15 @@ WorkloadReport run_workload(const std::vector<WorkloadItem>& items, const Worklo
               std::string result = pending[id].result;
               lock.unlock();
               completed++;
-              if (item.expected.empty() || result == item.expected)
+              if (item.expected.empty() || result == item.expected) {
                 correct++;
-              else
+              } else {
                 wrong++;
+                std::lock_guard<std::mutex> guard(mu);
+                if (mismatches.size() < 20)
+                  mismatches.push_back(id + " " + item.image.filename().string() + ": expected " +
+                                       item.expected + ", got " + result);
+              }
             } else {
               lock.unlock();
               fail(id + ": no response within " + std::to_string(o.timeout.count()) + " s");
@@ -237,6 +242,7 @@ WorkloadReport run_workload(const std::vector<WorkloadItem>& items, const Worklo
     r.max_ms = *std::max_element(latencies.begin(), latencies.end());
   }
   r.errors = errors;
+  r.mismatches = mismatches;
   return r;
 }
 
@@ -250,7 +256,8 @@ json WorkloadReport::to_json() const {
       {"duration_s", duration_s},
       {"throughput_rps", throughput},
       {"latency_ms", {{"avg", avg_ms}, {"p50", p50_ms}, {"p95", p95_ms}, {"p99", p99_ms}, {"max", max_ms}}},
-      {"errors", errors}};
+      {"errors", errors},
+      {"mismatches", mismatches}};
 }
 
 std::string WorkloadReport::to_text() const {
@@ -266,6 +273,7 @@ std::string WorkloadReport::to_text() const {
       requests, completed, failed, correct, wrong, duration_s, throughput, avg_ms, p50_ms, p95_ms, p99_ms,
       max_ms);
   for (auto& e : errors) s += "  failure: " + e + "\n";
+  for (auto& m : mismatches) s += "  wrong: " + m + "\n";
   return s;
 }
 

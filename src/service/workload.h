@@ -26,7 +26,8 @@ struct WorkloadItem {
 // Frames and labels from either a labels CSV (`Image,Results`, course format; the image column may omit
 // the extension) next to / for `images_dir`, or, when `labels_csv` is empty, a folder per person
 // (`<dir>/<Person>/*.jpg`, identity = folder name). Error(kNotFound / kInvalidInput) with the reason.
-std::vector<WorkloadItem> load_workload(const std::filesystem::path& images_dir, const std::string& labels_csv);
+std::vector<WorkloadItem> load_workload(const std::filesystem::path& images_dir,
+                                        const std::string& labels_csv);
 
 struct WorkloadOptions {
   std::string url;        // function URL
@@ -43,7 +44,8 @@ struct WorkloadReport {
   int requests = 0, completed = 0, failed = 0, correct = 0, wrong = 0;
   double duration_s = 0, throughput = 0;
   double avg_ms = 0, p50_ms = 0, p95_ms = 0, p99_ms = 0, max_ms = 0;
-  std::vector<std::string> errors;  // first few failures, for the log
+  std::vector<std::string> errors;      // first few failures, for the log
+  std::vector<std::string> mismatches;  // first few wrong answers: "<id> <file>: expected X, got Y"
   nlohmann::json to_json() const;
   std::string to_text() const;
 };
