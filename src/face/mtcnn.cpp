@@ -196,7 +196,7 @@ std::vector<Detection> Mtcnn::detect(const cv::Mat& rgb) {
   {
     std::vector<char> valid;
     const std::vector<float> crops = crops_for(chw, h, w, boxes, 24, valid);
-    const int n = static_cast<int>(crops.size() / (3 * 24 * 24));
+    const int n = static_cast<int>(crops.size() / (size_t{3} * 24 * 24));
     const models::RNetOutput out = nets_->rnet(crops.data(), n);
     std::vector<Cand> kept;
     for (size_t k = 0, j = 0; k < boxes.size(); ++k) {
@@ -220,7 +220,7 @@ std::vector<Detection> Mtcnn::detect(const cv::Mat& rgb) {
   {
     std::vector<char> valid;
     const std::vector<float> crops = crops_for(chw, h, w, boxes, 48, valid);
-    const int n = static_cast<int>(crops.size() / (3 * 48 * 48));
+    const int n = static_cast<int>(crops.size() / (size_t{3} * 48 * 48));
     const models::ONetOutput out = nets_->onet(crops.data(), n);
     std::vector<Cand> kept;
     for (size_t k = 0, j = 0; k < boxes.size(); ++k) {

@@ -126,8 +126,8 @@ Conv2d::Plan& Conv2d::plan_for(const memory::dims& in) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = plans_.find(in);
   if (it != plans_.end()) return it->second;
-  const memory::dim oh = (in[2] + 2 * spec_.pad_h - spec_.kernel_h) / spec_.stride + 1;
-  const memory::dim ow = (in[3] + 2 * spec_.pad_w - spec_.kernel_w) / spec_.stride + 1;
+  const memory::dim oh = (in[2] + memory::dim{2} * spec_.pad_h - spec_.kernel_h) / spec_.stride + 1;
+  const memory::dim ow = (in[3] + memory::dim{2} * spec_.pad_w - spec_.kernel_w) / spec_.stride + 1;
   if (in[1] != spec_.in_channels || oh <= 0 || ow <= 0)
     throw Error(ErrorKind::kInvalidInput, "convolution input of the wrong size");
   memory::desc src_md({in[0], in[1], in[2], in[3]}, dt::f32, tag::any);
@@ -245,6 +245,7 @@ Act Concat::forward(dnnl::stream& stream, const std::vector<Act>& parts) {
     auto it = plans_.find(key);
     if (it == plans_.end()) {
       std::vector<memory::desc> mds;
+      mds.reserve(parts.size());
       for (const auto& p : parts) mds.push_back(p.mem.get_desc());
       dnnl::concat::primitive_desc pd(1, mds, cpu_engine(), user_scratchpad());
       it = plans_.emplace(key, Plan{dnnl::concat(pd), mds, pd.dst_desc(), pd.scratchpad_desc()}).first;

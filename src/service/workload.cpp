@@ -157,6 +157,7 @@ WorkloadReport run_workload(const std::vector<WorkloadItem>& items, const Worklo
     if (errors.size() < 10) errors.push_back(why);
   };
   std::vector<std::thread> senders;
+  senders.reserve(static_cast<size_t>(o.concurrency));
   for (int c = 0; c < o.concurrency; ++c) {
     senders.emplace_back([&] {
       std::string path = "/";
@@ -184,7 +185,7 @@ WorkloadReport run_workload(const std::vector<WorkloadItem>& items, const Worklo
           json body = {{"request_id", id},
                        {"filename", item.image.filename().string()},
                        {"content", base64_encode(read_bytes(item.image))}};
-          auto res = client.Post(path.c_str(), body.dump(), "application/json");
+          auto res = client.Post(path, body.dump(), "application/json");
           if (!res) {
             fail(id + ": POST failed: " + httplib::to_string(res.error()));
           } else if (res->status != 200) {
@@ -204,8 +205,8 @@ WorkloadReport run_workload(const std::vector<WorkloadItem>& items, const Worklo
                 wrong++;
                 std::lock_guard<std::mutex> guard(mu);
                 if (mismatches.size() < 20)
-                  mismatches.push_back(id + " " + item.image.filename().string() + ": expected " +
-                                       item.expected + ", got " + result);
+                  mismatches.push_back(fmt::format("{} {}: expected {}, got {}", id,
+                                                   item.image.filename().string(), item.expected, result));
               }
             } else {
               lock.unlock();
