@@ -5,19 +5,28 @@
 #include <vector>
 
 namespace facepipe::nn {
+namespace {
+
+// The input span [begin[i], end[i]) that output cell i of `out` averages over an axis of `in` cells:
+// PyTorch's start_index/end_index, in the same integer arithmetic.
+struct Windows {
+  std::vector<int> begin, end;
+};
+Windows windows(int in, int out) {
+  Windows w{std::vector<int>(out), std::vector<int>(out)};
+  for (int i = 0; i < out; ++i) {
+    w.begin[i] = static_cast<int>((static_cast<long long>(i) * in) / out);
+    w.end[i] = static_cast<int>(((static_cast<long long>(i + 1) * in) + out - 1) / out);
+  }
+  return w;
+}
+
+}  // namespace
 
 void adaptive_avg_pool2d(const float* in, int channels, int height, int width, float* out, int out_height,
                          int out_width) {
-  // Window bounds per output row/column, computed once (integer arithmetic as PyTorch does).
-  std::vector<int> y0(out_height), y1(out_height), x0(out_width), x1(out_width);
-  for (int i = 0; i < out_height; ++i) {
-    y0[i] = static_cast<int>((static_cast<long long>(i) * height) / out_height);
-    y1[i] = static_cast<int>(((static_cast<long long>(i + 1) * height) + out_height - 1) / out_height);
-  }
-  for (int j = 0; j < out_width; ++j) {
-    x0[j] = static_cast<int>((static_cast<long long>(j) * width) / out_width);
-    x1[j] = static_cast<int>(((static_cast<long long>(j + 1) * width) + out_width - 1) / out_width);
-  }
+  const Windows rows = windows(height, out_height), cols = windows(width, out_width);
+  const std::vector<int>&y0 = rows.begin, &y1 = rows.end, &x0 = cols.begin, &x1 = cols.end;
   // Rows are independent: split them over oneDNN's OpenMP threads (the pyramid of a 1080p frame spent a
   // quarter of MTCNN's time here on one core while the other spun). Each cell keeps PyTorch's summation
   // order.
@@ -42,15 +51,8 @@ void adaptive_avg_pool2d(const float* in, int channels, int height, int width, f
 
 void adaptive_avg_pool2d_rgb8(const unsigned char* in, int height, int width, long stride, float* out,
                               int out_height, int out_width) {
-  std::vector<int> y0(out_height), y1(out_height), x0(out_width), x1(out_width);
-  for (int i = 0; i < out_height; ++i) {
-    y0[i] = static_cast<int>((static_cast<long long>(i) * height) / out_height);
-    y1[i] = static_cast<int>(((static_cast<long long>(i + 1) * height) + out_height - 1) / out_height);
-  }
-  for (int j = 0; j < out_width; ++j) {
-    x0[j] = static_cast<int>((static_cast<long long>(j) * width) / out_width);
-    x1[j] = static_cast<int>(((static_cast<long long>(j + 1) * width) + out_width - 1) / out_width);
-  }
+  const Windows rows = windows(height, out_height), cols = windows(width, out_width);
+  const std::vector<int>&y0 = rows.begin, &y1 = rows.end, &x0 = cols.begin, &x1 = cols.end;
   const long long plane = static_cast<long long>(out_height) * out_width;
 #pragma omp parallel for schedule(static) if (plane > 4096)
   for (int i = 0; i < out_height; ++i) {
@@ -99,15 +101,8 @@ void RgbIntegral::resample(float* out, int out_height, int out_width) const {
   const long long window = (static_cast<long long>(height_) / out_height + 2) * (width_ / out_width + 2);
   if (sums_.empty() || window * 255 >= (1LL << 24))
     return adaptive_avg_pool2d_rgb8(in_, height_, width_, stride_, out, out_height, out_width);
-  std::vector<int> y0(out_height), y1(out_height), x0(out_width), x1(out_width);
-  for (int i = 0; i < out_height; ++i) {
-    y0[i] = static_cast<int>((static_cast<long long>(i) * height_) / out_height);
-    y1[i] = static_cast<int>(((static_cast<long long>(i + 1) * height_) + out_height - 1) / out_height);
-  }
-  for (int j = 0; j < out_width; ++j) {
-    x0[j] = static_cast<int>((static_cast<long long>(j) * width_) / out_width);
-    x1[j] = static_cast<int>(((static_cast<long long>(j + 1) * width_) + out_width - 1) / out_width);
-  }
+  const Windows rows = windows(height_, out_height), cols = windows(width_, out_width);
+  const std::vector<int>&y0 = rows.begin, &y1 = rows.end, &x0 = cols.begin, &x1 = cols.end;
   const size_t row = (static_cast<size_t>(width_) + 1) * 3;
   const long long plane = static_cast<long long>(out_height) * out_width;
 #pragma omp parallel for schedule(static) if (plane > 4096)
