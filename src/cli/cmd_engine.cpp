@@ -8,6 +8,7 @@
 
 #include "cli/commands.h"
 #include "core/error.h"
+#include "core/file.h"
 #include "face/engine.h"
 #include "gallery/gallery.h"
 #include "image/decode.h"
@@ -19,7 +20,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <fstream>
 
 namespace facepipe::cli {
 
@@ -102,11 +102,8 @@ void register_bench(CLI::App& app, GlobalOptions& global) {
     auto embedder = face::make_embedder(options);
     if (!gallery) gallery = gallery::Gallery::in_memory(embedder->id());
     std::vector<std::string> bytes;
-    for (const auto& path : a->images) {
-      std::ifstream in(path, std::ios::binary);
-      if (!in) throw Error(ErrorKind::kNotFound, "cannot read image '" + path + "'");
-      bytes.emplace_back(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-    }
+    bytes.reserve(a->images.size());
+    for (const auto& path : a->images) bytes.push_back(read_file(path, "image"));
     const float threshold = recognition::default_threshold(embedder->id());
     std::vector<double> decode_ms, frame_ms;
     using clock = std::chrono::steady_clock;

@@ -22,6 +22,7 @@
 #include "aws/client.h"
 #include "cli/commands.h"
 #include "core/error.h"
+#include "core/file.h"
 #include "face/engine.h"
 #include "gallery/gallery.h"
 #include "image/codec.h"
@@ -39,12 +40,6 @@ using Clock = std::chrono::system_clock;
 
 int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch()).count();
-}
-
-std::string read_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(ErrorKind::kNotFound, "cannot read '" + path + "'");
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
 // Request ids the camera sends carry their send time ("<prefix>-<n>@<ms since epoch>"), so the
@@ -93,7 +88,7 @@ void register_clip(CLI::App& app, GlobalOptions& global) {
     auto embedder = face::make_embedder(options);
     const float t = *threshold >= 0 ? *threshold : recognition::default_threshold(embedder->id());
     const auto result =
-        recognition::recognize_clip(*detector, *embedder, *gallery, read_bytes(*file), frame_policy, t);
+        recognition::recognize_clip(*detector, *embedder, *gallery, read_file(*file), frame_policy, t);
     json out = result.to_json();
     out["file"] = *file;
     std::cout << out.dump(2) << "\n";
@@ -341,7 +336,7 @@ void register_camera(CLI::App& app, GlobalOptions&) {
     const std::string clips_path = (path == "/" ? "" : path) + "/clips";
     for (int round = 0; round < o->repeat; ++round) {
       for (const auto& source : o->sources) {
-        const std::string bytes = read_bytes(source);
+        const std::string bytes = read_file(source);
         if (o->mode == "clips") {
           // As a recording camera does: each clip is uploaded once it has been recorded (at the video's pace
           // unless --no-realtime), while earlier uploads are still in flight.

@@ -1,11 +1,11 @@
 #include "image/decode.h"
 
-#include <fstream>
 #include <vector>
 
 #include "image/codec.h"
 
 #include "core/error.h"
+#include "core/file.h"
 
 namespace facepipe::image {
 namespace {
@@ -82,9 +82,7 @@ cv::Mat decode(std::string_view bytes, const DecodeLimits& limits) {
 }
 
 cv::Mat load_rgb(const std::filesystem::path& path, const DecodeLimits& limits) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(ErrorKind::kNotFound, "cannot read image '" + path.string() + "'");
-  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string bytes = read_file(path, "image");
   try {
     return decode(bytes, limits);
   } catch (const Error& e) {

@@ -15,6 +15,7 @@
 #include <fmt/format.h>
 
 #include "core/error.h"
+#include "core/file.h"
 #include "queue/http_sqs_client.h"
 #include "queue/queue.h"
 #include "service/base64.h"
@@ -25,12 +26,6 @@ namespace {
 using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 namespace fs = std::filesystem;
-
-std::string read_bytes(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  if (!in) throw Error(ErrorKind::kNotFound, "cannot read frame '" + p.string() + "'");
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
 
 bool is_image(const fs::path& p) {
   auto ext = p.extension().string();
@@ -184,7 +179,7 @@ WorkloadReport run_workload(const std::vector<WorkloadItem>& items, const Worklo
         try {
           json body = {{"request_id", id},
                        {"filename", item.image.filename().string()},
-                       {"content", base64_encode(read_bytes(item.image))}};
+                       {"content", base64_encode(read_file(item.image, "frame"))}};
           auto res = client.Post(path, body.dump(), "application/json");
           if (!res) {
             fail(id + ": POST failed: " + httplib::to_string(res.error()));
