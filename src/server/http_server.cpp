@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <functional>
 
 #include "core/error.h"
 #include "server/sqs_protocol.h"
@@ -20,6 +21,28 @@ void send_json(httplib::Response& res, int status, const json& body) {
 
 void send_error(httplib::Response& res, int status, const std::string& code, const std::string& message) {
   send_json(res, status, {{"error", code}, {"message", message}});
+}
+
+void send_sqs(httplib::Response& res, const SqsReply& reply) {
+  res.status = reply.status;
+  for (const auto& [k, v] : reply.headers) res.set_header(k, v);
+  res.set_content(reply.body, reply.content_type);
+}
+
+// A handler's JSON answer as a 200, its facepipe::Error as that error's status with {"error", "message"},
+// anything else as a logged 500. Returns the status sent.
+int answer(httplib::Response& res, const std::string& route, const std::function<json()>& handler) {
+  try {
+    send_json(res, 200, handler());
+    return 200;
+  } catch (const Error& e) {
+    send_error(res, e.http_status(), e.code(), e.what());
+    return e.http_status();
+  } catch (const std::exception& e) {
+    spdlog::error("{}: unexpected failure: {}", route, e.what());
+    send_error(res, 500, "internal", std::string("unexpected failure: ") + e.what());
+    return 500;
+  }
 }
 
 // Queue URLs name the host the client reached us at, so they work whatever address we bound.
@@ -56,10 +79,8 @@ HttpServer::HttpServer(ServerOptions options, queue::QueueService* queues, servi
     if (!queues_) return send_error(res, 404, "not_found", "this server has no queue endpoint");
     SqsProtocol sqs(*queues_, request_base(req, base_url()));
     std::multimap<std::string, std::string> params(req.params.begin(), req.params.end());
-    auto reply = sqs.handle_query(params, req.path);
-    res.status = reply.status;
-    for (auto& [k, v] : reply.headers) res.set_header(k, v);
-    res.set_content(reply.body, reply.content_type);
+    const SqsReply reply = sqs.handle_query(params, req.path);
+    send_sqs(res, reply);
     metrics_.inc("facepipe_sqs_requests_total",
                  "protocol=\"query\",status=\"" + std::to_string(reply.status) + "\"");
   };
@@ -75,43 +96,25 @@ HttpServer::HttpServer(ServerOptions options, queue::QueueService* queues, servi
     if (!target.empty()) {
       if (!queues_) return send_error(res, 404, "not_found", "this server has no queue endpoint");
       SqsProtocol sqs(*queues_, request_base(req, base_url()));
-      auto reply = sqs.handle_json(target, req.body);
-      res.status = reply.status;
-      for (auto& [k, v] : reply.headers) res.set_header(k, v);
-      res.set_content(reply.body, reply.content_type);
+      const SqsReply reply = sqs.handle_json(target, req.body);
+      send_sqs(res, reply);
       metrics_.inc("facepipe_sqs_requests_total",
                    "protocol=\"json\",status=\"" + std::to_string(reply.status) + "\"");
       return;
     }
     if (req.has_param("Action")) return sqs_query(req, res);
     if (auto route = routes_.find(req.path); route != routes_.end()) {
-      std::map<std::string, std::string> params(req.params.begin(), req.params.end());
-      try {
-        send_json(res, 200, route->second(req.body, params));
-      } catch (const Error& e) {
-        send_error(res, e.http_status(), e.code(), e.what());
-      } catch (const std::exception& e) {
-        send_error(res, 500, "internal", std::string("unexpected failure: ") + e.what());
-      }
+      const std::map<std::string, std::string> params(req.params.begin(), req.params.end());
+      const int status = answer(res, req.path, [&] { return route->second(req.body, params); });
       metrics_.inc("facepipe_http_requests_total",
-                   "route=\"" + req.path + "\",status=\"" + std::to_string(res.status) + "\"");
+                   "route=\"" + req.path + "\",status=\"" + std::to_string(status) + "\"");
       return;
     }
     if (req.path != "/")
       return send_error(res, 404, "not_found", "no such path '" + req.path + "': post frames to /");
     if (!function_) return send_error(res, 404, "not_found", "this server runs no face-detection function");
     bool wait = req.has_param("wait") && req.get_param_value("wait") != "0";
-    int status = 200;
-    try {
-      send_json(res, 200, function_(req.body, wait));
-    } catch (const Error& e) {
-      status = e.http_status();
-      send_error(res, status, e.code(), e.what());
-    } catch (const std::exception& e) {
-      status = 500;
-      spdlog::error("function URL: unexpected failure: {}", e.what());
-      send_error(res, 500, "internal", std::string("unexpected failure: ") + e.what());
-    }
+    const int status = answer(res, "function URL", [&] { return function_(req.body, wait); });
     double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     metrics_.inc("facepipe_http_requests_total",
                  "route=\"function\",status=\"" + std::to_string(status) + "\"");
