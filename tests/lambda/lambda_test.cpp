@@ -395,14 +395,9 @@ TEST_F(OnMoto, VideoRecognitionFromAnS3EventWithRecordsFromDynamoDb) {
   r = shell(facepipe_cmd("results --queue-url " + responses->url() + " --expect " +
                          std::to_string(keys.size()) + " --idle-seconds 30"));
   ASSERT_EQ(r.status, 0) << r.out;
-  int latencies = 0, records = 0;
-  for (size_t at = r.out.find("latency"); at != std::string::npos; at = r.out.find("latency", at + 1))
-    ++latencies;
-  for (size_t at = r.out.find("\"major\":\"Law\""); at != std::string::npos;
-       at = r.out.find("\"major\":\"Law\"", at + 1))
-    ++records;
-  EXPECT_EQ(latencies, static_cast<int>(keys.size()) + 1) << r.out;  // each result and the summary
-  EXPECT_EQ(records, static_cast<int>(keys.size())) << r.out;
+  EXPECT_EQ(occurrences(r.out, "latency"), static_cast<int>(keys.size()) + 1)
+      << r.out;  // each and the summary
+  EXPECT_EQ(occurrences(r.out, "\"major\":\"Law\""), static_cast<int>(keys.size())) << r.out;
 
   // A key that is gone is an invocation error, so Lambda retries the event.
   const auto missing = api.invoke_and_wait(json{{"Records", {s3_record("cam+1/none.mp4")}}}.dump());

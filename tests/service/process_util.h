@@ -104,6 +104,13 @@ inline ShellResult shell(const std::string& command) {
   return r;
 }
 
+// How many times `what` occurs in `text`.
+inline int occurrences(const std::string& text, const std::string& what) {
+  int n = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
 inline std::string facepipe_cmd(const std::string& args) { return std::string(FACEPIPE_BIN) + " " + args; }
 
 // A gallery with the first 3 frames of each person of datasets/video_frames (built once per test binary).

@@ -16,12 +16,6 @@
 namespace facepipe::testing {
 namespace {
 
-int count(const std::string& text, const std::string& what) {
-  int n = 0;
-  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
-  return n;
-}
-
 TEST(CameraLoop, ClipsUploadedByTheCameraComeBackWithRecordsAndLatency) {
   const auto dir = temp_dir("camera");
   const auto gallery = dir / "gallery.db";
@@ -57,9 +51,9 @@ TEST(CameraLoop, ClipsUploadedByTheCameraComeBackWithRecordsAndLatency) {
   const std::string queue = url + "/000000000000/cam-resp-queue";
   r = shell(facepipe_cmd("results --queue-url " + queue + " --expect 3 --idle-seconds 60"));
   ASSERT_EQ(r.status, 0) << r.out;
-  EXPECT_EQ(count(r.out, "Obama"), 6) << r.out;  // the name and the record's name, three times
-  EXPECT_EQ(count(r.out, "\"major\":\"Law\""), 3) << r.out;
-  EXPECT_EQ(count(r.out, "latency"), 4) << r.out;  // three results and the summary
+  EXPECT_EQ(occurrences(r.out, "Obama"), 6) << r.out;  // the name and the record's name, three times
+  EXPECT_EQ(occurrences(r.out, "\"major\":\"Law\""), 3) << r.out;
+  EXPECT_EQ(occurrences(r.out, "latency"), 4) << r.out;  // three results and the summary
   EXPECT_NE(r.out.find("3 results, average latency"), std::string::npos) << r.out;
 
   // A continuous recording (Bean, then Obama) cut by the camera into ~1 s clips: each clip is answered, the
