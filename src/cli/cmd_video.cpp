@@ -38,6 +38,12 @@ namespace {
 using nlohmann::json;
 using Clock = std::chrono::system_clock;
 
+// A record field given as text (KEY=VALUE, a CSV cell): numbers stay numbers, anything else is a string.
+json field_value(const std::string& text) {
+  json parsed = json::parse(text, nullptr, false);
+  return parsed.is_number() ? parsed : json(text);
+}
+
 int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch()).count();
 }
@@ -120,9 +126,7 @@ void register_people(CLI::App& app, GlobalOptions&) {
       const auto eq = f.find('=');
       if (eq == std::string::npos || eq == 0)
         throw Error(ErrorKind::kInvalidInput, "'" + f + "' is not KEY=VALUE");
-      const std::string value = f.substr(eq + 1);
-      const json parsed = json::parse(value, nullptr, false);
-      record[f.substr(0, eq)] = parsed.is_number() ? parsed : json(value);
+      record[f.substr(0, eq)] = field_value(f.substr(eq + 1));
     }
     if (!record.contains("name")) record["name"] = *name;
     g->set_record(*name, record);
@@ -187,10 +191,7 @@ void register_people(CLI::App& app, GlobalOptions&) {
                                                 std::to_string(cells.size()) + " cells for " +
                                                 std::to_string(header.size()) + " columns");
     json record = json::object();
-    for (size_t i = 0; i < header.size(); ++i) {
-      const json parsed = json::parse(cells[i], nullptr, false);
-      record[header[i]] = parsed.is_number() ? parsed : json(cells[i]);
-    }
+    for (size_t i = 0; i < header.size(); ++i) record[header[i]] = field_value(cells[i]);
     g->set_record(cells[static_cast<size_t>(name_col - header.begin())], record);
     ++n;
   }
