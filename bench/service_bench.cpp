@@ -169,7 +169,9 @@ void BM_ServiceOverhead(benchmark::State& state) {
 }
 BENCHMARK(BM_ServiceOverhead)->Unit(benchmark::kMillisecond);
 
-void BM_Load(benchmark::State& state) {
+// The workload client against the in-process service, over every video frame.
+void run_against_service(benchmark::State& state, int requests, int concurrency,
+                         std::chrono::milliseconds interval, std::chrono::seconds timeout) {
   auto& s = service_instance();
   auto items = service::load_workload(facepipe::testing::datasets() / "video_frames", "");
   service::WorkloadReport r;
@@ -177,29 +179,23 @@ void BM_Load(benchmark::State& state) {
     service::WorkloadOptions o;
     o.url = s.url() + "/";
     o.queue_url = s.url() + "/000000000000/b-resp-queue";
-    o.requests = 500;
-    o.concurrency = static_cast<int>(state.range(0));
-    o.timeout = std::chrono::seconds(120);
+    o.requests = requests;
+    o.concurrency = concurrency;
+    o.interval = interval;
+    o.timeout = timeout;
     r = service::run_workload(items, o);
   }
   report(state, r);
 }
+
+void BM_Load(benchmark::State& state) {
+  run_against_service(state, 500, static_cast<int>(state.range(0)), std::chrono::milliseconds(0),
+                      std::chrono::seconds(120));
+}
 BENCHMARK(BM_Load)->Arg(8)->Iterations(1)->Unit(benchmark::kSecond)->UseRealTime();
 
 void BM_OnePerSecond(benchmark::State& state) {
-  auto& s = service_instance();
-  auto items = service::load_workload(facepipe::testing::datasets() / "video_frames", "");
-  service::WorkloadReport r;
-  for (auto _ : state) {
-    service::WorkloadOptions o;
-    o.url = s.url() + "/";
-    o.queue_url = s.url() + "/000000000000/b-resp-queue";
-    o.requests = 30;
-    o.interval = std::chrono::milliseconds(1000);
-    o.concurrency = 1;
-    r = service::run_workload(items, o);
-  }
-  report(state, r);
+  run_against_service(state, 30, 1, std::chrono::milliseconds(1000), std::chrono::seconds(60));
 }
 BENCHMARK(BM_OnePerSecond)->Iterations(1)->Unit(benchmark::kSecond)->UseRealTime();
 
