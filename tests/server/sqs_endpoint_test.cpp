@@ -3,7 +3,6 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
-#include <array>
 #include <cstdio>
 #include <thread>
 
@@ -12,6 +11,7 @@
 #include "queue/queue.h"
 #include "server/http_server.h"
 #include "server/sqs_protocol.h"
+#include "testutil/testutil.h"
 
 namespace facepipe::server {
 namespace {
@@ -45,19 +45,8 @@ struct Output {
 
 // Runs a shell command with dummy AWS credentials; captures stdout and stderr.
 Output sh(const std::string& command) {
-  std::string full =
-      "AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION=us-east-1 "
-      "AWS_EC2_METADATA_DISABLED=true " +
-      command + " 2>&1";
-  Output o;
-  FILE* p = popen(full.c_str(), "r");
-  if (!p) return o;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) o.out.append(buf.data(), n);
-  int rc = pclose(p);
-  o.status = WEXITSTATUS(rc);
-  return o;
+  const auto r = facepipe::testing::run_with_test_aws(command);
+  return {r.exit_code, r.output};
 }
 
 json aws(const Running& r, const std::string& args) {

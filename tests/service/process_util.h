@@ -6,7 +6,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <array>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -90,18 +89,8 @@ struct ShellResult {
 
 // Runs a shell command with dummy AWS credentials; stdout and stderr captured together.
 inline ShellResult shell(const std::string& command) {
-  std::string full =
-      "AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION=us-east-1 "
-      "AWS_EC2_METADATA_DISABLED=true " +
-      command + " 2>&1";
-  ShellResult r;
-  FILE* p = popen(full.c_str(), "r");
-  if (!p) return r;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-  r.status = WEXITSTATUS(pclose(p));
-  return r;
+  const CommandResult r = run_with_test_aws(command);
+  return {r.exit_code, r.output};
 }
 
 // How many times `what` occurs in `text`.

@@ -1,6 +1,6 @@
+#include "testutil/testutil.h"
 #include <sys/wait.h>
 #include <cstdio>
-#include "testutil/testutil.h"
 
 #include <cstdlib>
 #include <cstring>
@@ -25,6 +25,14 @@ CommandResult run_command(const std::string& command, bool merge_stderr) {
   const int status = pclose(pipe);
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return r;
+}
+
+CommandResult run_with_test_aws(const std::string& command) {
+  return run_command(
+      "AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION=us-east-1 "
+      "AWS_EC2_METADATA_DISABLED=true " +
+          command,
+      true);
 }
 
 fs::path shared() {

@@ -26,6 +26,9 @@ struct CommandResult {
   std::string output;
 };
 CommandResult run_command(const std::string& command, bool merge_stderr = false);
+// run_command with dummy AWS credentials and region in the command's environment (the aws CLI, boto3 and
+// facepipe's signed clients against local stand-ins); stdout and stderr together.
+CommandResult run_with_test_aws(const std::string& command);
 
 nlohmann::json read_json(const std::filesystem::path& file);
 std::string read_file(const std::filesystem::path& file);
