@@ -90,6 +90,15 @@ struct MemoryDemuxer {
     format.reset(raw);
   }
   MemoryDemuxer(const MemoryDemuxer&) = delete;
+
+  std::string container() const {
+    return format->iformat && format->iformat->name ? format->iformat->name : "";
+  }
+  // libav reads a JPEG or PNG as a one-frame stream (image2 / *_pipe demuxers): a still image is no video.
+  bool is_still_image() const {
+    const std::string name = container();
+    return name.find("_pipe") != std::string::npos || name == "image2";
+  }
   MemoryDemuxer& operator=(const MemoryDemuxer&) = delete;
 };
 
@@ -138,10 +147,9 @@ ClipInfo decode_clip(std::string_view bytes, const FramePolicy& policy, const Fr
   if (bytes.empty()) throw Error(ErrorKind::kInvalidInput, "empty clip");
   MemoryDemuxer demuxer(bytes, "clip");
   auto& format = demuxer.format;
-  const std::string container = format->iformat && format->iformat->name ? format->iformat->name : "";
-  if (container.find("_pipe") != std::string::npos || container == "image2")
+  if (demuxer.is_still_image())
     throw Error(ErrorKind::kInvalidInput,
-                "the upload is a still image (" + container +
+                "the upload is a still image (" + demuxer.container() +
                     "), not a video clip; send frames to the frame endpoint instead");
   if (int rc = libav().avformat_find_stream_info(format.get(), nullptr); rc < 0)
     throw Error(ErrorKind::kInvalidInput, "corrupt clip: " + av_error(rc));
@@ -322,6 +330,9 @@ std::vector<std::string> split_into_clips(std::string_view bytes, double seconds
   if (bytes.empty()) throw Error(ErrorKind::kInvalidInput, "empty recording");
   MemoryDemuxer demuxer(bytes, "recording");
   auto& format = demuxer.format;
+  if (demuxer.is_still_image())
+    throw Error(ErrorKind::kInvalidInput, "the recording is a still image (" + demuxer.container() +
+                                              "), not a video; send it as a frame (camera --mode frames)");
   if (int rc = libav().avformat_find_stream_info(format.get(), nullptr); rc < 0)
     throw Error(ErrorKind::kInvalidInput, "corrupt recording: " + av_error(rc));
   const int index = libav().av_find_best_stream(format.get(), AVMEDIA_TYPE_VIDEO, -1, -1, nullptr, 0);

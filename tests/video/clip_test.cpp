@@ -146,6 +146,13 @@ TEST(SplitIntoClips, CutsAtKeyframesAndEveryClipDecodes) {
   EXPECT_GE(clips.size(), 5u);
   EXPECT_LE(clips.size(), 7u);
   EXPECT_THROW(split_into_clips("not a video at all", 1.0), Error);
+  try {
+    split_into_clips(facepipe::testing::read_file(facepipe::testing::datasets() / "misc/kate_siegel.jpg"),
+                     1.0);
+    FAIL() << "a still image is not a recording";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("still image"), std::string::npos) << e.what();
+  }
   EXPECT_THROW(
       split_into_clips(facepipe::testing::read_file(facepipe::testing::datasets() / "videos/Obama.mp4"), 0),
       Error);
