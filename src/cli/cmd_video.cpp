@@ -216,14 +216,20 @@ class Uploader {
     jobs_.push_back({std::move(path), std::move(body), std::move(content_type), std::move(label)});
     cv_.notify_all();
   }
+  // Sends what is queued, then stops the senders. Also run on destruction, so an error while reading the
+  // sources (a corrupt recording) ends the command with its message instead of std::terminate.
   void finish() {
     {
       std::lock_guard<std::mutex> lock(mu_);
       done_ = true;
     }
     cv_.notify_all();
-    for (auto& t : threads_) t.join();
+    for (auto& t : threads_)
+      if (t.joinable()) t.join();
   }
+  ~Uploader() { finish(); }
+  Uploader(const Uploader&) = delete;
+  Uploader& operator=(const Uploader&) = delete;
   int ok() const { return ok_; }
   int failed() const { return failed_; }
 

@@ -174,3 +174,26 @@ TEST(Cli, StartsWithoutLoadingLibavOrImgcodecs) {
 }
 }  // namespace
 }  // namespace facepipe::cli
+
+namespace facepipe::cli {
+namespace {
+// The camera given a still image instead of a recording says so and exits 2 (it once aborted: its upload
+// threads were not joined when reading the source failed); bad flag combinations are refused too.
+TEST(Cli, CameraRefusesAStillImageAndBadFlags) {
+  const std::string image = "'" + (datasets() / "misc/multiface.jpg").string() + "'";
+  const std::string clip = "'" + (datasets() / "videos/Obama.mp4").string() + "'";
+  auto r = run_command(
+      fp() + "camera --mode clips --clip-seconds 1 --url http://127.0.0.1:9/ --source " + image, true);
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("still image"), std::string::npos) << r.output;
+  r = run_command(fp() + "camera --mode frames --url http://127.0.0.1:9/ --source " + image, true);
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  r = run_command(fp() + "camera --mode frames --s3-bucket b --source " + clip, true);
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("--mode clips"), std::string::npos) << r.output;
+  r = run_command(fp() + "camera --mode clips --source " + clip, true);
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("--url"), std::string::npos) << r.output;
+}
+}  // namespace
+}  // namespace facepipe::cli
