@@ -39,7 +39,6 @@ std::string frame_request(const std::string& id, const fs::path& path) {
       .dump();
 }
 
-
 // Collects responses from `queue_url` until every id in `ids` is answered or `limit` passes; deletes them.
 std::map<std::string, std::string> collect(const std::string& queue_url, const std::set<std::string>& ids,
                                            std::chrono::seconds limit) {
