@@ -5,12 +5,27 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <algorithm>
+#include <cstdint>
 #include <mutex>
+#include <unordered_map>
 
 #include "core/error.h"
 
 namespace facepipe::gallery {
 namespace {
+
+// A random (version 4) UUID made by SQLite itself, so ids are given in the same statement that stores the
+// face, and the schema migration can give one to every embedding stored before faces had ids. Face ids
+// name faces, they are not secrets: SQLite's PRNG is enough.
+constexpr const char* kNewUuidSql =
+    "lower(hex(randomblob(4))) || '-' || lower(hex(randomblob(2))) || '-4' || "
+    "substr(lower(hex(randomblob(2))), 2) || '-' || substr('89ab', 1 + (abs(random()) % 4), 1) || "
+    "substr(lower(hex(randomblob(2))), 2) || '-' || lower(hex(randomblob(6)))";
+
+// Schema versions: 1 = meta, people, embeddings; 2 adds `faces` (an id per embedding and the image it came
+// from). Opening a version-1 gallery read-write migrates it in place, in one transaction.
+constexpr int kSchemaVersion = 2;
 
 // Galleries are small (people x a few embeddings) and matched far more often than changed, so every
 // embedding lives in one contiguous matrix in memory, rebuilt after a change; SQLite only persists.
@@ -40,6 +55,7 @@ class SqliteGallery : public Gallery {
         "CREATE TABLE IF NOT EXISTS people (name TEXT PRIMARY KEY, record TEXT NOT NULL DEFAULT 'null');"
         "CREATE TABLE IF NOT EXISTS embeddings (id INTEGER PRIMARY KEY, person TEXT NOT NULL "
         "REFERENCES people(name) ON DELETE CASCADE, vector BLOB NOT NULL);");
+    migrate();
     const std::string stored = meta("embedder_id");
     if (stored.empty()) {
       if (embedder_id.empty() && location != ":memory:")
@@ -71,6 +87,7 @@ class SqliteGallery : public Gallery {
                                             "', not '" + embedder_id + "'");
     const std::string dim = meta("dim");
     dim_ = dim.empty() ? 0 : std::stoi(dim);
+    has_faces_ = table_exists("faces");
     reload();
   }
 
@@ -80,7 +97,10 @@ class SqliteGallery : public Gallery {
     return dim_;
   }
 
-  void add(const std::string& name, const face::Embedding& embedding) override {
+  void add(const std::string& name, const face::Embedding& embedding) override { add_face(name, embedding, ""); }
+
+  std::string add_face(const std::string& name, const face::Embedding& embedding,
+                       const std::string& image) override {
     if (name.empty() || name == kUnknown)
       throw Error(ErrorKind::kInvalidInput,
                   "a person needs a name other than '' and '" + std::string(kUnknown) + "'");
@@ -92,6 +112,8 @@ class SqliteGallery : public Gallery {
     if (dim_ != 0 && static_cast<int>(embedding.size()) != dim_)
       throw Error(ErrorKind::kConflict, "embedding of " + std::to_string(embedding.size()) +
                                             " values for a gallery of dimension " + std::to_string(dim_));
+    std::string id;
+    int64_t rowid = 0;
     exec("BEGIN IMMEDIATE");
     try {
       if (dim_ == 0) set_meta("dim", std::to_string(embedding.size()));
@@ -101,6 +123,17 @@ class SqliteGallery : public Gallery {
       sqlite3_bind_blob(st, 2, embedding.data(), static_cast<int>(embedding.size() * sizeof(float)),
                         SQLITE_TRANSIENT);
       step_done(st);
+      rowid = sqlite3_last_insert_rowid(db_);
+      const std::string sql =
+          std::string("INSERT INTO faces (embedding, uuid, image) VALUES (?1, ") + kNewUuidSql + ", ?2)";
+      st = prepare(sql.c_str());
+      sqlite3_bind_int64(st, 1, rowid);
+      if (image.empty())
+        sqlite3_bind_null(st, 2);
+      else
+        sqlite3_bind_blob(st, 2, image.data(), static_cast<int>(image.size()), SQLITE_TRANSIENT);
+      step_done(st);
+      id = text_query("SELECT uuid FROM faces WHERE embedding = ?1", rowid);
       exec("COMMIT");
     } catch (...) {
       exec("ROLLBACK");
@@ -109,6 +142,116 @@ class SqliteGallery : public Gallery {
     if (dim_ == 0) dim_ = static_cast<int>(embedding.size());
     names_.push_back(name);
     matrix_.insert(matrix_.end(), embedding.begin(), embedding.end());
+    return id;
+  }
+
+  bool add_person(const std::string& name) override {
+    if (name.empty() || name == kUnknown)
+      throw Error(ErrorKind::kInvalidInput,
+                  "a person needs a name other than '' and '" + std::string(kUnknown) + "'");
+    std::lock_guard<std::mutex> lock(mu_);
+    return run("INSERT OR IGNORE INTO people (name) VALUES (?1)", {name}) == 1;
+  }
+
+  std::vector<FaceEntry> faces(const std::string& person, size_t offset, size_t limit,
+                               size_t* total) const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!person.empty() && !person_exists(person))
+      throw Error(ErrorKind::kNotFound, "no person '" + person + "' in the gallery");
+    std::vector<FaceEntry> out;
+    if (total) *total = 0;
+    if (!has_faces_) return out;
+    const char* where = person.empty() ? "" : " WHERE e.person = ?1";
+    if (total) {
+      sqlite3_stmt* st =
+          prepare((std::string("SELECT COUNT(*) FROM faces f JOIN embeddings e ON e.id = f.embedding") + where)
+                      .c_str());
+      if (!person.empty()) sqlite3_bind_text(st, 1, person.c_str(), -1, SQLITE_TRANSIENT);
+      if (sqlite3_step(st) == SQLITE_ROW) *total = static_cast<size_t>(sqlite3_column_int64(st, 0));
+      sqlite3_finalize(st);
+    }
+    sqlite3_stmt* st = prepare((std::string("SELECT f.uuid, e.person, f.image IS NOT NULL FROM faces f JOIN "
+                                            "embeddings e ON e.id = f.embedding") +
+                                where + " ORDER BY e.id LIMIT ?2 OFFSET ?3")
+                                   .c_str());
+    if (!person.empty()) sqlite3_bind_text(st, 1, person.c_str(), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 2, static_cast<int64_t>(std::min<size_t>(limit, INT64_MAX)));
+    sqlite3_bind_int64(st, 3, static_cast<int64_t>(std::min<size_t>(offset, INT64_MAX)));
+    while (sqlite3_step(st) == SQLITE_ROW) out.push_back(face_row(st));
+    sqlite3_finalize(st);
+    return out;
+  }
+
+  std::optional<FaceEntry> face(const std::string& id) const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return find_face(id);
+  }
+
+  std::optional<std::string> face_image(const std::string& id) const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!has_faces_) return std::nullopt;
+    sqlite3_stmt* st = prepare("SELECT image FROM faces WHERE uuid = ?1 AND image IS NOT NULL");
+    sqlite3_bind_text(st, 1, id.c_str(), -1, SQLITE_TRANSIENT);
+    std::optional<std::string> out;
+    if (sqlite3_step(st) == SQLITE_ROW)
+      out = std::string(static_cast<const char*>(sqlite3_column_blob(st, 0)),
+                        static_cast<size_t>(sqlite3_column_bytes(st, 0)));
+    sqlite3_finalize(st);
+    return out;
+  }
+
+  std::optional<face::Embedding> face_embedding(const std::string& id) const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!has_faces_) return std::nullopt;
+    sqlite3_stmt* st =
+        prepare("SELECT e.vector FROM faces f JOIN embeddings e ON e.id = f.embedding WHERE f.uuid = ?1");
+    sqlite3_bind_text(st, 1, id.c_str(), -1, SQLITE_TRANSIENT);
+    std::optional<face::Embedding> out;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+      const auto* v = static_cast<const float*>(sqlite3_column_blob(st, 0));
+      out = face::Embedding(v, v + sqlite3_column_bytes(st, 0) / static_cast<int>(sizeof(float)));
+    }
+    sqlite3_finalize(st);
+    return out;
+  }
+
+  std::optional<FaceEntry> remove_face(const std::string& id) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto found = find_face(id);
+    if (!found) return std::nullopt;
+    sqlite3_stmt* st = prepare("DELETE FROM embeddings WHERE id = (SELECT embedding FROM faces WHERE uuid = ?1)");
+    sqlite3_bind_text(st, 1, id.c_str(), -1, SQLITE_TRANSIENT);
+    step_done(st);
+    reload();
+    return found;
+  }
+
+  size_t remove_faces(const std::string& person) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    const int n = person.empty() ? run("DELETE FROM embeddings", {})
+                                 : run("DELETE FROM embeddings WHERE person = ?1", {person});
+    reload();
+    return static_cast<size_t>(n);
+  }
+
+  void rename(const std::string& from, const std::string& to) override {
+    if (to.empty() || to == kUnknown)
+      throw Error(ErrorKind::kInvalidInput,
+                  "a person needs a name other than '' and '" + std::string(kUnknown) + "'");
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!person_exists(from)) throw Error(ErrorKind::kNotFound, "no person '" + from + "' in the gallery");
+    if (from == to) return;
+    exec("BEGIN IMMEDIATE");
+    try {
+      run("INSERT OR IGNORE INTO people (name, record) SELECT ?2, record FROM people WHERE name = ?1", {from, to});
+      run("UPDATE embeddings SET person = ?2 WHERE person = ?1", {from, to});
+      run("DELETE FROM people WHERE name = ?1", {from});
+      exec("COMMIT");
+    } catch (...) {
+      exec("ROLLBACK");
+      throw;
+    }
+    reload();
   }
 
   void remove(const std::string& name) override {
@@ -185,6 +328,35 @@ class SqliteGallery : public Gallery {
     return m;
   }
 
+  std::vector<PersonDistance> nearest_people(const face::Embedding& embedding, size_t k) const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (names_.empty() || k == 0) return {};
+    if (static_cast<int>(embedding.size()) != dim_)
+      throw Error(ErrorKind::kInvalidInput, "embedding of " + std::to_string(embedding.size()) +
+                                                " values for a gallery of dimension " + std::to_string(dim_));
+    const size_t d = static_cast<size_t>(dim_);
+    std::vector<PersonDistance> best;  // one per person, in first-seen order (ties keep the seed's order)
+    std::unordered_map<std::string, size_t> index;
+    for (size_t i = 0; i < names_.size(); ++i) {
+      const float* row = &matrix_[i * d];
+      float sum = 0;
+      for (size_t j = 0; j < d; ++j) {
+        const float diff = embedding[j] - row[j];
+        sum += diff * diff;
+      }
+      auto [it, added] = index.emplace(names_[i], best.size());
+      if (added)
+        best.push_back({names_[i], sum});
+      else if (sum < best[it->second].distance)
+        best[it->second].distance = sum;
+    }
+    std::stable_sort(best.begin(), best.end(),
+                     [](const PersonDistance& a, const PersonDistance& b) { return a.distance < b.distance; });
+    if (best.size() > k) best.resize(k);
+    for (auto& p : best) p.distance = std::sqrt(p.distance);
+    return best;
+  }
+
  private:
   void exec(const std::string& sql) const {
     char* err = nullptr;
@@ -212,6 +384,68 @@ class SqliteGallery : public Gallery {
       sqlite3_bind_text(st, static_cast<int>(i + 1), params[i].c_str(), -1, SQLITE_TRANSIENT);
     step_done(st);
     return sqlite3_changes(db_);
+  }
+  // Brings a gallery of an older schema to kSchemaVersion (see there), in one transaction.
+  void migrate() {
+    const std::string version = meta("schema_version");
+    if (!version.empty() && std::stoi(version) >= kSchemaVersion) {
+      has_faces_ = true;
+      return;
+    }
+    exec("BEGIN IMMEDIATE");
+    try {
+      exec(
+          "CREATE TABLE IF NOT EXISTS faces (embedding INTEGER PRIMARY KEY REFERENCES embeddings(id) ON DELETE "
+          "CASCADE, uuid TEXT NOT NULL UNIQUE, image BLOB)");
+      exec(std::string("INSERT INTO faces (embedding, uuid) SELECT id, ") + kNewUuidSql +
+           " FROM embeddings WHERE id NOT IN (SELECT embedding FROM faces)");
+      set_meta("schema_version", std::to_string(kSchemaVersion));
+      exec("COMMIT");
+    } catch (...) {
+      exec("ROLLBACK");
+      throw;
+    }
+    has_faces_ = true;
+  }
+  bool table_exists(const std::string& name) const {
+    sqlite3_stmt* st = prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1");
+    sqlite3_bind_text(st, 1, name.c_str(), -1, SQLITE_TRANSIENT);
+    const bool found = sqlite3_step(st) == SQLITE_ROW;
+    sqlite3_finalize(st);
+    return found;
+  }
+  bool person_exists(const std::string& name) const {
+    sqlite3_stmt* st = prepare("SELECT 1 FROM people WHERE name = ?1");
+    sqlite3_bind_text(st, 1, name.c_str(), -1, SQLITE_TRANSIENT);
+    const bool found = sqlite3_step(st) == SQLITE_ROW;
+    sqlite3_finalize(st);
+    return found;
+  }
+  static FaceEntry face_row(sqlite3_stmt* st) {
+    FaceEntry f;
+    f.id = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
+    f.person = reinterpret_cast<const char*>(sqlite3_column_text(st, 1));
+    f.has_image = sqlite3_column_int(st, 2) != 0;
+    return f;
+  }
+  std::optional<FaceEntry> find_face(const std::string& id) const {
+    if (!has_faces_) return std::nullopt;
+    sqlite3_stmt* st = prepare(
+        "SELECT f.uuid, e.person, f.image IS NOT NULL FROM faces f JOIN embeddings e ON e.id = f.embedding "
+        "WHERE f.uuid = ?1");
+    sqlite3_bind_text(st, 1, id.c_str(), -1, SQLITE_TRANSIENT);
+    std::optional<FaceEntry> out;
+    if (sqlite3_step(st) == SQLITE_ROW) out = face_row(st);
+    sqlite3_finalize(st);
+    return out;
+  }
+  std::string text_query(const char* sql, int64_t arg) const {
+    sqlite3_stmt* st = prepare(sql);
+    sqlite3_bind_int64(st, 1, arg);
+    std::string out;
+    if (sqlite3_step(st) == SQLITE_ROW) out = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    return out;
   }
   std::string meta(const std::string& key) const {
     sqlite3_stmt* st = prepare("SELECT value FROM meta WHERE key = ?1");
@@ -247,6 +481,7 @@ class SqliteGallery : public Gallery {
   std::string embedder_id_;
   mutable std::mutex mu_;
   int dim_ = 0;
+  bool has_faces_ = false;  // false only for a read-only gallery of schema version 1
   std::vector<std::string> names_;  // one per stored embedding, in insertion order
   std::vector<float> matrix_;       // names_.size() x dim_
 };

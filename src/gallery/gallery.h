@@ -27,6 +27,20 @@ struct Match {
   bool known() const { return name != kUnknown; }
 };
 
+// One stored face: an embedding, the id clients use for it (a UUID, as CompreFace's image_id) and, when it
+// was added through the API or enrolment with an image, the image it came from.
+struct FaceEntry {
+  std::string id;
+  std::string person;
+  bool has_image = false;
+};
+
+// One person's nearest distance (matching by person: the best of their embeddings).
+struct PersonDistance {
+  std::string name;
+  float distance = 0;
+};
+
 struct Person {
   std::string name;
   int embeddings = 0;
@@ -47,6 +61,28 @@ class Gallery {
   virtual std::string embedder_id() const = 0;
   virtual int dim() const = 0;  // 0 while empty
   virtual void add(const std::string& name, const face::Embedding& embedding) = 0;
+  // add() that also stores the image the embedding came from (may be empty: no image) and returns the
+  // new face's id. The person is created on first use.
+  virtual std::string add_face(const std::string& name, const face::Embedding& embedding,
+                               const std::string& image) = 0;
+  // Creates a person without faces; false when the name exists already.
+  virtual bool add_person(const std::string& name) = 0;
+  // Faces in insertion order, of one person (`person` non-empty) or of everyone; `total` gets the count of
+  // all matching faces (paging). Error(kNotFound) for a named person who does not exist.
+  virtual std::vector<FaceEntry> faces(const std::string& person, size_t offset, size_t limit,
+                                       size_t* total = nullptr) const = 0;
+  virtual std::optional<FaceEntry> face(const std::string& id) const = 0;
+  // The stored image bytes, nullopt when the face does not exist or was stored without an image.
+  virtual std::optional<std::string> face_image(const std::string& id) const = 0;
+  virtual std::optional<face::Embedding> face_embedding(const std::string& id) const = 0;
+  // Removes one face (its embedding and image); the person stays, possibly with no face. nullopt when
+  // there is no such face, else what was removed.
+  virtual std::optional<FaceEntry> remove_face(const std::string& id) = 0;
+  // Removes every face of `person` (all faces of everyone when empty) and returns how many; people stay.
+  virtual size_t remove_faces(const std::string& person) = 0;
+  // Renames `from` to `to`; when `to` exists the two merge (faces move to `to`, its record stays).
+  // Error(kNotFound) when `from` does not exist.
+  virtual void rename(const std::string& from, const std::string& to) = 0;
   virtual void remove(const std::string& name) = 0;
   virtual std::vector<Person> people() const = 0;
   virtual void set_record(const std::string& name, const nlohmann::json& record) = 0;
@@ -54,6 +90,9 @@ class Gallery {
   // Nearest person; `threshold` <= 0 disables the open-set rule (always the nearest, as the seed does).
   // Throws Error(kInvalidInput) when the gallery is empty or the dimension differs.
   virtual Match match(const face::Embedding& embedding, float threshold) const = 0;
+  // The `k` nearest people (each at the distance of their nearest embedding), nearest first. Empty for an
+  // empty gallery; Error(kInvalidInput) when the dimension differs.
+  virtual std::vector<PersonDistance> nearest_people(const face::Embedding& embedding, size_t k) const = 0;
 };
 
 }  // namespace facepipe::gallery

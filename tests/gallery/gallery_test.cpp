@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <sqlite3.h>
+
+#include <cmath>
 #include <cstring>
 
 #include "core/error.h"
@@ -105,6 +108,102 @@ TEST(Gallery, RefusesAnotherEmbedderAndBadEmbeddings) {
   EXPECT_THROW(g->match(std::vector<float>(512, 0.f), 0), Error);
   EXPECT_THROW(Gallery::in_memory("x")->match(std::vector<float>(3, 0.f), 0), Error);  // empty gallery
   EXPECT_THROW(read_data_pt(facepipe::testing::shared_models() / "mtcnn/pnet.pt"), Error);  // a state dict
+}
+
+}  // namespace
+}  // namespace facepipe::gallery
+
+namespace facepipe::gallery {
+namespace {
+
+std::vector<float> unit(int dim, int hot) {
+  std::vector<float> v(static_cast<size_t>(dim), 0.f);
+  v[static_cast<size_t>(hot)] = 1.f;
+  return v;
+}
+
+TEST(GalleryFaces, StoresImagesWithIdsPagesAndRemovesThem) {
+  const auto db = fresh_db("faces");
+  std::string first;
+  {
+    auto g = Gallery::open(db, "test/4");
+    first = g->add_face("Ann", unit(4, 0), "jpeg-bytes-1");
+    g->add_face("Ann", unit(4, 1), "jpeg-bytes-2");
+    g->add_face("Bob", unit(4, 2), "");
+    EXPECT_TRUE(g->add_person("Cid"));
+    EXPECT_FALSE(g->add_person("Cid"));
+  }
+  auto g = Gallery::open(db);
+  EXPECT_EQ(first.size(), 36u);  // a UUID
+  EXPECT_EQ(first[14], '4');
+  size_t total = 0;
+  auto page = g->faces("", 0, 2, &total);
+  EXPECT_EQ(total, 3u);
+  ASSERT_EQ(page.size(), 2u);
+  EXPECT_EQ(page[0].id, first);
+  EXPECT_TRUE(page[0].has_image);
+  auto rest = g->faces("", 2, 2, &total);
+  ASSERT_EQ(rest.size(), 1u);
+  EXPECT_EQ(rest[0].person, "Bob");
+  EXPECT_FALSE(rest[0].has_image);
+  EXPECT_EQ(g->faces("Ann", 0, 10).size(), 2u);
+  EXPECT_TRUE(g->faces("Cid", 0, 10).empty());
+  EXPECT_THROW(g->faces("Nobody", 0, 10), Error);
+  EXPECT_EQ(g->face_image(first), std::optional<std::string>("jpeg-bytes-1"));
+  EXPECT_EQ(g->face_image(rest[0].id), std::nullopt);
+  EXPECT_EQ(g->face_embedding(first), std::optional<face::Embedding>(unit(4, 0)));
+
+  const auto near = g->nearest_people(unit(4, 1), 5);
+  ASSERT_EQ(near.size(), 2u);  // Cid has no face, so is nobody's neighbour
+  EXPECT_EQ(near[0].name, "Ann");
+  EXPECT_FLOAT_EQ(near[0].distance, 0.f);
+  EXPECT_EQ(near[1].name, "Bob");
+  EXPECT_NEAR(near[1].distance, std::sqrt(2.f), 1e-6);
+
+  ASSERT_TRUE(g->remove_face(first));
+  EXPECT_FALSE(g->remove_face(first));
+  EXPECT_EQ(g->face_image(first), std::nullopt);
+  EXPECT_NEAR(g->match(unit(4, 0), 0).distance, std::sqrt(2.f), 1e-6);  // the removed one no longer matches
+
+  g->rename("Bob", "Ann");  // merge
+  EXPECT_EQ(g->faces("Ann", 0, 10).size(), 2u);
+  EXPECT_EQ(g->remove_faces("Ann"), 2u);
+  EXPECT_EQ(g->people().size(), 2u);  // Ann and Cid stay, without faces
+  EXPECT_THROW(g->rename("Bob", "X"), Error);
+}
+
+TEST(GalleryFaces, MigratesAVersionOneGalleryGivingEveryEmbeddingAnId) {
+  const auto db = fresh_db("migrate");
+  {
+    // A gallery as facepipe wrote it before faces had ids (schema version 1).
+    sqlite3* raw = nullptr;
+    ASSERT_EQ(sqlite3_open(db.string().c_str(), &raw), SQLITE_OK);
+    const float v[2] = {1.f, 0.f};
+    std::string blob(reinterpret_cast<const char*>(v), sizeof v);
+    const std::string sql =
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+        "CREATE TABLE people (name TEXT PRIMARY KEY, record TEXT NOT NULL DEFAULT 'null');"
+        "CREATE TABLE embeddings (id INTEGER PRIMARY KEY, person TEXT NOT NULL REFERENCES people(name) ON "
+        "DELETE CASCADE, vector BLOB NOT NULL);"
+        "INSERT INTO meta VALUES ('embedder_id', 'test/2'), ('dim', '2');"
+        "INSERT INTO people (name) VALUES ('Old');"
+        "INSERT INTO embeddings (person, vector) VALUES ('Old', x'0000803f00000000');"
+        "INSERT INTO embeddings (person, vector) VALUES ('Old', x'000000000000803f');";
+    ASSERT_EQ(sqlite3_exec(raw, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
+    sqlite3_close(raw);
+  }
+  auto g = Gallery::open(db);
+  size_t total = 0;
+  const auto faces = g->faces("", 0, 10, &total);
+  ASSERT_EQ(total, 2u);
+  EXPECT_NE(faces[0].id, faces[1].id);
+  EXPECT_EQ(faces[0].person, "Old");
+  EXPECT_EQ(g->match({1.f, 0.f}, 0).name, "Old");
+  const std::string kept = faces[0].id;
+  g.reset();
+  auto again = Gallery::open(db);  // reopening does not migrate twice or change ids
+  EXPECT_EQ(again->faces("", 0, 10)[0].id, kept);
+  EXPECT_EQ(again->face_embedding(kept), std::optional<face::Embedding>(std::vector<float>{1.f, 0.f}));
 }
 
 }  // namespace
