@@ -11,6 +11,7 @@ echo "== 2/4 models"
 scripts/models.sh
 echo "== 3/4 JavaScript reference (face-api, for parity tests)"
 scripts/faceapi-ref.sh
+scripts/compreface-sdk.sh
 echo "== 4/4 build"
 scripts/build.sh
 if [ "${1:-}" != "--no-demo" ]; then

@@ -16,6 +16,9 @@
 
 #include "cli/commands.h"
 #include "core/error.h"
+#include "api/compreface.h"
+#include "auth/authorizer.h"
+#include "auth/keys.h"
 #include "face/engine.h"
 #include "gallery/gallery.h"
 #include "queue/http_sqs_client.h"
@@ -82,13 +85,15 @@ void handle_signals(std::function<void()> on_signal) {
 using Engine = service::StageEngine;
 
 Engine load_engine(const GlobalOptions& global, const std::string& gallery_path, const std::string& embedder,
-                   std::optional<float> threshold, bool need_detector, bool need_gallery) {
+                   std::optional<float> threshold, bool need_detector, bool need_gallery,
+                   bool allow_empty_gallery = false) {
   return service::load_stage_engine({.models_dir = global.models_dir,
                                      .gallery_path = gallery_path,
                                      .embedder = embedder,
                                      .threshold = threshold,
                                      .need_detector = need_detector,
-                                     .need_gallery = need_gallery});
+                                     .need_gallery = need_gallery,
+                                     .allow_empty_gallery = allow_empty_gallery});
 }
 
 // Lets a ?wait=1 request block until recognition answers its id (in-process recognition only).
@@ -156,6 +161,7 @@ void register_service_commands(CLI::App& app, GlobalOptions& global) {
     size_t max_body = 6 * 1024 * 1024;
     bool queues_only = false;
     bool no_recognize = false;
+    std::string allow_anonymous;
     QueueSettings queues;
   };
   auto sa = std::make_shared<ServeArgs>();
@@ -180,8 +186,17 @@ void register_service_commands(CLI::App& app, GlobalOptions& global) {
   serve->add_flag("--queues-only", sa->queues_only, "serve only the queues (SQS API), no face engine");
   serve->add_flag("--no-recognize", sa->no_recognize,
                   "run no recognition workers (use `facepipe worker recognize`)");
+  serve->add_option("--allow-anonymous", sa->allow_anonymous,
+                    "serve beyond loopback without keys: function-url (only POST /) or all")
+      ->check(CLI::IsMember({"function-url", "all"}));
   serve->callback([sa, &global] {
     fs::create_directories(sa->data_dir);
+    // API keys (auth/authorizer.h): refuse to listen beyond loopback without them unless told to.
+    auto keys = auth::KeyStore::open(auth::key_store_path(sa->data_dir));
+    std::optional<auth::Anonymous> anonymous;
+    if (!sa->allow_anonymous.empty()) anonymous = auth::parse_anonymous(sa->allow_anonymous);
+    auth::check_listen_policy(sa->host, keys.get(), anonymous);
+    const auth::Authorizer authorizer(keys.get(), anonymous.value_or(auth::Anonymous::kNone));
     auto queues = queue::open_queue_service("sqlite:" + (fs::path(sa->data_dir) / "queues.db").string());
     auto [requests, responses] = ensure_queues(*queues, sa->id, sa->queues);
     service::Metrics metrics;
@@ -189,7 +204,9 @@ void register_service_commands(CLI::App& app, GlobalOptions& global) {
 
     std::optional<Engine> engine;
     if (!sa->queues_only)
-      engine = load_engine(global, sa->gallery, sa->embedder, sa->threshold, true, !sa->no_recognize);
+      // A gallery named with --gallery may start empty (created if missing): /api/v1/ adds people to it.
+      engine = load_engine(global, sa->gallery, sa->embedder, sa->threshold, true, !sa->no_recognize,
+                           !sa->gallery.empty());
 
     server::ServerOptions so;
     so.host = sa->host;
@@ -197,6 +214,13 @@ void register_service_commands(CLI::App& app, GlobalOptions& global) {
     so.threads = sa->http_threads;
     so.max_body_bytes = sa->max_body;
     server::HttpServer http(so, queues.get(), metrics);
+    http.set_auth([&authorizer](const auth::AccessRequest& r) { return authorizer.check(r); });
+    std::unique_ptr<api::CompreFaceApi> compreface;
+    if (engine && engine->gallery) {  // the CompreFace-compatible API under /api/v1/
+      compreface = std::make_unique<api::CompreFaceApi>(*engine->detector, *engine->embedder, *engine->gallery,
+                                                        api::CompreFaceOptions{.threshold = engine->threshold});
+      http.set_api([&compreface](api::Request r) { return compreface->handle(std::move(r)); });
+    }
 
     Waiters waiters;
     std::unique_ptr<service::DetectionHandler> detection;

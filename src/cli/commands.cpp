@@ -46,6 +46,7 @@ int run(int argc, char** argv) {
   register_service_commands(app, global);
   register_aws_commands(app, global);
   register_video_commands(app, global);
+  register_keys_commands(app, global);
 
   try {
     app.parse(argc, argv);

@@ -29,6 +29,7 @@ void register_gallery_commands(CLI::App& app, GlobalOptions& global);      // ga
 void register_service_commands(CLI::App& app, GlobalOptions& global);      // serve, worker, workload
 void register_aws_commands(CLI::App& app, GlobalOptions& global);          // lambda
 void register_video_commands(CLI::App& app, GlobalOptions& global);        // people, camera, results
+void register_keys_commands(CLI::App& app, GlobalOptions& global);         // keys create|list|revoke
 
 // Reads a JSON file; Error(kNotFound / kInvalidInput) naming the file when missing or malformed.
 nlohmann::json read_json_file(const std::string& path);

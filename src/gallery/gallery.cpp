@@ -2,11 +2,11 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <limits>
-#include <algorithm>
-#include <cstdint>
 #include <mutex>
 #include <unordered_map>
 
@@ -97,7 +97,9 @@ class SqliteGallery : public Gallery {
     return dim_;
   }
 
-  void add(const std::string& name, const face::Embedding& embedding) override { add_face(name, embedding, ""); }
+  void add(const std::string& name, const face::Embedding& embedding) override {
+    add_face(name, embedding, "");
+  }
 
   std::string add_face(const std::string& name, const face::Embedding& embedding,
                        const std::string& image) override {
@@ -163,9 +165,9 @@ class SqliteGallery : public Gallery {
     if (!has_faces_) return out;
     const char* where = person.empty() ? "" : " WHERE e.person = ?1";
     if (total) {
-      sqlite3_stmt* st =
-          prepare((std::string("SELECT COUNT(*) FROM faces f JOIN embeddings e ON e.id = f.embedding") + where)
-                      .c_str());
+      sqlite3_stmt* st = prepare(
+          (std::string("SELECT COUNT(*) FROM faces f JOIN embeddings e ON e.id = f.embedding") + where)
+              .c_str());
       if (!person.empty()) sqlite3_bind_text(st, 1, person.c_str(), -1, SQLITE_TRANSIENT);
       if (sqlite3_step(st) == SQLITE_ROW) *total = static_cast<size_t>(sqlite3_column_int64(st, 0));
       sqlite3_finalize(st);
@@ -219,7 +221,8 @@ class SqliteGallery : public Gallery {
     std::lock_guard<std::mutex> lock(mu_);
     auto found = find_face(id);
     if (!found) return std::nullopt;
-    sqlite3_stmt* st = prepare("DELETE FROM embeddings WHERE id = (SELECT embedding FROM faces WHERE uuid = ?1)");
+    sqlite3_stmt* st =
+        prepare("DELETE FROM embeddings WHERE id = (SELECT embedding FROM faces WHERE uuid = ?1)");
     sqlite3_bind_text(st, 1, id.c_str(), -1, SQLITE_TRANSIENT);
     step_done(st);
     reload();
@@ -243,7 +246,8 @@ class SqliteGallery : public Gallery {
     if (from == to) return;
     exec("BEGIN IMMEDIATE");
     try {
-      run("INSERT OR IGNORE INTO people (name, record) SELECT ?2, record FROM people WHERE name = ?1", {from, to});
+      run("INSERT OR IGNORE INTO people (name, record) SELECT ?2, record FROM people WHERE name = ?1",
+          {from, to});
       run("UPDATE embeddings SET person = ?2 WHERE person = ?1", {from, to});
       run("DELETE FROM people WHERE name = ?1", {from});
       exec("COMMIT");
@@ -350,8 +354,9 @@ class SqliteGallery : public Gallery {
       else if (sum < best[it->second].distance)
         best[it->second].distance = sum;
     }
-    std::stable_sort(best.begin(), best.end(),
-                     [](const PersonDistance& a, const PersonDistance& b) { return a.distance < b.distance; });
+    std::stable_sort(best.begin(), best.end(), [](const PersonDistance& a, const PersonDistance& b) {
+      return a.distance < b.distance;
+    });
     if (best.size() > k) best.resize(k);
     for (auto& p : best) p.distance = std::sqrt(p.distance);
     return best;
@@ -395,7 +400,8 @@ class SqliteGallery : public Gallery {
     exec("BEGIN IMMEDIATE");
     try {
       exec(
-          "CREATE TABLE IF NOT EXISTS faces (embedding INTEGER PRIMARY KEY REFERENCES embeddings(id) ON DELETE "
+          "CREATE TABLE IF NOT EXISTS faces (embedding INTEGER PRIMARY KEY REFERENCES embeddings(id) ON "
+          "DELETE "
           "CASCADE, uuid TEXT NOT NULL UNIQUE, image BLOB)");
       exec(std::string("INSERT INTO faces (embedding, uuid) SELECT id, ") + kNewUuidSql +
            " FROM embeddings WHERE id NOT IN (SELECT embedding FROM faces)");
@@ -481,7 +487,7 @@ class SqliteGallery : public Gallery {
   std::string embedder_id_;
   mutable std::mutex mu_;
   int dim_ = 0;
-  bool has_faces_ = false;  // false only for a read-only gallery of schema version 1
+  bool has_faces_ = false;          // false only for a read-only gallery of schema version 1
   std::vector<std::string> names_;  // one per stored embedding, in insertion order
   std::vector<float> matrix_;       // names_.size() x dim_
 };

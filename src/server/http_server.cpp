@@ -68,6 +68,41 @@ HttpServer::HttpServer(ServerOptions options, queue::QueueService* queues, servi
   http_->set_read_timeout(30, 0);
   http_->set_write_timeout(30, 0);
 
+  http_->set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    if (!auth_) return httplib::Server::HandlerResponse::Unhandled;
+    auth::AccessRequest access{req.method, req.path,
+                               [&req](const std::string& n) { return req.get_header_value(n.c_str()); },
+                               [&req](const std::string& n) { return req.get_param_value(n.c_str()); }};
+    auto refusal = auth_(access);
+    if (!refusal) return httplib::Server::HandlerResponse::Unhandled;
+    send_json(res, refusal->status, refusal->body);
+    metrics_.inc("facepipe_http_refused_total", "status=\"" + std::to_string(refusal->status) + "\"");
+    return httplib::Server::HandlerResponse::Handled;
+  });
+  auto api = [this](const httplib::Request& req, httplib::Response& res) {
+    if (!api_) return send_error(res, 404, "not_found", "this server serves no /api/v1/ (it needs a gallery)");
+    api::Request r;
+    r.method = req.method;
+    r.path = req.path;
+    r.query.insert(req.params.begin(), req.params.end());
+    for (const auto& [k, v] : req.headers) {
+      std::string name = k;
+      for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      r.headers.emplace(name, v);
+    }
+    r.body = req.body;
+    for (const auto& [name, f] : req.files) r.files.push_back({f.name, f.filename, f.content_type, f.content});
+    const api::Response out = api_(std::move(r));
+    res.status = out.status;
+    for (const auto& [k, v] : out.headers) res.set_header(k, v);
+    res.set_content(out.body(), out.content_type);
+    metrics_.inc("facepipe_http_requests_total", "route=\"api\",status=\"" + std::to_string(out.status) + "\"");
+  };
+  http_->Get(R"(/api/v1/.*)", api);
+  http_->Post(R"(/api/v1/.*)", api);
+  http_->Put(R"(/api/v1/.*)", api);
+  http_->Delete(R"(/api/v1/.*)", api);
+
   http_->Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
     send_json(res, 200, {{"status", "ok"}});
   });
@@ -144,6 +179,12 @@ HttpServer::HttpServer(ServerOptions options, queue::QueueService* queues, servi
 HttpServer::~HttpServer() { stop(); }
 
 void HttpServer::set_function(FunctionHandler handler) { function_ = std::move(handler); }
+
+void HttpServer::set_api(std::function<api::Response(api::Request)> handler) { api_ = std::move(handler); }
+
+void HttpServer::set_auth(std::function<std::optional<auth::Refusal>(const auth::AccessRequest&)> hook) {
+  auth_ = std::move(hook);
+}
 
 void HttpServer::add_post_route(const std::string& path, RouteHandler handler) {
   routes_[path] = std::move(handler);

@@ -17,6 +17,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "api/http.h"
+#include "auth/authorizer.h"
 #include "queue/queue.h"
 #include "service/metrics.h"
 
@@ -49,6 +51,10 @@ class HttpServer {
   void set_function(FunctionHandler handler);
   // Before bind(): POST `path` (exact) goes to `handler`.
   void add_post_route(const std::string& path, RouteHandler handler);
+  // Before bind(): every method under /api/v1/ goes to `handler` (api/http.h's transport-free shapes).
+  void set_api(std::function<api::Response(api::Request)> handler);
+  // Before bind(): runs before every route; a refusal is answered instead of the route.
+  void set_auth(std::function<std::optional<auth::Refusal>(const auth::AccessRequest&)> hook);
   // Binds the socket; returns the port (useful with port 0). Throws Error(kUnavailable) when taken.
   int bind();
   // Serves until stop(); bind() first.
@@ -63,6 +69,8 @@ class HttpServer {
   service::Metrics& metrics_;
   FunctionHandler function_;
   std::map<std::string, RouteHandler> routes_;
+  std::function<api::Response(api::Request)> api_;
+  std::function<std::optional<auth::Refusal>(const auth::AccessRequest&)> auth_;
   std::unique_ptr<httplib::Server> http_;
   int port_ = 0;
 };

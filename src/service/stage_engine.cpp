@@ -15,6 +15,11 @@ StageEngine load_stage_engine(const StageEngineOptions& o) {
   face::EngineOptions opts;
   opts.models_dir = o.models_dir;
   opts.embedder = o.embedder;
+  if (o.allow_empty_gallery && !o.gallery_path.empty() && !std::filesystem::exists(o.gallery_path)) {
+    const std::string id = face::make_embedder(opts)->id();
+    gallery::Gallery::open(o.gallery_path, id);
+    spdlog::info("engine: created an empty gallery '{}' for {}", o.gallery_path, id);
+  }
   if (o.need_gallery || !o.gallery_path.empty()) {
     if (o.gallery_path.empty() || !std::filesystem::exists(o.gallery_path))
       throw Error(ErrorKind::kNotFound,
@@ -22,7 +27,7 @@ StageEngine load_stage_engine(const StageEngineOptions& o) {
                       "' does not exist; enrol people first (facepipe enroll) and pass --gallery");
     e.gallery = o.read_only_gallery ? gallery::Gallery::open_read_only(o.gallery_path)
                                     : gallery::Gallery::open(o.gallery_path);
-    if (e.gallery->people().empty())
+    if (e.gallery->people().empty() && !o.allow_empty_gallery)
       throw Error(ErrorKind::kInvalidInput,
                   "gallery '" + o.gallery_path + "' has nobody in it; enrol people first");
     opts = face::options_for_embedder_id(e.gallery->embedder_id(), opts);

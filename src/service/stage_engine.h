@@ -22,6 +22,9 @@ struct StageEngineOptions {
   bool need_detector = true;
   bool need_gallery = true;
   bool read_only_gallery = false;  // Lambda images are read-only
+  // A missing gallery is created (for `embedder`) and an empty one accepted: people are then added through
+  // the API (serve). Otherwise both are errors that say to enrol first.
+  bool allow_empty_gallery = false;
 };
 
 struct StageEngine {

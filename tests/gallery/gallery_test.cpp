@@ -106,7 +106,7 @@ TEST(Gallery, RefusesAnotherEmbedderAndBadEmbeddings) {
   EXPECT_THROW(g->add("", std::vector<float>(128, 0.1f)), Error);
   EXPECT_THROW(g->add(kUnknown, std::vector<float>(128, 0.1f)), Error);
   EXPECT_THROW(g->match(std::vector<float>(512, 0.f), 0), Error);
-  EXPECT_THROW(Gallery::in_memory("x")->match(std::vector<float>(3, 0.f), 0), Error);  // empty gallery
+  EXPECT_THROW(Gallery::in_memory("x")->match(std::vector<float>(3, 0.f), 0), Error);       // empty gallery
   EXPECT_THROW(read_data_pt(facepipe::testing::shared_models() / "mtcnn/pnet.pt"), Error);  // a state dict
 }
 

@@ -1,0 +1,202 @@
+// `facepipe serve` with API keys, driven by real clients: CompreFace's JavaScript SDK and Double Take's
+// requests (tools/compreface-sdk-test, installed by scripts/compreface-sdk.sh), and every endpoint without
+// a key, with a wrong key and with a key of too low a role.
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <fstream>
+
+#include "image/codec.h"
+#include "service/process_util.h"
+
+namespace facepipe::testing {
+namespace {
+
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+std::string create_key(const fs::path& data_dir, const std::string& name, const std::string& role) {
+  auto r = shell(facepipe_cmd("keys create --data-dir " + data_dir.string() + " --name " + name + " --role " +
+                              role + " --json 2>/dev/null"));
+  EXPECT_EQ(r.status, 0) << r.out;
+  return json::parse(r.out).at("key").get<std::string>();
+}
+
+fs::path sdk_dir() { return source_dir() / "tools/compreface-sdk-test"; }
+
+class Served : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new fs::path(temp_dir("api_clients"));
+    keys_ = new std::map<std::string, std::string>;
+    for (const std::string role : {"admin", "recognize", "read"})
+      (*keys_)[role] = create_key(*dir_, role + "-key", role);
+    serve_ = new Child({"--models-dir", shared_models().string(), "serve", "--data-dir", dir_->string(),
+                        "--gallery", (*dir_ / "gallery.db").string(), "--port", "0", "--http-threads", "8"},
+                       *dir_ / "serve.log");
+    url_ = new std::string(serve_->wait_listening());
+    ASSERT_FALSE(url_->empty()) << serve_->log();
+  }
+  static void TearDownTestSuite() {
+    delete serve_;
+    delete url_;
+    delete keys_;
+    delete dir_;
+  }
+  static int port() { return std::stoi(url_->substr(url_->rfind(':') + 1)); }
+  static httplib::Client client() {
+    httplib::Client c(*url_);
+    c.set_read_timeout(60, 0);
+    return c;
+  }
+  static std::string key(const std::string& role) { return keys_->at(role); }
+  static void reset_gallery() {
+    auto r = client().Delete("/api/v1/recognition/subjects", {{"x-api-key", key("admin")}});
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200) << r->body;
+  }
+
+  static fs::path* dir_;
+  static std::map<std::string, std::string>* keys_;
+  static Child* serve_;
+  static std::string* url_;
+};
+fs::path* Served::dir_ = nullptr;
+std::map<std::string, std::string>* Served::keys_ = nullptr;
+Child* Served::serve_ = nullptr;
+std::string* Served::url_ = nullptr;
+
+TEST_F(Served, CompreFaceJavaScriptSdkEnrolsRecognisesAndDeletes) {
+  ASSERT_TRUE(fs::exists(sdk_dir() / "node_modules/@exadel/compreface-js-sdk"))
+      << "run scripts/compreface-sdk.sh first (CI and setup.sh do)";
+  reset_gallery();
+  auto r = run_command("node " + (sdk_dir() / "sdk-test.mjs").string() + " http://127.0.0.1 " +
+                       std::to_string(port()) + " " + key("admin") + " " +
+                       (datasets() / "video_frames").string() + " 2>&1");
+  ASSERT_EQ(r.exit_code, 0) << r.output << serve_->log();
+  const json report = json::parse(r.output.substr(r.output.find('{')));
+  EXPECT_EQ(report["added"], 12);
+  ASSERT_EQ(report["recognised"].size(), 4u);
+  for (const auto& [person, similarity] : report["recognised"].items())
+    EXPECT_GT(similarity.get<double>(), 0.6) << person;
+  EXPECT_EQ(report["subjects"], json({"Bean", "Freeman", "Obama", "Trump"}));
+  EXPECT_EQ(report["deleted"]["subject"], "Bean");
+  // The SDK with a read-only key may list but not add.
+  auto denied = run_command("node " + (sdk_dir() / "sdk-test.mjs").string() + " http://127.0.0.1 " +
+                            std::to_string(port()) + " " + key("read") + " " +
+                            (datasets() / "video_frames").string() + " 2>&1");
+  EXPECT_NE(denied.exit_code, 0);
+  EXPECT_NE(denied.output.find("HTTP 403"), std::string::npos) << denied.output;
+}
+
+TEST_F(Served, DoubleTakeRequestsReadBackAsDoubleTakeReadsThem) {
+  ASSERT_TRUE(fs::exists(sdk_dir() / "node_modules/form-data")) << "run scripts/compreface-sdk.sh first";
+  reset_gallery();
+  cv::Mat grey(360, 480, CV_8UC3, cv::Scalar(90, 120, 150));
+  const fs::path no_face = *dir_ / "no_face.jpg";
+  std::ofstream(no_face, std::ios::binary) << image::encode_jpeg(grey);
+  auto r = run_command("node " + (sdk_dir() / "double-take-replay.mjs").string() + " " + *url_ + " " +
+                       key("admin") + " " + (datasets() / "video_frames").string() + " " + no_face.string() +
+                       " " + (datasets() / "misc/kate_siegel.jpg").string() + " 2>&1");
+  ASSERT_EQ(r.exit_code, 0) << r.output << serve_->log();
+  const json report = json::parse(r.output.substr(r.output.find('{')));
+  EXPECT_EQ(report["trained"], 12);
+  EXPECT_EQ(report["results"]["Obama"]["name"], "obama");
+  EXPECT_TRUE(report["results"]["Obama"]["match"]);
+  EXPECT_EQ(report["no_face"], json::array());
+  EXPECT_EQ(report["stranger"]["name"], "unknown");
+  EXPECT_EQ(report["untrained"]["deleted"], 3);
+}
+
+struct Endpoint {
+  std::string method, path, needs;  // needs: "admin", "recognize", "read"
+  httplib::Headers extra;
+};
+
+httplib::Result send(httplib::Client& c, const Endpoint& e, httplib::Headers headers) {
+  for (const auto& h : e.extra) headers.insert(h);
+  const std::string body = e.extra.count("X-Amz-Target") ? "{}" : "{\"subject\":\"x\"}";
+  if (e.method == "GET") return c.Get(e.path.c_str(), headers);
+  if (e.method == "DELETE") return c.Delete(e.path.c_str(), headers);
+  if (e.method == "PUT") return c.Put(e.path.c_str(), headers, body, "application/json");
+  return c.Post(e.path.c_str(), headers, body, "application/json");
+}
+
+TEST_F(Served, EveryEndpointRefusesNoKeyAWrongKeyAndTooLowARole) {
+  const std::string rec = "/api/v1/recognition";
+  const std::vector<Endpoint> endpoints = {
+      {"POST", rec + "/recognize", "recognize", {}},
+      {"POST", rec + "/faces?subject=x", "admin", {}},
+      {"GET", rec + "/faces", "read", {}},
+      {"DELETE", rec + "/faces?subject=x", "admin", {}},
+      {"POST", rec + "/faces/delete", "admin", {}},
+      {"DELETE", rec + "/faces/00000000-0000-4000-8000-000000000000", "admin", {}},
+      {"GET", rec + "/faces/00000000-0000-4000-8000-000000000000/img", "read", {}},
+      {"POST", rec + "/faces/00000000-0000-4000-8000-000000000000/verify", "recognize", {}},
+      {"POST", rec + "/subjects", "admin", {}},
+      {"GET", rec + "/subjects", "read", {}},
+      {"PUT", rec + "/subjects/x", "admin", {}},
+      {"DELETE", rec + "/subjects/x", "admin", {}},
+      {"DELETE", rec + "/subjects", "admin", {}},
+      {"POST", rec + "/embeddings/recognize", "recognize", {}},
+      {"POST", "/api/v1/detection/detect", "recognize", {}},
+      {"POST", "/api/v1/verification/verify", "recognize", {}},
+      {"POST", "/", "recognize", {}},
+      {"POST", "/clips", "recognize", {}},
+      {"GET", "/metrics", "read", {}},
+      {"POST", "/", "read", {{"X-Amz-Target", "AmazonSQS.ListQueues"}}},
+      {"POST", "/", "recognize", {{"X-Amz-Target", "AmazonSQS.SendMessage"}}},
+      {"POST", "/", "admin", {{"X-Amz-Target", "AmazonSQS.PurgeQueue"}}},
+  };
+  const std::map<std::string, int> rank = {{"read", 0}, {"recognize", 1}, {"admin", 2}};
+  std::string wrong = key("admin");
+  wrong[wrong.size() - 1] = wrong.back() == 'a' ? 'b' : 'a';
+  auto c = client();
+  for (const auto& e : endpoints) {
+    const std::string what = e.method + " " + e.path;
+    auto none = send(c, e, {});
+    ASSERT_TRUE(none) << what;
+    EXPECT_EQ(none->status, 401) << what << " " << none->body;
+    const json body = json::parse(none->body);
+    EXPECT_TRUE(body.contains("message")) << what;
+    if (e.path.rfind("/api/v1/", 0) == 0) EXPECT_EQ(body["code"], 20) << what;
+    auto bad = send(c, e, {{"x-api-key", wrong}});
+    EXPECT_EQ(bad->status, 401) << what;
+    for (const auto& [role, r] : rank) {
+      auto res = send(c, e, {{"x-api-key", key(role)}});
+      ASSERT_TRUE(res) << what;
+      if (r < rank.at(e.needs))
+        EXPECT_EQ(res->status, 403) << what << " as " << role << ": " << res->body;
+      else
+        EXPECT_TRUE(res->status != 401 && res->status != 403) << what << " as " << role << ": " << res->body;
+    }
+  }
+  auto health = c.Get("/healthz");
+  EXPECT_EQ(health->status, 200);
+  // Revoking a key with the CLI refuses it at once.
+  const std::string doomed = create_key(*dir_, "doomed", "read");
+  EXPECT_EQ(c.Get("/metrics", {{"x-api-key", doomed}})->status, 200);
+  auto listed = shell(facepipe_cmd("keys list --json --data-dir " + dir_->string()));
+  ASSERT_EQ(listed.status, 0) << listed.out;
+  EXPECT_EQ(listed.out.find(doomed.substr(21)), std::string::npos);  // never the secret
+  const std::string id = doomed.substr(4, 16);
+  EXPECT_NE(listed.out.find(id), std::string::npos);
+  EXPECT_EQ(shell(facepipe_cmd("keys revoke --data-dir " + dir_->string() + " " + id)).status, 0);
+  EXPECT_EQ(c.Get("/metrics", {{"x-api-key", doomed}})->status, 401);
+}
+
+TEST(ServePolicy, RefusesToListenBeyondLoopbackWithoutKeys) {
+  const auto dir = temp_dir("api_policy");
+  auto r = shell(facepipe_cmd("serve --queues-only --host 0.0.0.0 --port 0 --data-dir " + dir.string()));
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.out.find("facepipe keys create"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("--allow-anonymous"), std::string::npos) << r.out;
+  EXPECT_NE(
+      shell(facepipe_cmd("serve --queues-only --allow-anonymous nobody --data-dir " + dir.string())).status,
+      0);
+  EXPECT_NE(shell(facepipe_cmd("keys create --data-dir " + dir.string() + " --name x --role root")).status,
+            0);
+}
+
+}  // namespace
+}  // namespace facepipe::testing
