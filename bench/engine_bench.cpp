@@ -6,8 +6,8 @@
 
 #include <fstream>
 
-#include "face/engine.h"
-#include "face/mtcnn.h"
+#include "engine/loader.h"
+#include "engine/mtcnn.h"
 #include "gallery/gallery.h"
 #include "image/decode.h"
 #include "models/faceapi_resnet.h"

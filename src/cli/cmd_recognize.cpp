@@ -9,7 +9,7 @@
 
 #include "cli/commands.h"
 #include "core/error.h"
-#include "face/engine.h"
+#include "engine/loader.h"
 #include "image/decode.h"
 #include "recognition/enroll.h"
 #include "recognition/evaluate.h"

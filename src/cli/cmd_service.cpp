@@ -16,7 +16,7 @@
 
 #include "cli/commands.h"
 #include "core/error.h"
-#include "face/engine.h"
+#include "engine/loader.h"
 #include "gallery/gallery.h"
 #include "queue/http_sqs_client.h"
 #include "queue/queue.h"

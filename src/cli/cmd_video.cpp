@@ -23,7 +23,7 @@
 #include "cli/commands.h"
 #include "core/error.h"
 #include "core/file.h"
-#include "face/engine.h"
+#include "engine/loader.h"
 #include "gallery/gallery.h"
 #include "image/codec.h"
 #include "queue/queue.h"

@@ -5,7 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include "core/error.h"
-#include "face/engine.h"
+#include "engine/loader.h"
 #include "recognition/thresholds.h"
 
 namespace facepipe::service {

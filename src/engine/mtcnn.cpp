@@ -1,4 +1,4 @@
-#include "face/mtcnn.h"
+#include "engine/mtcnn.h"
 
 #include <algorithm>
 #include <cmath>
