@@ -18,8 +18,8 @@
 #include "core/error.h"
 #include "engine/loader.h"
 #include "gallery/gallery.h"
-#include "queue/http_sqs_client.h"
 #include "queue/queue.h"
+#include "queue/service_queues.h"
 #include "recognition/thresholds.h"
 #include "server/clip_endpoint.h"
 #include "server/http_server.h"
@@ -36,31 +36,18 @@ namespace {
 using nlohmann::json;
 namespace fs = std::filesystem;
 
-struct QueueNames {
-  std::string request, response, dead_letter;
-  explicit QueueNames(const std::string& id)
-      : request(id + "-req-queue"), response(id + "-resp-queue"), dead_letter(id + "-req-dlq") {}
+// The queue names and their creation live in queue/service_queues.h (they refuse a bad --id).
+struct QueueNames : queue::ServiceQueueNames {
+  explicit QueueNames(const std::string& id) : queue::ServiceQueueNames(queue::service_queue_names(id)) {}
 };
 
-struct QueueSettings {
-  int visibility_s = 30;
-  int max_receives = 5;
-};
+using QueueSettings = queue::ServiceQueueSettings;
 
-// Creates the three queues (idempotent) and returns the request and response queues.
+// Creates the three queues (idempotent; recreates deleted ones) and returns the request and response queues.
 std::pair<std::shared_ptr<queue::Queue>, std::shared_ptr<queue::Queue>> ensure_queues(
-    queue::QueueService& svc, const std::string& id, const QueueSettings& s) {
-  QueueNames n(id);
-  queue::QueueConfig dlq;
-  dlq.retention = std::chrono::seconds(14 * 24 * 3600);
-  svc.create(n.dead_letter, dlq);
-  queue::QueueConfig req;
-  req.visibility_timeout = std::chrono::seconds(s.visibility_s);
-  req.max_receive_count = s.max_receives;
-  req.dead_letter_queue = n.dead_letter;
-  auto request = svc.create(n.request, req);
-  auto response = svc.create(n.response, queue::QueueConfig{});
-  return {request, response};
+    queue::QueueService& svc, const std::string& id, const QueueSettings& s, bool reset = false) {
+  auto q = queue::ensure_service_queues(svc, id, s, reset);
+  return {q.request, q.response};
 }
 
 // Blocks SIGINT/SIGTERM in every thread started after this; `on_signal` runs on a dedicated thread
@@ -156,6 +143,7 @@ void register_service_commands(CLI::App& app, GlobalOptions& global) {
     size_t max_body = 6 * 1024 * 1024;
     bool queues_only = false;
     bool no_recognize = false;
+    bool reset_queues = false;
     QueueSettings queues;
   };
   auto sa = std::make_shared<ServeArgs>();
@@ -177,13 +165,15 @@ void register_service_commands(CLI::App& app, GlobalOptions& global) {
       ->capture_default_str();
   serve->add_option("--max-receives", sa->queues.max_receives, "receives before a request is dead-lettered")
       ->capture_default_str();
+  serve->add_flag("--reset-queues", sa->reset_queues,
+                  "give existing queues of this --id serve's attributes (messages are kept)");
   serve->add_flag("--queues-only", sa->queues_only, "serve only the queues (SQS API), no face engine");
   serve->add_flag("--no-recognize", sa->no_recognize,
                   "run no recognition workers (use `facepipe worker recognize`)");
   serve->callback([sa, &global] {
     fs::create_directories(sa->data_dir);
     auto queues = queue::open_queue_service("sqlite:" + (fs::path(sa->data_dir) / "queues.db").string());
-    auto [requests, responses] = ensure_queues(*queues, sa->id, sa->queues);
+    auto [requests, responses] = ensure_queues(*queues, sa->id, sa->queues, sa->reset_queues);
     service::Metrics metrics;
     add_queue_depths(metrics, {requests, responses, queues->get(QueueNames(sa->id).dead_letter)});
 
@@ -197,6 +187,12 @@ void register_service_commands(CLI::App& app, GlobalOptions& global) {
     so.threads = sa->http_threads;
     so.max_body_bytes = sa->max_body;
     server::HttpServer http(so, queues.get(), metrics);
+    http.set_health_check([&queues, names = QueueNames(sa->id)] {
+      std::vector<std::string> problems;
+      for (auto& name : queue::missing_service_queues(*queues, names))
+        problems.push_back("queue " + name + " was deleted; restart serve to recreate it");
+      return problems;
+    });
 
     Waiters waiters;
     std::unique_ptr<service::DetectionHandler> detection;

@@ -68,8 +68,15 @@ HttpServer::HttpServer(ServerOptions options, queue::QueueService* queues, servi
   http_->set_read_timeout(30, 0);
   http_->set_write_timeout(30, 0);
 
-  http_->Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
-    send_json(res, 200, {{"status", "ok"}});
+  http_->Get("/healthz", [this](const httplib::Request&, httplib::Response& res) {
+    std::vector<std::string> problems;
+    try {
+      if (health_check_) problems = health_check_();
+    } catch (const std::exception& e) {
+      problems.push_back(e.what());
+    }
+    if (problems.empty()) return send_json(res, 200, {{"status", "ok"}});
+    send_json(res, 503, {{"status", "unhealthy"}, {"problems", problems}});
   });
   http_->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
     res.set_content(metrics_.render(), "text/plain; version=0.0.4");
@@ -144,6 +151,10 @@ HttpServer::HttpServer(ServerOptions options, queue::QueueService* queues, servi
 HttpServer::~HttpServer() { stop(); }
 
 void HttpServer::set_function(FunctionHandler handler) { function_ = std::move(handler); }
+
+void HttpServer::set_health_check(std::function<std::vector<std::string>()> problems) {
+  health_check_ = std::move(problems);
+}
 
 void HttpServer::add_post_route(const std::string& path, RouteHandler handler) {
   routes_[path] = std::move(handler);

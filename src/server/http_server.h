@@ -3,7 +3,7 @@
 //                          200 once the frame is accepted, 4xx + {"error","message"} for bad input
 //   POST / (SQS)           the SQS JSON protocol (X-Amz-Target) and query protocol (form Action=...),
 //                          dispatched by header, so one --endpoint-url serves the function and the queues
-//   GET  /healthz          {"status":"ok"}
+//   GET  /healthz          {"status":"ok"}, or 503 {"status":"unhealthy","problems":[...]} (set_health_check)
 //   GET  /metrics          Prometheus text
 // Keep-alive connections, a fixed worker pool (long polls hold a worker, so the pool is sized for them),
 // and a body limit (Lambda's 6 MB by default) enforced before the body is read.
@@ -14,6 +14,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -47,6 +48,9 @@ class HttpServer {
   HttpServer(ServerOptions options, queue::QueueService* queues, service::Metrics& metrics);
   ~HttpServer();
   void set_function(FunctionHandler handler);
+  // Before bind(): /healthz answers 503 with what `problems` returns when that is not empty (e.g. the
+  // service's queues that were deleted under it). Called on every probe: keep it cheap.
+  void set_health_check(std::function<std::vector<std::string>()> problems);
   // Before bind(): POST `path` (exact) goes to `handler`.
   void add_post_route(const std::string& path, RouteHandler handler);
   // Binds the socket; returns the port (useful with port 0). Throws Error(kUnavailable) when taken.
@@ -62,6 +66,7 @@ class HttpServer {
   queue::QueueService* queues_;
   service::Metrics& metrics_;
   FunctionHandler function_;
+  std::function<std::vector<std::string>()> health_check_;
   std::map<std::string, RouteHandler> routes_;
   std::unique_ptr<httplib::Server> http_;
   int port_ = 0;
