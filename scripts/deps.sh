@@ -6,7 +6,7 @@ packages=(
   libdnnl-dev
   libopencv-core-dev libopencv-imgproc-dev libturbojpeg0-dev libpng-dev libexif-dev
   nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev
-  libcpp-httplib-dev libcurl4-openssl-dev libssl-dev
+  libcpp-httplib-dev libcurl4-openssl-dev libssl-dev libboost-dev
   libsqlite3-dev sqlite3 libzip-dev zlib1g-dev
   libavformat-dev libavcodec-dev libavutil-dev libswscale-dev
   libgtest-dev libgmock-dev libbenchmark-dev

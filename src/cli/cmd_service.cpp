@@ -144,13 +144,20 @@ void register_service_commands(CLI::App& app, GlobalOptions& global) {
     bool queues_only = false;
     bool no_recognize = false;
     bool reset_queues = false;
+    std::string public_url, tls_cert, tls_key;
     QueueSettings queues;
   };
   auto sa = std::make_shared<ServeArgs>();
   auto* serve = app.add_subcommand(
       "serve", "run the whole service in one process: function URL, queues (SQS API), workers");
   serve->add_option("--host", sa->host, "address to listen on")->capture_default_str();
-  serve->add_option("--port", sa->port, "port (0 = any free port, printed on start)")->capture_default_str();
+  serve->add_option("--port", sa->port, "port (0 = any free port, printed on start)")
+      ->check(CLI::Range(0, 65535))
+      ->capture_default_str();
+  serve->add_option("--public-url", sa->public_url,
+                    "URL clients reach this server at, used in returned queue URLs (default: the bound address)");
+  serve->add_option("--tls-cert", sa->tls_cert, "PEM certificate chain: serve HTTPS (with --tls-key)");
+  serve->add_option("--tls-key", sa->tls_key, "PEM private key for --tls-cert");
   serve->add_option("--data-dir", sa->data_dir, "where the queues are kept (queues.db)")
       ->capture_default_str();
   serve->add_option("--id", sa->id, "queue prefix: <id>-req-queue, <id>-resp-queue")->capture_default_str();
@@ -186,6 +193,9 @@ void register_service_commands(CLI::App& app, GlobalOptions& global) {
     so.port = sa->port;
     so.threads = sa->http_threads;
     so.max_body_bytes = sa->max_body;
+    so.public_url = sa->public_url;
+    so.tls_cert = sa->tls_cert;
+    so.tls_key = sa->tls_key;
     server::HttpServer http(so, queues.get(), metrics);
     http.set_health_check([&queues, names = QueueNames(sa->id)] {
       std::vector<std::string> problems;
@@ -193,6 +203,7 @@ void register_service_commands(CLI::App& app, GlobalOptions& global) {
         problems.push_back("queue " + name + " was deleted; restart serve to recreate it");
       return problems;
     });
+    http.bind();  // before any thread starts: a port in use ends the command cleanly
 
     Waiters waiters;
     std::unique_ptr<service::DetectionHandler> detection;
@@ -239,7 +250,6 @@ void register_service_commands(CLI::App& app, GlobalOptions& global) {
     if (engine && engine->gallery)  // the video variant's clip uploads (POST /clips)
       server::add_clip_endpoint(http, *engine->detector, *engine->embedder, *engine->gallery, engine->threshold,
                                 responses.get());
-    int port = http.bind();
     handle_signals([&] {
       stop = true;
       http.stop();
@@ -248,7 +258,6 @@ void register_service_commands(CLI::App& app, GlobalOptions& global) {
         "serve: listening on {} (function URL POST /, SQS endpoint, /healthz, /metrics); queues {} and {}",
         http.base_url(), requests->name(), responses->name());
     std::cout << "listening on " << http.base_url() << std::endl;
-    (void)port;
     http.run();
     stop = true;
     for (auto& t : workers) t.join();
@@ -282,7 +291,7 @@ void register_service_commands(CLI::App& app, GlobalOptions& global) {
       worker->add_subcommand("detect", "serve the face-detection function URL; queue detected faces");
   common(detect);
   detect->add_option("--host", wa->host, "address to listen on")->capture_default_str();
-  detect->add_option("--port", wa->port, "port (0 = any)")->capture_default_str();
+  detect->add_option("--port", wa->port, "port (0 = any)")->check(CLI::Range(0, 65535))->capture_default_str();
   detect->callback([wa, &global] {
     auto engine = load_engine(global, wa->gallery, wa->embedder, std::nullopt, true, false);
     auto svc = queue::open_queue_service(wa->endpoint);

@@ -15,6 +15,7 @@
 #include "service/detection.h"
 #include "service/recognition.h"
 #include "service/stage_engine.h"
+#include "server/error_status.h"
 
 namespace facepipe::lambda {
 namespace {
@@ -68,8 +69,8 @@ Handler face_detection(const FunctionConfig& c) {
       if (event.value("isBase64Encoded", false)) body = service::base64_decode(body);
       return http_answer(200, handler->handle(body));
     } catch (const Error& e) {
-      if (e.http_status() >= 500) throw;  // the queue failed: let Lambda report it
-      return http_answer(e.http_status(), {{"error", e.code()}, {"message", e.what()}});
+      if (server::http_status(e) >= 500) throw;  // the queue failed: let Lambda report it
+      return http_answer(server::http_status(e), {{"error", e.code()}, {"message", e.what()}});
     }
   };
 }
@@ -125,7 +126,7 @@ Handler video_recognition(const FunctionConfig& c) {
         const json message = clips->handle(bytes, request_id, key);
         results.push_back({{"key", key}, {"result", message.value("result", "")}});
       } catch (const Error& e) {
-        if (e.http_status() >= 500) throw;
+        if (server::http_status(e) >= 500) throw;
         // An unusable clip: ClipHandler already put its error result on the queue; retrying cannot help.
         results.push_back({{"key", key}, {"result", service::kClipError}, {"error", e.code()}});
       }
