@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "server/sqs_protocol.h"
+#include "service/engine_pool.h"
 
 namespace facepipe::server {
 namespace {
@@ -16,7 +17,8 @@ using nlohmann::json;
 
 void send_json(httplib::Response& res, int status, const json& body) {
   res.status = status;
-  res.set_content(body.dump(), "application/json");
+  // replace: a string holding invalid UTF-8 (an echoed client value) must not turn the answer into a 500.
+  res.set_content(body.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
 }
 
 void send_error(httplib::Response& res, int status, const std::string& code, const std::string& message) {
@@ -35,6 +37,11 @@ int answer(httplib::Response& res, const std::string& route, const std::function
   try {
     send_json(res, 200, handler());
     return 200;
+  } catch (const service::Overloaded& e) {  // load, not the request: tell the client when to come back
+    res.set_header("Retry-After", std::to_string(e.retry_after_seconds()));
+    send_json(res, 503,
+              {{"error", "overloaded"}, {"message", e.what()}, {"retry_after", e.retry_after_seconds()}});
+    return 503;
   } catch (const Error& e) {
     send_error(res, e.http_status(), e.code(), e.what());
     return e.http_status();
