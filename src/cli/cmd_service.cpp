@@ -145,7 +145,7 @@ void add_engine_pool_options(CLI::App* cmd, service::EnginePoolOptions& o) {
   cmd->add_option("--engine-threads", o.threads, "threads decoding and detecting frames (0 = cores)")
       ->capture_default_str();
   cmd->add_option("--pixel-budget", o.pixel_budget,
-                  "pixels decoded or detected at once (peak memory ~48 B each)")
+                  "pixels decoded or detected at once (peak memory ~50 B each)")
       ->capture_default_str();
   cmd->add_option("--byte-budget", o.byte_budget, "request bytes held by admitted work at once")
       ->capture_default_str();
