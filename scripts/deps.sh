@@ -11,6 +11,8 @@ packages=(
   libavformat-dev libavcodec-dev libavutil-dev libswscale-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-venv
+  clang libclang-rt-14-dev  # libFuzzer + ASan/UBSan for scripts/fuzz.sh
+  imagemagick python3-pil   # CMYK/YCCK JPEG tests: ImageMagick writes them, Pillow is the reference
 )
 missing=()
 # Node.js + npm (only for the face-api reference tool): Debian's npm conflicts with a nodejs that

@@ -24,6 +24,7 @@
 #include "server/clip_endpoint.h"
 #include "server/http_server.h"
 #include "service/detection.h"
+#include "service/engine_pool.h"
 #include "service/metrics.h"
 #include "service/recognition.h"
 #include "service/stage_engine.h"
@@ -126,6 +127,19 @@ void add_queue_depths(service::Metrics& metrics, std::vector<std::shared_ptr<que
   });
 }
 
+// The engine pool's admission control (service/engine_pool.h; README "Limits and budgets").
+void add_engine_pool_options(CLI::App* cmd, service::EnginePoolOptions& o) {
+  cmd->add_option("--engine-threads", o.threads, "threads decoding and detecting frames (0 = cores)")
+      ->capture_default_str();
+  cmd->add_option("--pixel-budget", o.pixel_budget,
+                  "pixels decoded or detected at once (peak memory ~50 B each)")
+      ->capture_default_str();
+  cmd->add_option("--byte-budget", o.byte_budget, "request bytes held by admitted work at once")
+      ->capture_default_str();
+  cmd->add_option("--engine-queue", o.max_queued, "frames waiting for the engine before 503")
+      ->capture_default_str();
+}
+
 }  // namespace
 
 void register_service_commands(CLI::App& app, GlobalOptions& global) {
@@ -141,6 +155,7 @@ void register_service_commands(CLI::App& app, GlobalOptions& global) {
     int recognizers = 1;
     int http_threads = 32;
     size_t max_body = 6 * 1024 * 1024;
+    service::EnginePoolOptions engine_pool;
     bool queues_only = false;
     bool no_recognize = false;
     bool reset_queues = false;
@@ -168,6 +183,7 @@ void register_service_commands(CLI::App& app, GlobalOptions& global) {
   serve->add_option("--recognizers", sa->recognizers, "recognition worker threads")->capture_default_str();
   serve->add_option("--http-threads", sa->http_threads, "HTTP worker threads")->capture_default_str();
   serve->add_option("--max-body", sa->max_body, "largest request body in bytes")->capture_default_str();
+  add_engine_pool_options(serve, sa->engine_pool);
   serve->add_option("--visibility-timeout", sa->queues.visibility_s, "request queue visibility timeout, s")
       ->capture_default_str();
   serve->add_option("--max-receives", sa->queues.max_receives, "receives before a request is dead-lettered")
@@ -206,14 +222,21 @@ void register_service_commands(CLI::App& app, GlobalOptions& global) {
     http.bind();  // before any thread starts: a port in use ends the command cleanly
 
     Waiters waiters;
+    std::unique_ptr<service::EnginePool> pool;
+    if (engine) {
+      pool = std::make_unique<service::EnginePool>(sa->engine_pool);
+      pool->export_metrics(metrics);
+    }
     std::unique_ptr<service::DetectionHandler> detection;
     std::unique_ptr<service::RecognitionHandler> recognition;
     std::atomic<bool> stop{false};
     std::vector<std::thread> workers;
     bool in_process_recognition = engine && !sa->no_recognize;
     if (engine) {
+      service::DetectionOptions detection_options;
+      detection_options.pool = pool.get();
       detection = std::make_unique<service::DetectionHandler>(
-          *engine->detector, engine->embedder->crop_spec(), requests, &metrics);
+          *engine->detector, engine->embedder->crop_spec(), requests, &metrics, detection_options);
       http.set_function([&](const std::string& body, bool wait) {
         if (!wait || !in_process_recognition) return detection->handle(body);
         // Register before queueing so a fast answer is not missed; the id is known only after parsing.
@@ -248,8 +271,9 @@ void register_service_commands(CLI::App& app, GlobalOptions& global) {
             [&] { service::run_recognition_worker(*requests, *recognition, stop, {}, &metrics); });
     }
     if (engine && engine->gallery)  // the video variant's clip uploads (POST /clips)
-      server::add_clip_endpoint(http, *engine->detector, *engine->embedder, *engine->gallery, engine->threshold,
-                                responses.get());
+      server::add_clip_endpoint(http, *engine->detector, *engine->embedder, *engine->gallery,
+                                engine->threshold, responses.get(), video::FramePolicy::parse("fps:2"),
+                                pool.get());
     handle_signals([&] {
       stop = true;
       http.stop();
@@ -275,6 +299,7 @@ void register_service_commands(CLI::App& app, GlobalOptions& global) {
     std::string host = "127.0.0.1";
     int port = 8081;
     QueueSettings queues;
+    service::EnginePoolOptions engine_pool;
   };
   auto wa = std::make_shared<WorkerArgs>();
   auto* worker =
@@ -292,12 +317,18 @@ void register_service_commands(CLI::App& app, GlobalOptions& global) {
   common(detect);
   detect->add_option("--host", wa->host, "address to listen on")->capture_default_str();
   detect->add_option("--port", wa->port, "port (0 = any)")->check(CLI::Range(0, 65535))->capture_default_str();
+  add_engine_pool_options(detect, wa->engine_pool);
   detect->callback([wa, &global] {
     auto engine = load_engine(global, wa->gallery, wa->embedder, std::nullopt, true, false);
     auto svc = queue::open_queue_service(wa->endpoint);
     auto requests = svc->get(QueueNames(wa->id).request);
     service::Metrics metrics;
-    service::DetectionHandler detection(*engine.detector, engine.embedder->crop_spec(), requests, &metrics);
+    service::EnginePool pool(wa->engine_pool);
+    pool.export_metrics(metrics);
+    service::DetectionOptions detection_options;
+    detection_options.pool = &pool;
+    service::DetectionHandler detection(*engine.detector, engine.embedder->crop_spec(), requests, &metrics,
+                                        detection_options);
     server::ServerOptions so;
     so.host = wa->host;
     so.port = wa->port;

@@ -35,7 +35,11 @@ nlohmann::json ClipResult::to_json() const {
             {"frames_decoded", clip.decoded},
             {"frames_recognised", clip.delivered},
             {"frames_with_faces", frames_with_faces},
-            {"policy", policy}}}};
+            {"frames_expected", clip.expected_frames},
+            {"complete", clip.complete},
+            {"error", clip.complete ? nlohmann::json() : nlohmann::json(clip.error)},
+            {"policy", policy}}},
+          {"complete", clip.complete}};
 }
 
 ClipResult recognize_clip(face::Detector& detector, face::Embedder& embedder, const gallery::Gallery& gallery,
@@ -74,9 +78,10 @@ ClipResult recognize_clip(face::Detector& detector, face::Embedder& embedder, co
     if (name != gallery::kUnknown) p.record = gallery.record(name).value_or(nlohmann::json());
     result.people.push_back(std::move(p));
   }
-  std::stable_sort(result.people.begin(), result.people.end(), [](const PersonInClip& a, const PersonInClip& b) {
-    return a.frames != b.frames ? a.frames > b.frames : a.best_distance < b.best_distance;
-  });
+  std::stable_sort(result.people.begin(), result.people.end(),
+                   [](const PersonInClip& a, const PersonInClip& b) {
+                     return a.frames != b.frames ? a.frames > b.frames : a.best_distance < b.best_distance;
+                   });
   return result;
 }
 

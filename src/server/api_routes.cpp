@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "server/error_status.h"
 #include "server/sqs_protocol.h"
+#include "service/engine_pool.h"
 
 namespace facepipe::server {
 namespace {
@@ -110,6 +111,11 @@ bool is_receive(const Request& req) {
 Response answer_json(const std::string& route, const std::function<json()>& handler) {
   try {
     return Response::json(200, handler());
+  } catch (const service::Overloaded& e) {  // load, not the request: tell the client when to come back
+    Response r = Response::json(
+        503, {{"error", "overloaded"}, {"message", e.what()}, {"retry_after", e.retry_after_seconds()}});
+    r.headers.emplace_back("Retry-After", std::to_string(e.retry_after_seconds()));
+    return r;
   } catch (const Error& e) {
     return error_response(e);
   } catch (const std::exception& e) {

@@ -10,7 +10,7 @@ namespace facepipe::server {
 
 void add_clip_endpoint(HttpServer& http, face::Detector& detector, face::Embedder& embedder,
                        const gallery::Gallery& gallery, float threshold, queue::Queue* responses,
-                       const video::FramePolicy& policy) {
+                       const video::FramePolicy& policy, service::EnginePool* pool) {
   // One handler per policy, made on first use; each handler serialises its clips (see ClipHandler).
   struct Handlers {
     std::mutex mu;
@@ -36,7 +36,13 @@ void add_clip_endpoint(HttpServer& http, face::Detector& detector, face::Embedde
       handler = slot.get();
     }
     const std::string filename = param("filename");
-    return handler->handle(body, param("request_id"), filename.empty() ? "clip.mp4" : filename);
+    const std::string name = filename.empty() ? "clip.mp4" : filename;
+    if (!pool) return handler->handle(body, param("request_id"), name);
+    auto held = pool->hold_bytes(static_cast<int64_t>(body.size()));
+    nlohmann::json answer;
+    pool->run(video::ClipLimits{}.max_pixels,
+              [&] { answer = handler->handle(body, param("request_id"), name); });
+    return answer;
   });
 }
 
