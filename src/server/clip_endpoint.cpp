@@ -10,7 +10,7 @@ namespace facepipe::server {
 
 void add_clip_endpoint(HttpServer& http, face::Detector& detector, face::Embedder& embedder,
                        const gallery::Gallery& gallery, float threshold, queue::Queue* responses,
-                       const video::FramePolicy& policy) {
+                       const video::FramePolicy& policy, const recognition::AnswerOptions& answer) {
   // One handler per policy, made on first use; each handler serialises its clips (see ClipHandler).
   struct Handlers {
     std::mutex mu;
@@ -32,7 +32,8 @@ void add_clip_endpoint(HttpServer& http, face::Detector& detector, face::Embedde
       auto& slot = handlers->by_policy[chosen.to_string()];
       if (!slot)
         slot =
-            std::make_unique<service::ClipHandler>(detector, embedder, gallery, threshold, responses, chosen);
+            std::make_unique<service::ClipHandler>(detector, embedder, gallery, threshold, responses, chosen,
+                                                   video::ClipLimits{}, answer);
       handler = slot.get();
     }
     const std::string filename = param("filename");

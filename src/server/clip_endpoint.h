@@ -8,6 +8,7 @@
 #include "face/embedder.h"
 #include "gallery/gallery.h"
 #include "queue/queue.h"
+#include "recognition/answer_policy.h"
 #include "server/http_server.h"
 #include "video/clip.h"
 
@@ -17,6 +18,7 @@ namespace facepipe::server {
 // The request may choose the frame policy with &policy=first|every|fps:N (default `policy`).
 void add_clip_endpoint(HttpServer& http, face::Detector& detector, face::Embedder& embedder,
                        const gallery::Gallery& gallery, float threshold, queue::Queue* responses,
-                       const video::FramePolicy& policy = video::FramePolicy::parse("fps:2"));
+                       const video::FramePolicy& policy = video::FramePolicy::parse("fps:2"),
+                       const recognition::AnswerOptions& answer = {});
 
 }  // namespace facepipe::server
