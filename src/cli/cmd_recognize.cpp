@@ -162,7 +162,11 @@ void register_enroll(CLI::App& app, GlobalOptions& global) {
     for (const auto& r : results) {
       json skipped = json::array();
       for (const auto& [path, why] : r.skipped) skipped.push_back({{"image", path}, {"reason", why}});
-      out.push_back({{"name", r.name}, {"images", r.images}, {"enrolled", r.enrolled}, {"skipped", skipped}});
+      out.push_back({{"name", r.name},
+                     {"images", r.images},
+                     {"enrolled", r.enrolled},
+                     {"left_out", r.left_out},
+                     {"skipped", skipped}});
     }
     if (flags->json_output) {
       std::cout << json{{"gallery", *gallery_path}, {"embedder", embedder->id()}, {"people", out}}.dump(2) << "\n";
@@ -170,7 +174,8 @@ void register_enroll(CLI::App& app, GlobalOptions& global) {
     }
     std::cout << fmt::format("{:<24} {:>7} {:>9}\n", "person", "photos", "enrolled");
     for (const auto& r : results) {
-      std::cout << fmt::format("{:<24} {:>7} {:>9}\n", r.name, r.images, r.enrolled);
+      std::cout << fmt::format("{:<24} {:>7} {:>9}{}\n", r.name, r.images, r.enrolled,
+                               r.left_out ? fmt::format("  (the best of {} usable)", r.enrolled + r.left_out) : "");
       for (const auto& [path, why] : r.skipped) std::cout << "  skipped " << path << ": " << why << "\n";
     }
     std::cout << "gallery " << *gallery_path << " (" << embedder->id() << ")\n";

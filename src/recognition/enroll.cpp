@@ -132,9 +132,7 @@ std::vector<EnrollResult> enroll(gallery::Gallery& gallery, face::Detector& dete
     }
     if (options.per_person > 0 && usable.size() > static_cast<size_t>(options.per_person)) {
       std::stable_sort(usable.begin(), usable.end(), [](const Usable& a, const Usable& b) { return a.score > b.score; });
-      for (size_t i = static_cast<size_t>(options.per_person); i < usable.size(); ++i)
-        result.skipped.emplace_back(usable[i].path,
-                                    std::to_string(options.per_person) + " photos of better quality kept");
+      result.left_out = static_cast<int>(usable.size()) - options.per_person;
       usable.resize(static_cast<size_t>(options.per_person));
       std::sort(usable.begin(), usable.end(), [](const Usable& a, const Usable& b) { return a.order < b.order; });
     }
@@ -150,9 +148,11 @@ std::vector<EnrollResult> enroll(gallery::Gallery& gallery, face::Detector& dete
     std::vector<face::Embedding> embeddings;
     if (!crops.empty()) embeddings = embedder.embed(crops);
     if (embeddings.empty())
-      throw Error(ErrorKind::kInvalidInput, "no usable photo of '" + source.name + "' (" +
-                                                std::to_string(result.skipped.size()) +
-                                                " skipped: no usable face or unreadable); give clear frontal photos");
+      throw Error(ErrorKind::kInvalidInput,
+                  "no usable photo of '" + source.name + "' (" + std::to_string(result.skipped.size()) +
+                      " skipped; " + (result.skipped.empty() ? std::string("none given") : result.skipped[0].first +
+                                                                                                ": " + result.skipped[0].second) +
+                      "); give clear frontal photos");
     for (const auto& e : embeddings) gallery.add(source.name, e);
     result.enrolled = static_cast<int>(usable.size());
     results.push_back(std::move(result));

@@ -33,7 +33,8 @@ std::vector<EnrollSource> sources_from_pairs(const std::vector<std::string>& pai
 struct EnrollResult {
   std::string name;
   int images = 0;
-  int enrolled = 0;                                            // embeddings added to the gallery
+  int enrolled = 0;                                            // photos whose face was added to the gallery
+  int left_out = 0;                                            // usable photos beyond per_person
   std::vector<std::pair<std::string, std::string>> skipped;  // (image path, reason)
 };
 
@@ -45,8 +46,8 @@ struct EnrollOptions {
   bool mirror = false;    // also enrol each face's mirror image (measured: see README, "Accuracy")
 };
 
-// Enrols every source. Skipped photos are listed in the result (with the reason; photos left out by
-// per_person as "N better photos kept"); a person with no usable photo is an error (kInvalidInput) naming
+// Enrols every source. Skipped photos are listed in the result with the reason (photos left out by
+// per_person are only counted); a person with no usable photo is an error (kInvalidInput) naming
 // the person, raised before anything of theirs is added.
 std::vector<EnrollResult> enroll(gallery::Gallery& gallery, face::Detector& detector, face::Embedder& embedder,
                                  const std::vector<EnrollSource>& sources, const Progress& progress = {},
