@@ -13,6 +13,7 @@ packages=(
   python3 python3-venv
   clang libclang-rt-14-dev  # libFuzzer + ASan/UBSan for scripts/fuzz.sh
   imagemagick python3-pil   # CMYK/YCCK JPEG tests: ImageMagick writes them, Pillow is the reference
+  librsvg2-bin  # rsvg-convert: the README's PNG of the accuracy report's SVG (scripts/accuracy-report.sh)
 )
 missing=()
 # Node.js + npm (only for the face-api reference tool): Debian's npm conflicts with a nodejs that

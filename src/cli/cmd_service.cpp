@@ -14,6 +14,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "cli/answer_flags.h"
 #include "cli/commands.h"
 #include "core/error.h"
 #include "engine/loader.h"
@@ -193,7 +194,8 @@ void register_service_commands(CLI::App& app, GlobalOptions& global) {
   serve->add_flag("--queues-only", sa->queues_only, "serve only the queues (SQS API), no face engine");
   serve->add_flag("--no-recognize", sa->no_recognize,
                   "run no recognition workers (use `facepipe worker recognize`)");
-  serve->callback([sa, &global] {
+  auto serve_answer = add_answer_flags(serve);
+  serve->callback([sa, &global, serve_answer] {
     fs::create_directories(sa->data_dir);
     auto queues = queue::open_queue_service("sqlite:" + (fs::path(sa->data_dir) / "queues.db").string());
     auto [requests, responses] = ensure_queues(*queues, sa->id, sa->queues, sa->reset_queues);
@@ -264,7 +266,8 @@ void register_service_commands(CLI::App& app, GlobalOptions& global) {
     }
     if (in_process_recognition) {
       recognition = std::make_unique<service::RecognitionHandler>(*engine->embedder, *engine->gallery,
-                                                                  engine->threshold, responses, &metrics);
+                                                                  engine->threshold, responses, &metrics,
+                                                                  *serve_answer);
       recognition->on_response = [&](const json& r) { waiters.deliver(r); };
       for (int i = 0; i < std::max(1, sa->recognizers); ++i)
         workers.emplace_back(
@@ -273,7 +276,7 @@ void register_service_commands(CLI::App& app, GlobalOptions& global) {
     if (engine && engine->gallery)  // the video variant's clip uploads (POST /clips)
       server::add_clip_endpoint(http, *engine->detector, *engine->embedder, *engine->gallery,
                                 engine->threshold, responses.get(), video::FramePolicy::parse("fps:2"),
-                                pool.get());
+                                pool.get(), *serve_answer);
     handle_signals([&] {
       stop = true;
       http.stop();
@@ -345,7 +348,8 @@ void register_service_commands(CLI::App& app, GlobalOptions& global) {
   recognize->add_option("--threshold", wa->threshold,
                         "open-set distance threshold (default: the embedder's)");
   recognize->add_option("--threads", wa->threads, "consumer threads")->capture_default_str();
-  recognize->callback([wa, &global] {
+  auto worker_answer = add_answer_flags(recognize);
+  recognize->callback([wa, &global, worker_answer] {
     auto engine = load_engine(global, wa->gallery, wa->embedder, wa->threshold, false, true);
     auto svc = queue::open_queue_service(wa->endpoint);
     QueueNames names(wa->id);
@@ -353,7 +357,7 @@ void register_service_commands(CLI::App& app, GlobalOptions& global) {
     auto responses = svc->get(names.response);
     service::Metrics metrics;
     service::RecognitionHandler recognition(*engine.embedder, *engine.gallery, engine.threshold, responses,
-                                            &metrics);
+                                            &metrics, *worker_answer);
     std::atomic<bool> stop{false};
     handle_signals([&] { stop = true; });
     std::cout << "consuming " << requests->url() << std::endl;

@@ -20,6 +20,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "aws/client.h"
+#include "cli/answer_flags.h"
 #include "cli/commands.h"
 #include "core/error.h"
 #include "core/file.h"
@@ -84,7 +85,8 @@ void register_clip(CLI::App& app, GlobalOptions& global) {
   cmd->add_option("--gallery", *gallery_path, "gallery database")->required()->check(CLI::ExistingFile);
   cmd->add_option("--policy", *policy, "frames to recognise: first | every | fps:N")->capture_default_str();
   cmd->add_option("--threshold", *threshold, "open-set distance threshold (default: the embedder's)");
-  cmd->callback([&global, file, gallery_path, policy, threshold] {
+  auto answer = add_answer_flags(cmd);
+  cmd->callback([&global, file, gallery_path, policy, threshold, answer] {
     const auto frame_policy = video::FramePolicy::parse(*policy);
     auto gallery = gallery::Gallery::open(*gallery_path);
     face::EngineOptions options;
@@ -94,7 +96,7 @@ void register_clip(CLI::App& app, GlobalOptions& global) {
     auto embedder = face::make_embedder(options);
     const float t = *threshold >= 0 ? *threshold : recognition::default_threshold(embedder->id());
     const auto result =
-        recognition::recognize_clip(*detector, *embedder, *gallery, read_file(*file), frame_policy, t);
+        recognition::recognize_clip(*detector, *embedder, *gallery, read_file(*file), frame_policy, t, {}, *answer);
     json out = result.to_json();
     out["file"] = *file;
     std::cout << out.dump(2) << "\n";

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <map>
 #include <mutex>
 
 #include "core/error.h"
@@ -152,6 +153,29 @@ class SqliteGallery : public Gallery {
       if (!j.is_null()) out = std::move(j);
     }
     sqlite3_finalize(st);
+    return out;
+  }
+
+  std::vector<std::pair<std::string, float>> distances(const face::Embedding& embedding) const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (names_.empty()) throw Error(ErrorKind::kInvalidInput, "the gallery is empty: enrol people first");
+    if (static_cast<int>(embedding.size()) != dim_)
+      throw Error(ErrorKind::kInvalidInput, "embedding of " + std::to_string(embedding.size()) +
+                                                " values for a gallery of dimension " + std::to_string(dim_));
+    std::map<std::string, float> nearest;
+    const size_t d = static_cast<size_t>(dim_);
+    for (size_t i = 0; i < names_.size(); ++i) {
+      const float* row = &matrix_[i * d];
+      float sum = 0;
+      for (size_t k = 0; k < d; ++k) {
+        const float diff = embedding[k] - row[k];
+        sum += diff * diff;
+      }
+      auto [it, inserted] = nearest.try_emplace(names_[i], sum);
+      if (!inserted) it->second = std::min(it->second, sum);
+    }
+    std::vector<std::pair<std::string, float>> out;
+    for (auto& [name, sum] : nearest) out.emplace_back(name, std::sqrt(sum));
     return out;
   }
 

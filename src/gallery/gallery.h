@@ -54,6 +54,9 @@ class Gallery {
   // Nearest person; `threshold` <= 0 disables the open-set rule (always the nearest, as the seed does).
   // Throws Error(kInvalidInput) when the gallery is empty or the dimension differs.
   virtual Match match(const face::Embedding& embedding, float threshold) const = 0;
+  // Each person's nearest distance to `embedding`, by name (score-level evaluation: one
+  // comparison per enrolled identity, as ISO/IEC 19795 counts them). Same errors as match().
+  virtual std::vector<std::pair<std::string, float>> distances(const face::Embedding& embedding) const = 0;
 };
 
 }  // namespace facepipe::gallery

@@ -80,7 +80,7 @@ Handler face_recognition(const FunctionConfig& c) {
       required(c.response_queue_url, "FACEPIPE_RESPONSE_QUEUE_URL", "face-recognition"));
   auto engine = load_engine(c, false, true, c.gallery);
   auto handler = std::make_shared<service::RecognitionHandler>(*engine->embedder, *engine->gallery,
-                                                               engine->threshold, responses);
+                                                               engine->threshold, responses, nullptr, c.answer);
   return [engine, handler](const json& event, const Invocation&) -> json {
     if (!event.contains("Records") || !event["Records"].is_array())
       throw Error(ErrorKind::kInvalidInput, "face-recognition expects an SQS event ({\"Records\": [...]})");
@@ -101,7 +101,8 @@ Handler video_recognition(const FunctionConfig& c) {
   auto engine = load_engine(c, true, true, c.gallery);
   auto clips = std::make_shared<service::ClipHandler>(*engine->detector, *engine->embedder, *engine->gallery,
                                                       engine->threshold, responses.get(),
-                                                      video::FramePolicy::parse(c.frame_policy));
+                                                      video::FramePolicy::parse(c.frame_policy),
+                                                      video::ClipLimits{}, c.answer);
   auto s3 = std::make_shared<aws::S3Client>();
   if (!c.people_table.empty()) {
     auto dynamodb = std::make_shared<aws::DynamoDbClient>();
@@ -151,6 +152,14 @@ FunctionConfig FunctionConfig::from_environment() {
       c.threshold = std::stof(t);
     } catch (const std::exception&) {
       throw Error(ErrorKind::kInvalidInput, "FACEPIPE_THRESHOLD='" + t + "' is not a number");
+    }
+  }
+  if (const std::string a = env("FACEPIPE_ANSWER"); !a.empty()) c.answer.policy = recognition::parse_answer_policy(a);
+  if (const std::string p = env("FACEPIPE_MIN_FACE_PROB"); !p.empty()) {
+    try {
+      c.answer.quality.min_prob = std::stof(p);
+    } catch (const std::exception&) {
+      throw Error(ErrorKind::kInvalidInput, "FACEPIPE_MIN_FACE_PROB='" + p + "' is not a number");
     }
   }
   return c;

@@ -44,17 +44,18 @@ nlohmann::json ClipResult::to_json() const {
 
 ClipResult recognize_clip(face::Detector& detector, face::Embedder& embedder, const gallery::Gallery& gallery,
                           std::string_view clip_bytes, const video::FramePolicy& policy, float threshold,
-                          const video::ClipLimits& limits) {
+                          const video::ClipLimits& limits, const AnswerOptions& answer) {
   ClipResult result;
   result.policy = policy.to_string();
   std::map<std::string, PersonInClip> seen;
   result.clip = video::decode_clip(
       clip_bytes, policy,
       [&](double t, const cv::Mat& rgb) {
-        const auto faces = recognize(detector, embedder, gallery, rgb, threshold, /*largest_only=*/false);
-        if (!faces.empty()) ++result.frames_with_faces;
+        const FrameAnswer frame = answer_frame(detector, embedder, gallery, rgb, threshold, answer);
+        if (!frame.faces.empty()) ++result.frames_with_faces;
         std::map<std::string, float> in_frame;  // a person counts once per frame, at their best distance
-        for (const auto& f : faces) {
+        for (const auto& f : frame.faces) {
+          if (answer.policy == AnswerPolicy::kKnown && !f.quality.ok()) continue;
           auto [it, inserted] = in_frame.emplace(f.match.name, f.match.distance);
           if (!inserted) it->second = std::min(it->second, f.match.distance);
         }

@@ -76,25 +76,53 @@ std::vector<EnrollSource> sources_from_pairs(const std::vector<std::string>& pai
 }
 
 std::vector<EnrollResult> enroll(gallery::Gallery& gallery, face::Detector& detector, face::Embedder& embedder,
-                                 const std::vector<EnrollSource>& sources, const Progress& progress) {
+                                 const std::vector<EnrollSource>& sources, const Progress& progress,
+                                 const EnrollOptions& options) {
+  const face::CropSpec spec = embedder.crop_spec();
   size_t total = 0;
   for (const auto& s : sources) total += s.images.size();
   size_t done = 0;
   std::vector<EnrollResult> results;
   for (const auto& source : sources) {
     EnrollResult result{source.name, static_cast<int>(source.images.size()), 0, {}};
-    std::vector<face::Embedding> embeddings;
+    struct Usable {
+      float score;
+      size_t order;
+      std::string path;
+      cv::Mat crop;
+    };
+    std::vector<Usable> usable;
     for (const auto& path : source.images) {
       if (progress) progress(done, total, path.string());
       ++done;
       try {
         const cv::Mat rgb = image::load_rgb(path);
-        auto faces = embed_faces(detector, embedder, rgb, /*largest_only=*/true);
+        const auto faces = detector.detect(rgb);
         if (faces.empty()) {
           result.skipped.emplace_back(path.string(), "no face found");
           continue;
         }
-        embeddings.push_back(std::move(faces[0].embedding));
+        // The largest face that passes the gate; when none does, the largest face's reason.
+        std::vector<size_t> order(faces.size());
+        for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+        std::stable_sort(order.begin(), order.end(),
+                         [&](size_t a, size_t b) { return faces[a].box.area() > faces[b].box.area(); });
+        std::string refusal;
+        bool found = false;
+        for (size_t i : order) {
+          cv::Mat crop = face::extract_crop(rgb, faces[i], spec);
+          const Quality q = assess_quality(faces[i], rgb.cols, rgb.rows, crop, options.quality);
+          if (!q.ok()) {
+            if (refusal.empty()) refusal = q.failed;
+            continue;
+          }
+          usable.push_back({q.score, usable.size(), path.string(), std::move(crop)});
+          found = true;
+          break;
+        }
+        if (!found)
+          result.skipped.emplace_back(path.string(), "the face fails the quality gate: " + refusal +
+                                                         "; give a sharper, frontal, well-lit photo");
       } catch (const Error& e) {
         if (e.kind() != ErrorKind::kInvalidInput && e.kind() != ErrorKind::kNotFound &&
             e.kind() != ErrorKind::kTooLarge)
@@ -102,12 +130,31 @@ std::vector<EnrollResult> enroll(gallery::Gallery& gallery, face::Detector& dete
         result.skipped.emplace_back(path.string(), e.what());
       }
     }
+    if (options.per_person > 0 && usable.size() > static_cast<size_t>(options.per_person)) {
+      std::stable_sort(usable.begin(), usable.end(), [](const Usable& a, const Usable& b) { return a.score > b.score; });
+      result.left_out = static_cast<int>(usable.size()) - options.per_person;
+      usable.resize(static_cast<size_t>(options.per_person));
+      std::sort(usable.begin(), usable.end(), [](const Usable& a, const Usable& b) { return a.order < b.order; });
+    }
+    std::vector<cv::Mat> crops;
+    for (const auto& u : usable) {
+      crops.push_back(u.crop);
+      if (options.mirror) {
+        cv::Mat m;
+        cv::flip(u.crop, m, 1);
+        crops.push_back(m);
+      }
+    }
+    std::vector<face::Embedding> embeddings;
+    if (!crops.empty()) embeddings = embedder.embed(crops);
     if (embeddings.empty())
-      throw Error(ErrorKind::kInvalidInput, "no usable photo of '" + source.name + "' (" +
-                                                std::to_string(result.skipped.size()) +
-                                                " skipped: no face or unreadable); give clear frontal photos");
+      throw Error(ErrorKind::kInvalidInput,
+                  "no usable photo of '" + source.name + "' (" + std::to_string(result.skipped.size()) +
+                      " skipped; " + (result.skipped.empty() ? std::string("none given") : result.skipped[0].first +
+                                                                                                ": " + result.skipped[0].second) +
+                      "); give clear frontal photos");
     for (const auto& e : embeddings) gallery.add(source.name, e);
-    result.enrolled = static_cast<int>(embeddings.size());
+    result.enrolled = static_cast<int>(usable.size());
     results.push_back(std::move(result));
   }
   if (progress) progress(total, total, "");

@@ -1,6 +1,6 @@
 // Enrolment: put people into a gallery from their photos. Each photo contributes the embedding of its
-// largest face (as the reference pipeline recognises the largest face); a photo without a face, or one
-// that cannot be read, is reported, never silently skipped.
+// largest face that passes the quality gate (recognition/quality.h); a photo without such a face, or one
+// that cannot be read, is reported with the reason, never silently skipped.
 #pragma once
 
 #include <filesystem>
@@ -11,6 +11,7 @@
 #include "face/detector.h"
 #include "face/embedder.h"
 #include "gallery/gallery.h"
+#include "recognition/quality.h"
 
 namespace facepipe::recognition {
 
@@ -20,7 +21,8 @@ struct EnrollSource {
 };
 
 // A folder with one sub-folder per person (its name = the person's name), images inside (*.jpg, *.jpeg,
-// *.png) in file-name order. `per_person` > 0 keeps only the first N images of each person.
+// *.png) in file-name order. `per_person` > 0 keeps only the first N images of each person (enroll()'s
+// EnrollOptions::per_person keeps the N best instead).
 // Throws Error(kNotFound) when `dir` is missing or holds no person folder with images.
 std::vector<EnrollSource> sources_from_folder(const std::filesystem::path& dir, int per_person = 0);
 
@@ -31,15 +33,24 @@ std::vector<EnrollSource> sources_from_pairs(const std::vector<std::string>& pai
 struct EnrollResult {
   std::string name;
   int images = 0;
-  int enrolled = 0;                                            // embeddings added to the gallery
+  int enrolled = 0;                                            // photos whose face was added to the gallery
+  int left_out = 0;                                            // usable photos beyond per_person
   std::vector<std::pair<std::string, std::string>> skipped;  // (image path, reason)
 };
 
 using Progress = std::function<void(size_t done, size_t total, const std::string& current)>;
 
-// Enrols every source. Skipped photos are listed in the result; a person with no usable photo is an
-// error (kInvalidInput) naming the person, raised before anything of theirs is added.
+struct EnrollOptions {
+  QualityBounds quality;  // a photo whose faces all fail is refused with the reason
+  int per_person = 0;     // > 0: keep each person's N photos of best quality score (Quality::score)
+  bool mirror = false;    // also enrol each face's mirror image (measured: see README, "Accuracy")
+};
+
+// Enrols every source. Skipped photos are listed in the result with the reason (photos left out by
+// per_person are only counted); a person with no usable photo is an error (kInvalidInput) naming
+// the person, raised before anything of theirs is added.
 std::vector<EnrollResult> enroll(gallery::Gallery& gallery, face::Detector& detector, face::Embedder& embedder,
-                                 const std::vector<EnrollSource>& sources, const Progress& progress = {});
+                                 const std::vector<EnrollSource>& sources, const Progress& progress = {},
+                                 const EnrollOptions& options = {});
 
 }  // namespace facepipe::recognition

@@ -1,5 +1,6 @@
 #include "recognition/evaluate.h"
 
+#include <algorithm>
 #include <fstream>
 
 #include "core/error.h"
@@ -62,6 +63,21 @@ std::vector<LabeledImage> labels_from_folders(const fs::path& dir) {
   return out;
 }
 
+std::vector<LabeledImage> strangers_from_folder(const fs::path& dir) {
+  if (!fs::is_directory(dir))
+    throw Error(ErrorKind::kNotFound, "strangers folder '" + dir.string() + "' does not exist");
+  std::vector<LabeledImage> out;
+  for (const auto& e : fs::recursive_directory_iterator(dir)) {
+    if (!e.is_regular_file()) continue;
+    std::string ext = e.path().extension().string();
+    std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+    if (ext == ".jpg" || ext == ".jpeg" || ext == ".png") out.push_back({e.path(), gallery::kUnknown});
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.path < b.path; });
+  if (out.empty()) throw Error(ErrorKind::kNotFound, "no .jpg/.png image in strangers folder '" + dir.string() + "'");
+  return out;
+}
+
 nlohmann::json EvalReport::to_json() const {
   return {{"total", total},     {"correct", correct},   {"wrong", wrong},
           {"unknown", unknown}, {"no_face", no_face},   {"errors", errors},
@@ -70,7 +86,8 @@ nlohmann::json EvalReport::to_json() const {
 }
 
 EvalReport evaluate(face::Detector& detector, face::Embedder& embedder, const gallery::Gallery& gallery,
-                    float threshold, const std::vector<LabeledImage>& images, const Progress& progress) {
+                    float threshold, const std::vector<LabeledImage>& images, const Progress& progress,
+                    const AnswerOptions& answer) {
   EvalReport report;
   size_t done = 0;
   for (const auto& item : images) {
@@ -80,13 +97,13 @@ EvalReport evaluate(face::Detector& detector, face::Embedder& embedder, const ga
     float distance = 0;
     try {
       const cv::Mat rgb = image::load_rgb(item.path);
-      auto faces = recognize(detector, embedder, gallery, rgb, threshold, /*largest_only=*/true);
-      if (faces.empty()) {
+      const FrameAnswer frame = answer_frame(detector, embedder, gallery, rgb, threshold, answer);
+      if (frame.no_face()) {
         answered = "(no face)";
         ++report.no_face;
       } else {
-        answered = faces[0].match.name;
-        distance = faces[0].match.distance;
+        answered = frame.result;
+        distance = frame.faces[frame.answering >= 0 ? static_cast<size_t>(frame.answering) : 0].match.distance;
       }
     } catch (const Error& e) {
       if (e.kind() == ErrorKind::kInternal || e.kind() == ErrorKind::kUnavailable) throw;

@@ -11,6 +11,7 @@
 #include "face/detector.h"
 #include "face/embedder.h"
 #include "gallery/gallery.h"
+#include "recognition/answer_policy.h"
 #include "recognition/enroll.h"
 
 namespace facepipe::recognition {
@@ -40,7 +41,11 @@ struct EvalReport {
   nlohmann::json to_json() const;
 };
 
+// Each image answered as the service answers a frame (`answer`: policy and quality gate).
 EvalReport evaluate(face::Detector& detector, face::Embedder& embedder, const gallery::Gallery& gallery,
-                    float threshold, const std::vector<LabeledImage>& images, const Progress& progress = {});
+                    float threshold, const std::vector<LabeledImage>& images, const Progress& progress = {},
+                    const AnswerOptions& answer = {});
+// Every image of `dir` (recursively) labelled gallery::kUnknown: people nobody enrolled.
+std::vector<LabeledImage> strangers_from_folder(const std::filesystem::path& dir);
 
 }  // namespace facepipe::recognition

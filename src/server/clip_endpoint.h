@@ -8,6 +8,7 @@
 #include "face/embedder.h"
 #include "gallery/gallery.h"
 #include "queue/queue.h"
+#include "recognition/answer_policy.h"
 #include "server/http_server.h"
 #include "service/engine_pool.h"
 #include "video/clip.h"
@@ -21,6 +22,6 @@ namespace facepipe::server {
 void add_clip_endpoint(HttpServer& http, face::Detector& detector, face::Embedder& embedder,
                        const gallery::Gallery& gallery, float threshold, queue::Queue* responses,
                        const video::FramePolicy& policy = video::FramePolicy::parse("fps:2"),
-                       service::EnginePool* pool = nullptr);
+                       service::EnginePool* pool = nullptr, const recognition::AnswerOptions& answer = {});
 
 }  // namespace facepipe::server
