@@ -25,6 +25,7 @@
 #include "server/http_server.h"
 #include "service/detection.h"
 #include "service/metrics.h"
+#include "service/queue_connect.h"
 #include "service/recognition.h"
 #include "service/stage_engine.h"
 #include "service/worker.h"
@@ -169,7 +170,8 @@ void register_service_commands(CLI::App& app, GlobalOptions& global) {
   serve->add_option("--gallery", sa->gallery, "gallery database");
   serve->add_option("--embedder", sa->embedder, "embedder when the gallery does not name one")
       ->capture_default_str();
-  serve->add_option("--threshold", sa->threshold, "open-set distance threshold (default: the embedder's)");
+  serve->add_option("--threshold", sa->threshold, "open-set distance threshold (default: the embedder's)")
+      ->check(CLI::NonNegativeNumber);
   serve->add_option("--recognizers", sa->recognizers, "recognition worker threads")->capture_default_str();
   serve->add_option("--http-threads", sa->http_threads, "HTTP worker threads")->capture_default_str();
   serve->add_option("--max-body", sa->max_body, "largest request body in bytes")->capture_default_str();
@@ -181,15 +183,17 @@ void register_service_commands(CLI::App& app, GlobalOptions& global) {
   serve->add_flag("--no-recognize", sa->no_recognize,
                   "run no recognition workers (use `facepipe worker recognize`)");
   serve->callback([sa, &global] {
-    fs::create_directories(sa->data_dir);
-    auto queues = queue::open_queue_service("sqlite:" + (fs::path(sa->data_dir) / "queues.db").string());
-    auto [requests, responses] = ensure_queues(*queues, sa->id, sa->queues);
-    service::Metrics metrics;
-    add_queue_depths(metrics, {requests, responses, queues->get(QueueNames(sa->id).dead_letter)});
-
+    // The engine first: a start-up that fails (no gallery, no models) leaves no data folder behind.
     std::optional<Engine> engine;
     if (!sa->queues_only)
       engine = load_engine(global, sa->gallery, sa->embedder, sa->threshold, true, !sa->no_recognize);
+    fs::create_directories(sa->data_dir);
+    const fs::path queues_db = fs::absolute(fs::path(sa->data_dir) / "queues.db");
+    spdlog::info("serve: queues kept in {} (--data-dir)", queues_db.string());
+    auto queues = queue::open_queue_service("sqlite:" + queues_db.string());
+    auto [requests, responses] = ensure_queues(*queues, sa->id, sa->queues);
+    service::Metrics metrics;
+    add_queue_depths(metrics, {requests, responses, queues->get(QueueNames(sa->id).dead_letter)});
 
     server::ServerOptions so;
     so.host = sa->host;
@@ -232,6 +236,12 @@ void register_service_commands(CLI::App& app, GlobalOptions& global) {
         return *result;
       });
     }
+    // Before any worker thread starts, so that every thread inherits the blocked SIGINT/SIGTERM and the
+    // signal reaches the thread that stops the server (a worker would have died of it: exit 143).
+    handle_signals([&] {
+      stop = true;
+      http.stop();
+    });
     if (in_process_recognition) {
       recognition = std::make_unique<service::RecognitionHandler>(*engine->embedder, *engine->gallery,
                                                                   engine->threshold, responses, &metrics);
@@ -244,13 +254,10 @@ void register_service_commands(CLI::App& app, GlobalOptions& global) {
       server::add_clip_endpoint(http, *engine->detector, *engine->embedder, *engine->gallery, engine->threshold,
                                 responses.get());
     int port = http.bind();
-    handle_signals([&] {
-      stop = true;
-      http.stop();
-    });
     spdlog::info(
-        "serve: listening on {} (function URL POST /, SQS endpoint, /healthz, /metrics); queues {} and {}",
-        http.base_url(), requests->name(), responses->name());
+        "serve: listening on {} (function URL POST /, SQS endpoint, /healthz, /metrics); queues {} and {}; "
+        "response queue URL {}/000000000000/{}",
+        http.base_url(), requests->name(), responses->name(), http.base_url(), responses->name());
     std::cout << "listening on " << http.base_url() << std::endl;
     (void)port;
     http.run();
@@ -290,7 +297,7 @@ void register_service_commands(CLI::App& app, GlobalOptions& global) {
   detect->callback([wa, &global] {
     auto engine = load_engine(global, wa->gallery, wa->embedder, std::nullopt, true, false);
     auto svc = queue::open_queue_service(wa->endpoint);
-    auto requests = svc->get(QueueNames(wa->id).request);
+    auto requests = service::connect_queue(*svc, QueueNames(wa->id).request, wa->endpoint);
     service::Metrics metrics;
     service::DetectionHandler detection(*engine.detector, engine.embedder->crop_spec(), requests, &metrics);
     server::ServerOptions so;
@@ -306,15 +313,15 @@ void register_service_commands(CLI::App& app, GlobalOptions& global) {
   auto* recognize = worker->add_subcommand(
       "recognize", "consume the request queue in batches; answer on the response queue");
   common(recognize);
-  recognize->add_option("--threshold", wa->threshold,
-                        "open-set distance threshold (default: the embedder's)");
+  recognize->add_option("--threshold", wa->threshold, "open-set distance threshold (default: the embedder's)")
+      ->check(CLI::NonNegativeNumber);
   recognize->add_option("--threads", wa->threads, "consumer threads")->capture_default_str();
   recognize->callback([wa, &global] {
     auto engine = load_engine(global, wa->gallery, wa->embedder, wa->threshold, false, true);
     auto svc = queue::open_queue_service(wa->endpoint);
     QueueNames names(wa->id);
-    auto requests = svc->get(names.request);
-    auto responses = svc->get(names.response);
+    auto requests = service::connect_queue(*svc, names.request, wa->endpoint);
+    auto responses = service::connect_queue(*svc, names.response, wa->endpoint);
     service::Metrics metrics;
     service::RecognitionHandler recognition(*engine.embedder, *engine.gallery, engine.threshold, responses,
                                             &metrics);
@@ -385,8 +392,9 @@ void register_service_commands(CLI::App& app, GlobalOptions& global) {
       std::cout << report.to_json().dump(2) << "\n";
     else
       std::cout << report.to_text();
-    if (report.failed > 0)
-      throw Error(ErrorKind::kUnavailable, std::to_string(report.failed) + " request(s) failed");
+    // A check a script can rely on: every request answered, every answer right.
+    if (const std::string why = service::workload_failure(report); !why.empty())
+      throw Error(ErrorKind::kUnavailable, why);
   });
 }
 

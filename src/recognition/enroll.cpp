@@ -1,6 +1,7 @@
 #include "recognition/enroll.h"
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 
 #include "core/error.h"
@@ -49,7 +50,7 @@ std::vector<EnrollSource> sources_from_folder(const fs::path& dir, int per_perso
   return out;
 }
 
-std::vector<EnrollSource> sources_from_pairs(const std::vector<std::string>& pairs) {
+std::vector<EnrollSource> sources_from_pairs(const std::vector<std::string>& pairs, int per_person) {
   std::map<std::string, EnrollSource> by_name;
   std::vector<std::string> order;
   for (const auto& pair : pairs) {
@@ -71,8 +72,21 @@ std::vector<EnrollSource> sources_from_pairs(const std::vector<std::string>& pai
     }
   }
   std::vector<EnrollSource> out;
-  for (const auto& name : order) out.push_back(std::move(by_name[name]));
+  for (const auto& name : order) {
+    auto& images = by_name[name].images;
+    if (per_person > 0 && images.size() > static_cast<size_t>(per_person)) images.resize(per_person);
+    out.push_back(std::move(by_name[name]));
+  }
   return out;
+}
+
+nlohmann::json EnrollResult::to_json() const {
+  nlohmann::json skip = nlohmann::json::array(), warn = nlohmann::json::array();
+  for (const auto& [path, why] : skipped) skip.push_back({{"image", path}, {"reason", why}});
+  for (const auto& [path, what] : warnings) warn.push_back({{"image", path}, {"warning", what}});
+  return {
+      {"name", name},       {"images", images},         {"enrolled", enrolled}, {"duplicates", duplicates},
+      {"no_face", no_face}, {"unreadable", unreadable}, {"skipped", skip},      {"warnings", warn}};
 }
 
 std::vector<EnrollResult> enroll(gallery::Gallery& gallery, face::Detector& detector, face::Embedder& embedder,
@@ -81,31 +95,59 @@ std::vector<EnrollResult> enroll(gallery::Gallery& gallery, face::Detector& dete
   for (const auto& s : sources) total += s.images.size();
   size_t done = 0;
   std::vector<EnrollResult> results;
+  const face::CropSpec spec = embedder.crop_spec();
   for (const auto& source : sources) {
-    EnrollResult result{source.name, static_cast<int>(source.images.size()), 0, {}};
+    EnrollResult result{source.name, static_cast<int>(source.images.size())};
     std::vector<face::Embedding> embeddings;
     for (const auto& path : source.images) {
       if (progress) progress(done, total, path.string());
       ++done;
       try {
         const cv::Mat rgb = image::load_rgb(path);
-        auto faces = embed_faces(detector, embedder, rgb, /*largest_only=*/true);
+        const auto faces = detector.detect(rgb);
         if (faces.empty()) {
-          result.skipped.emplace_back(path.string(), "no face found");
+          ++result.no_face;
+          result.skipped.emplace_back(path.string(),
+                                      "no face found (the image was read; use a clearer, frontal photo)");
           continue;
         }
-        embeddings.push_back(std::move(faces[0].embedding));
+        const auto& largest = faces[static_cast<size_t>(face::largest_face(faces))];
+        face::Embedding embedding = std::move(embedder.embed({face::extract_crop(rgb, largest, spec)})[0]);
+        // The same photo twice (a re-run, or one file under two names) would weigh that photo double.
+        std::optional<std::string> same = gallery::find_same_photo(gallery, embedding);
+        for (const auto& pending : embeddings) {
+          float sum = 0;
+          for (size_t k = 0; k < pending.size() && k < embedding.size(); ++k)
+            sum += (pending[k] - embedding[k]) * (pending[k] - embedding[k]);
+          if (std::sqrt(sum) < gallery::kSamePhotoDistance) same = source.name;
+        }
+        if (same) {
+          ++result.duplicates;
+          result.skipped.emplace_back(
+              path.string(), "already in the gallery" + (*same == source.name ? "" : " as '" + *same + "'"));
+          continue;
+        }
+        if (faces.size() > 1)
+          result.warnings.emplace_back(path.string(), std::to_string(faces.size()) +
+                                                          " faces: enrolled the largest; check it is " +
+                                                          source.name + " or crop the photo");
+        embeddings.push_back(std::move(embedding));
       } catch (const Error& e) {
         if (e.kind() != ErrorKind::kInvalidInput && e.kind() != ErrorKind::kNotFound &&
             e.kind() != ErrorKind::kTooLarge)
           throw;
-        result.skipped.emplace_back(path.string(), e.what());
+        ++result.unreadable;
+        result.skipped.emplace_back(path.string(), std::string("unreadable: ") + e.what());
       }
     }
-    if (embeddings.empty())
-      throw Error(ErrorKind::kInvalidInput, "no usable photo of '" + source.name + "' (" +
-                                                std::to_string(result.skipped.size()) +
-                                                " skipped: no face or unreadable); give clear frontal photos");
+    if (embeddings.empty() && result.duplicates == 0)
+      throw Error(ErrorKind::kInvalidInput,
+                  "no usable photo of '" + source.name + "': " + std::to_string(result.no_face) +
+                      " without a face, " + std::to_string(result.unreadable) + " unreadable" +
+                      (result.skipped.empty()
+                           ? ""
+                           : " (first: " + result.skipped[0].first + ": " + result.skipped[0].second + ")") +
+                      "; give clear frontal photos (.jpg/.png)");
     for (const auto& e : embeddings) gallery.add(source.name, e);
     result.enrolled = static_cast<int>(embeddings.size());
     results.push_back(std::move(result));
