@@ -130,6 +130,8 @@ void register_bench(CLI::App& app, GlobalOptions& global) {
     rusage usage{};
     getrusage(RUSAGE_SELF, &usage);
     const nlohmann::json report = {{"frames", frame_ms.size()},
+                                   {"images", a->images.size()},
+                                   {"passes", a->runs - 1},
                                    {"embedder", embedder->id()},
                                    {"decode_ms_median", percentile(decode_ms, 0.5)},
                                    {"frame_ms_median", percentile(frame_ms, 0.5)},
@@ -140,12 +142,12 @@ void register_bench(CLI::App& app, GlobalOptions& global) {
       return;
     }
     std::cout << fmt::format(
-        "{} frames ({}): decode + detect + embed + match  median {:.1f} ms  p90 {:.1f} ms  (decode {:.1f} "
-        "ms)\n"
+        "{} images × {} passes = {} frames timed (after 1 warm-up pass), {}\n"
+        "decode + detect + embed + match  median {:.1f} ms  p90 {:.1f} ms  (decode {:.1f} ms)\n"
         "peak memory {:.0f} MB\n",
-        frame_ms.size(), embedder->id(), report["frame_ms_median"].get<double>(),
-        report["frame_ms_p90"].get<double>(), report["decode_ms_median"].get<double>(),
-        report["peak_rss_mb"].get<double>());
+        a->images.size(), a->runs - 1, frame_ms.size(), embedder->id(),
+        report["frame_ms_median"].get<double>(), report["frame_ms_p90"].get<double>(),
+        report["decode_ms_median"].get<double>(), report["peak_rss_mb"].get<double>());
   });
 }
 

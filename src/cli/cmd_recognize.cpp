@@ -5,12 +5,14 @@
 #include <memory>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
 #include "cli/answer_flags.h"
 #include "cli/commands.h"
 #include "core/error.h"
 #include "engine/loader.h"
+#include "gallery/gallery.h"
 #include "image/decode.h"
 #include "recognition/enroll.h"
 #include "recognition/evaluate.h"
@@ -44,7 +46,8 @@ void add_embedder_flags(CLI::App* cmd, EngineFlags& f) {
 void add_match_flags(CLI::App* cmd, EngineFlags& f) {
   cmd->add_option("--threshold", f.threshold,
                   "open-set distance threshold: farther than this from everyone -> Unknown (default: the "
-                  "embedder's calibrated value)");
+                  "embedder's calibrated value; 0 = always the nearest)")
+      ->check(CLI::NonNegativeNumber);
   cmd->add_flag("--always-nearest", f.always_nearest,
                 "no open-set threshold: always answer the nearest person (the seed's behaviour)");
 }
@@ -141,42 +144,52 @@ void register_enroll(CLI::App& app, GlobalOptions& global) {
     if (!folder->empty()) sources = recognition::sources_from_folder(*folder);
     enroll_options->per_person = *per_person;
     if (!pairs->empty()) {
-      auto more = recognition::sources_from_pairs(*pairs);
+      auto more = recognition::sources_from_pairs(*pairs);  // --per-person: the best N, in enroll()
       sources.insert(sources.end(), more.begin(), more.end());
     }
     json record_map = json::object();
     if (!records->empty()) record_map = read_json_file(*records);
 
+    // An existing gallery chooses the embedder, unless it holds no embedding yet.
+    const bool existed = std::filesystem::exists(*gallery_path);
     std::string existing_id;
-    if (std::filesystem::exists(*gallery_path)) existing_id = gallery::Gallery::open(*gallery_path)->embedder_id();
+    if (existed) {
+      auto existing = gallery::Gallery::open(*gallery_path);
+      if (existing->dim() > 0) existing_id = existing->embedder_id();
+    }
     auto options = engine_options(global, *flags, existing_id);
     auto detector = face::make_detector(options);
     auto embedder = face::make_embedder(options);
-    auto gallery = gallery::Gallery::open(*gallery_path, embedder->id());
-    auto results = recognition::enroll(*gallery, *detector, *embedder, sources, progress_printer("enrolling"),
-                                       *enroll_options);
-    for (const auto& [name, record] : record_map.items())
-      if (gallery->record(name) || std::any_of(sources.begin(), sources.end(), [&](auto& s) { return s.name == name; }))
-        gallery->set_record(name, record);
-    json out = json::array();
-    for (const auto& r : results) {
-      json skipped = json::array();
-      for (const auto& [path, why] : r.skipped) skipped.push_back({{"image", path}, {"reason", why}});
-      out.push_back({{"name", r.name},
-                     {"images", r.images},
-                     {"enrolled", r.enrolled},
-                     {"left_out", r.left_out},
-                     {"skipped", skipped}});
+    std::vector<recognition::EnrollResult> results;
+    {
+      auto gallery = gallery::Gallery::open(*gallery_path, embedder->id());
+      try {
+        results = recognition::enroll(*gallery, *detector, *embedder, sources, progress_printer("enrolling"),
+                                      *enroll_options);
+      } catch (...) {
+        gallery.reset();
+        if (!existed) gallery::remove_gallery_files(*gallery_path);  // leave no empty gallery behind
+        throw;
+      }
+      for (const auto& [name, record] : record_map.items())
+        if (gallery->record(name) ||
+            std::any_of(sources.begin(), sources.end(), [&](auto& s) { return s.name == name; }))
+          gallery->set_record(name, record);
     }
+    json out = json::array();
+    for (const auto& r : results) out.push_back(r.to_json());
     if (flags->json_output) {
       std::cout << json{{"gallery", *gallery_path}, {"embedder", embedder->id()}, {"people", out}}.dump(2) << "\n";
       return;
     }
-    std::cout << fmt::format("{:<24} {:>7} {:>9}\n", "person", "photos", "enrolled");
+    std::cout << fmt::format("{:<24} {:>7} {:>9} {:>11} {:>8} {:>11}\n", "name", "images", "enrolled",
+                             "duplicates", "no_face", "unreadable");
     for (const auto& r : results) {
-      std::cout << fmt::format("{:<24} {:>7} {:>9}{}\n", r.name, r.images, r.enrolled,
+      std::cout << fmt::format("{:<24} {:>7} {:>9} {:>11} {:>8} {:>11}{}\n", r.name, r.images, r.enrolled,
+                               r.duplicates, r.no_face, r.unreadable,
                                r.left_out ? fmt::format("  (the best of {} usable)", r.enrolled + r.left_out) : "");
       for (const auto& [path, why] : r.skipped) std::cout << "  skipped " << path << ": " << why << "\n";
+      for (const auto& [path, what] : r.warnings) std::cout << "  warning " << path << ": " << what << "\n";
     }
     std::cout << "gallery " << *gallery_path << " (" << embedder->id() << ")\n";
   });
@@ -295,9 +308,12 @@ void register_eval(CLI::App& app, GlobalOptions& global) {
       report = recognition::evaluate(*detector, *embedder, *gallery, threshold, items, progress_printer("evaluating"),
                                      *answer);
     }
+    const auto warnings = recognition::evaluation_warnings(*gallery, items, report);
+    for (const auto& w : warnings) spdlog::warn("eval: {}", w);
     if (flags->json_output) {
       json j = report.to_json();
       if (!summary.is_null()) j["report"] = summary;
+      j["warnings"] = warnings;
       j["threshold"] = threshold;
       j["embedder"] = embedder->id();
       std::cout << j.dump(2) << "\n";

@@ -27,6 +27,7 @@
 #include "service/detection.h"
 #include "service/engine_pool.h"
 #include "service/metrics.h"
+#include "service/queue_connect.h"
 #include "service/recognition.h"
 #include "service/stage_engine.h"
 #include "service/worker.h"
@@ -180,7 +181,8 @@ void register_service_commands(CLI::App& app, GlobalOptions& global) {
   serve->add_option("--gallery", sa->gallery, "gallery database");
   serve->add_option("--embedder", sa->embedder, "embedder when the gallery does not name one")
       ->capture_default_str();
-  serve->add_option("--threshold", sa->threshold, "open-set distance threshold (default: the embedder's)");
+  serve->add_option("--threshold", sa->threshold, "open-set distance threshold (default: the embedder's)")
+      ->check(CLI::NonNegativeNumber);
   serve->add_option("--recognizers", sa->recognizers, "recognition worker threads")->capture_default_str();
   serve->add_option("--http-threads", sa->http_threads, "HTTP worker threads")->capture_default_str();
   serve->add_option("--max-body", sa->max_body, "largest request body in bytes")->capture_default_str();
@@ -196,15 +198,26 @@ void register_service_commands(CLI::App& app, GlobalOptions& global) {
                   "run no recognition workers (use `facepipe worker recognize`)");
   auto serve_answer = add_answer_flags(serve);
   serve->callback([sa, &global, serve_answer] {
-    fs::create_directories(sa->data_dir);
-    auto queues = queue::open_queue_service("sqlite:" + (fs::path(sa->data_dir) / "queues.db").string());
-    auto [requests, responses] = ensure_queues(*queues, sa->id, sa->queues, sa->reset_queues);
-    service::Metrics metrics;
-    add_queue_depths(metrics, {requests, responses, queues->get(QueueNames(sa->id).dead_letter)});
-
+    // Before any thread starts (OpenMP, the engine pool, the server's handler threads), so that every
+    // thread inherits the blocked SIGINT/SIGTERM and the signal reaches the thread that stops the server
+    // (a thread without the mask would have died of it: exit 143).
+    std::atomic<bool> stop{false};
+    std::atomic<server::HttpServer*> running{nullptr};
+    handle_signals([&] {
+      stop = true;
+      if (auto* h = running.load()) h->stop();
+    });
+    // The engine first: a start-up that fails (no gallery, no models) leaves no data folder behind.
     std::optional<Engine> engine;
     if (!sa->queues_only)
       engine = load_engine(global, sa->gallery, sa->embedder, sa->threshold, true, !sa->no_recognize);
+    fs::create_directories(sa->data_dir);
+    const fs::path queues_db = fs::absolute(fs::path(sa->data_dir) / "queues.db");
+    spdlog::info("serve: queues kept in {} (--data-dir)", queues_db.string());
+    auto queues = queue::open_queue_service("sqlite:" + queues_db.string());
+    auto [requests, responses] = ensure_queues(*queues, sa->id, sa->queues, sa->reset_queues);
+    service::Metrics metrics;
+    add_queue_depths(metrics, {requests, responses, queues->get(QueueNames(sa->id).dead_letter)});
 
     server::ServerOptions so;
     so.host = sa->host;
@@ -231,7 +244,6 @@ void register_service_commands(CLI::App& app, GlobalOptions& global) {
     }
     std::unique_ptr<service::DetectionHandler> detection;
     std::unique_ptr<service::RecognitionHandler> recognition;
-    std::atomic<bool> stop{false};
     std::vector<std::thread> workers;
     bool in_process_recognition = engine && !sa->no_recognize;
     if (engine) {
@@ -277,15 +289,14 @@ void register_service_commands(CLI::App& app, GlobalOptions& global) {
       server::add_clip_endpoint(http, *engine->detector, *engine->embedder, *engine->gallery,
                                 engine->threshold, responses.get(), video::FramePolicy::parse("fps:2"),
                                 pool.get(), *serve_answer);
-    handle_signals([&] {
-      stop = true;
-      http.stop();
-    });
     spdlog::info(
-        "serve: listening on {} (function URL POST /, SQS endpoint, /healthz, /metrics); queues {} and {}",
-        http.base_url(), requests->name(), responses->name());
+        "serve: listening on {} (function URL POST /, SQS endpoint, /healthz, /metrics); queues {} and {}; "
+        "response queue URL {}/000000000000/{}",
+        http.base_url(), requests->name(), responses->name(), http.base_url(), responses->name());
     std::cout << "listening on " << http.base_url() << std::endl;
-    http.run();
+    running = &http;
+    if (!stop) http.run();  // a signal before this point: stop at once
+    running = nullptr;
     stop = true;
     for (auto& t : workers) t.join();
     spdlog::info("serve: stopped");
@@ -322,9 +333,15 @@ void register_service_commands(CLI::App& app, GlobalOptions& global) {
   detect->add_option("--port", wa->port, "port (0 = any)")->check(CLI::Range(0, 65535))->capture_default_str();
   add_engine_pool_options(detect, wa->engine_pool);
   detect->callback([wa, &global] {
+    std::atomic<server::HttpServer*> running{nullptr};
+    std::atomic<bool> stopping{false};
+    handle_signals([&] {  // before any thread starts (see serve)
+      stopping = true;
+      if (auto* h = running.load()) h->stop();
+    });
     auto engine = load_engine(global, wa->gallery, wa->embedder, std::nullopt, true, false);
     auto svc = queue::open_queue_service(wa->endpoint);
-    auto requests = svc->get(QueueNames(wa->id).request);
+    auto requests = service::connect_queue(*svc, QueueNames(wa->id).request, wa->endpoint);
     service::Metrics metrics;
     service::EnginePool pool(wa->engine_pool);
     pool.export_metrics(metrics);
@@ -338,23 +355,24 @@ void register_service_commands(CLI::App& app, GlobalOptions& global) {
     server::HttpServer http(so, nullptr, metrics);
     http.set_function([&](const std::string& body, bool) { return detection.handle(body); });
     http.bind();
-    handle_signals([&] { http.stop(); });
     std::cout << "listening on " << http.base_url() << std::endl;
-    http.run();
+    running = &http;
+    if (!stopping) http.run();
+    running = nullptr;
   });
   auto* recognize = worker->add_subcommand(
       "recognize", "consume the request queue in batches; answer on the response queue");
   common(recognize);
-  recognize->add_option("--threshold", wa->threshold,
-                        "open-set distance threshold (default: the embedder's)");
+  recognize->add_option("--threshold", wa->threshold, "open-set distance threshold (default: the embedder's)")
+      ->check(CLI::NonNegativeNumber);
   recognize->add_option("--threads", wa->threads, "consumer threads")->capture_default_str();
   auto worker_answer = add_answer_flags(recognize);
   recognize->callback([wa, &global, worker_answer] {
     auto engine = load_engine(global, wa->gallery, wa->embedder, wa->threshold, false, true);
     auto svc = queue::open_queue_service(wa->endpoint);
     QueueNames names(wa->id);
-    auto requests = svc->get(names.request);
-    auto responses = svc->get(names.response);
+    auto requests = service::connect_queue(*svc, names.request, wa->endpoint);
+    auto responses = service::connect_queue(*svc, names.response, wa->endpoint);
     service::Metrics metrics;
     service::RecognitionHandler recognition(*engine.embedder, *engine.gallery, engine.threshold, responses,
                                             &metrics, *worker_answer);
@@ -425,8 +443,9 @@ void register_service_commands(CLI::App& app, GlobalOptions& global) {
       std::cout << report.to_json().dump(2) << "\n";
     else
       std::cout << report.to_text();
-    if (report.failed > 0)
-      throw Error(ErrorKind::kUnavailable, std::to_string(report.failed) + " request(s) failed");
+    // A check a script can rely on: every request answered, every answer right.
+    if (const std::string why = service::workload_failure(report); !why.empty())
+      throw Error(ErrorKind::kUnavailable, why);
   });
 }
 

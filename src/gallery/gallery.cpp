@@ -50,12 +50,17 @@ class SqliteGallery : public Gallery {
       set_meta("embedder_id", embedder_id);
       embedder_id_ = embedder_id;
     } else {
-      if (!embedder_id.empty() && embedder_id != stored)
+      if (!embedder_id.empty() && embedder_id != stored && count_embeddings() == 0) {
+        set_meta("embedder_id", embedder_id);  // nothing to mix up yet: the first embeddings decide
+        exec("DELETE FROM meta WHERE key = 'dim'");
+        embedder_id_ = embedder_id;
+      } else if (!embedder_id.empty() && embedder_id != stored)
         throw Error(ErrorKind::kConflict, "gallery '" + location + "' holds embeddings of '" + stored +
                                               "', not '" + embedder_id +
                                               "': distances between different models mean nothing; use "
                                               "--embedder to match it or enrol into a new gallery");
-      embedder_id_ = stored;
+      else
+        embedder_id_ = stored;
     }
     const std::string dim = meta("dim");
     dim_ = dim.empty() ? 0 : std::stoi(dim);
@@ -237,6 +242,12 @@ class SqliteGallery : public Gallery {
     step_done(st);
     return sqlite3_changes(db_);
   }
+  int count_embeddings() const {
+    sqlite3_stmt* st = prepare("SELECT COUNT(*) FROM embeddings");
+    const int n = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+    sqlite3_finalize(st);
+    return n;
+  }
   std::string meta(const std::string& key) const {
     sqlite3_stmt* st = prepare("SELECT value FROM meta WHERE key = ?1");
     sqlite3_bind_text(st, 1, key.c_str(), -1, SQLITE_TRANSIENT);
@@ -276,6 +287,22 @@ class SqliteGallery : public Gallery {
 };
 
 }  // namespace
+
+void remove_gallery_files(const std::filesystem::path& db) {
+  std::error_code ec;
+  for (const char* suffix : {"", "-wal", "-shm", "-journal"})
+    std::filesystem::remove(db.string() + suffix, ec);
+}
+
+std::optional<std::string> find_same_photo(const Gallery& gallery, const face::Embedding& embedding) {
+  if (gallery.dim() == 0 || static_cast<int>(embedding.size()) != gallery.dim()) return std::nullopt;
+  try {
+    const Match m = gallery.match(embedding, 0);
+    if (m.distance < kSamePhotoDistance) return m.nearest;
+  } catch (const Error&) {  // every person was removed: nothing to compare with
+  }
+  return std::nullopt;
+}
 
 std::unique_ptr<Gallery> Gallery::open_read_only(const std::filesystem::path& db) {
   if (!std::filesystem::exists(db))

@@ -1,6 +1,7 @@
 #include "recognition/clip.h"
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 
 #include "recognition/pipeline.h"
@@ -13,22 +14,33 @@ std::string ClipResult::main_person() const {
   return people.empty() ? "" : gallery::kUnknown;
 }
 
+// Times to the millisecond and distances to 4 places: what people read (0.5005000000000001 s is noise).
+namespace {
+double round_to(double v, double places) {
+  const double scale = std::pow(10.0, places);
+  return std::round(v * scale) / scale;
+}
+}  // namespace
+
 nlohmann::json ClipResult::to_json() const {
   nlohmann::json people_json = nlohmann::json::array();
-  for (const auto& p : people)
+  for (const auto& p : people) {
+    std::vector<double> seconds;
+    for (double t : p.seconds) seconds.push_back(round_to(t, 3));
     people_json.push_back({{"name", p.name},
                            {"frames", p.frames},
-                           {"best_distance", p.best_distance},
-                           {"first_seen", p.first_seen},
-                           {"last_seen", p.last_seen},
-                           {"seconds", p.seconds},
+                           {"best_distance", round_to(p.best_distance, 4)},
+                           {"first_seen", round_to(p.first_seen, 3)},
+                           {"last_seen", round_to(p.last_seen, 3)},
+                           {"seconds", seconds},
                            {"record", p.record}});
+  }
   const std::string main = main_person();
   return {{"result", main.empty() ? "No face" : main},
           {"people", people_json},
           {"clip",
-           {{"duration", clip.duration},
-            {"fps", clip.fps},
+           {{"duration", round_to(clip.duration, 3)},
+            {"fps", round_to(clip.fps, 3)},
             {"width", clip.width},
             {"height", clip.height},
             {"codec", clip.codec},

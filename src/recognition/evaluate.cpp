@@ -22,6 +22,10 @@ std::string trim(std::string s) {
 }  // namespace
 
 std::vector<LabeledImage> labels_from_csv(const fs::path& csv, const fs::path& images_dir) {
+  if (!fs::is_directory(images_dir))
+    throw Error(ErrorKind::kNotFound,
+                "image folder '" + images_dir.string() +
+                    "' does not exist; give --images DIR, the folder the labels' images are in");
   std::ifstream in(csv);
   if (!in) throw Error(ErrorKind::kNotFound, "cannot read labels file '" + csv.string() + "'");
   std::string line;
@@ -57,6 +61,11 @@ std::vector<LabeledImage> labels_from_csv(const fs::path& csv, const fs::path& i
 }
 
 std::vector<LabeledImage> labels_from_folders(const fs::path& dir) {
+  if (!fs::is_directory(dir))
+    throw Error(ErrorKind::kNotFound,
+                "image folder '" + dir.string() +
+                    "' does not exist; give --images DIR with a sub-folder of photos per "
+                    "person, or --images DIR --labels CSV");
   std::vector<LabeledImage> out;
   for (const auto& source : sources_from_folder(dir))
     for (const auto& path : source.images) out.push_back({path, source.name});
@@ -79,10 +88,17 @@ std::vector<LabeledImage> strangers_from_folder(const fs::path& dir) {
 }
 
 nlohmann::json EvalReport::to_json() const {
-  return {{"total", total},     {"correct", correct},   {"wrong", wrong},
-          {"unknown", unknown}, {"no_face", no_face},   {"errors", errors},
-          {"accuracy", accuracy()}, {"unknown_rate", unknown_rate()}, {"confusion", confusion},
-          {"mistakes", mistakes}};
+  return {{"total", total},
+          {"correct", correct},
+          {"wrong", wrong},
+          {"unknown", unknown},
+          {"no_face", no_face},
+          {"errors", errors},
+          {"accuracy", accuracy()},
+          {"unknown_rate", unknown_rate()},
+          {"confusion", confusion},
+          {"mistakes", mistakes},
+          {"enrolment_images", enrolment_images}};
 }
 
 EvalReport evaluate(face::Detector& detector, face::Embedder& embedder, const gallery::Gallery& gallery,
@@ -104,6 +120,11 @@ EvalReport evaluate(face::Detector& detector, face::Embedder& embedder, const ga
       } else {
         answered = frame.result;
         distance = frame.faces[frame.answering >= 0 ? static_cast<size_t>(frame.answering) : 0].match.distance;
+        for (const auto& f : frame.faces)
+          if (f.match.distance < gallery::kSamePhotoDistance) {
+            report.enrolment_images.push_back(item.path.string());
+            break;
+          }
       }
     } catch (const Error& e) {
       if (e.kind() == ErrorKind::kInternal || e.kind() == ErrorKind::kUnavailable) throw;

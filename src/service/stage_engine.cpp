@@ -16,7 +16,11 @@ StageEngine load_stage_engine(const StageEngineOptions& o) {
   opts.models_dir = o.models_dir;
   opts.embedder = o.embedder;
   if (o.need_gallery || !o.gallery_path.empty()) {
-    if (o.gallery_path.empty() || !std::filesystem::exists(o.gallery_path))
+    if (o.gallery_path.empty())
+      throw Error(ErrorKind::kInvalidInput,
+                  "no gallery: pass --gallery G.db (make one with `facepipe enroll --gallery G.db --folder "
+                  "people/`), or run only the queues with --queues-only");
+    if (!std::filesystem::exists(o.gallery_path))
       throw Error(ErrorKind::kNotFound,
                   "gallery '" + o.gallery_path +
                       "' does not exist; enrol people first (facepipe enroll) and pass --gallery");
