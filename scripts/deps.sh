@@ -11,6 +11,8 @@ packages=(
   libavformat-dev libavcodec-dev libavutil-dev libswscale-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-venv
+  # the Python reference that scripts/compare-reference.sh times facepipe against (facenet-pytorch)
+  python3-torch python3-torchvision python3-pil python3-numpy
 )
 missing=()
 # Node.js + npm (only for the face-api reference tool): Debian's npm conflicts with a nodejs that
