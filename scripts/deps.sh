@@ -12,8 +12,10 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-venv
   clang libclang-rt-14-dev  # libFuzzer + ASan/UBSan for scripts/fuzz.sh
-  imagemagick python3-pil   # CMYK/YCCK JPEG tests: ImageMagick writes them, Pillow is the reference
+  imagemagick                # CMYK/YCCK JPEG tests: ImageMagick writes them, Pillow is the reference
   librsvg2-bin  # rsvg-convert: the README's PNG of the accuracy report's SVG (scripts/accuracy-report.sh)
+  # the Python reference that scripts/compare-reference.sh times facepipe against (facenet-pytorch)
+  python3-torch python3-torchvision python3-pil python3-numpy
 )
 missing=()
 # Node.js + npm (only for the face-api reference tool): Debian's npm conflicts with a nodejs that

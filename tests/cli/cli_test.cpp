@@ -130,6 +130,10 @@ TEST(Cli, BenchReportsFramesAndPeakMemory) {
   const auto report = nlohmann::json::parse(r.output.substr(r.output.rfind('{')));
   EXPECT_EQ(report["frames"], 2);
   EXPECT_GT(report["frame_ms_median"].get<double>(), 0);
+  // The split compare-reference.sh sets beside the reference's: detect within the frame, the rest embeds.
+  EXPECT_GT(report["detect_ms_median"].get<double>(), 0);
+  EXPECT_LE(report["decode_detect_ms_median"].get<double>(), report["frame_ms_p90"].get<double>());
+  EXPECT_GT(report["embed_ms_median"].get<double>(), 0);
   EXPECT_LT(report["peak_rss_mb"].get<double>(), 300) << r.output;
   EXPECT_NE(run_command(fp() + "bench --runs 1 x.jpg").exit_code, 0);
 }
