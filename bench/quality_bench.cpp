@@ -3,7 +3,7 @@
 // (detection + embedding), which this cost rides on; it must stay far under the 2 ms a frame allowed.
 #include <benchmark/benchmark.h>
 
-#include "face/engine.h"
+#include "engine/loader.h"
 #include "image/decode.h"
 #include "recognition/answer_policy.h"
 #include "recognition/quality.h"

@@ -11,7 +11,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "core/error.h"
-#include "face/engine.h"
+#include "engine/loader.h"
 #include "gallery/gallery.h"
 #include "image/codec.h"
 #include "image/decode.h"
