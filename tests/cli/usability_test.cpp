@@ -334,6 +334,34 @@ TEST(Usability, ServeStartsOrSaysWhyAndWorkloadFailsOnWrongAnswers) {
   r = run_command(fp() + workload + q(dir / "wrong.csv"), true);
   EXPECT_NE(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("1 of 2 answers wrong"), std::string::npos) << r.output;
+
+  // A worker with the wrong --id is told which; one whose endpoint is not up yet waits for it, saying so.
+  r = run_command(fp() + "worker recognize --queue-endpoint " + url + " --gallery " + q(db), true);
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("pass the --id"), std::string::npos) << r.output;
+  r = run_command(
+      "timeout 4 " + fp() + "worker recognize --queue-endpoint http://127.0.0.1:9 --gallery " + q(db), true);
+  EXPECT_NE(r.output.find("not reachable yet"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("retrying in"), std::string::npos) << r.output;
+}
+
+// The full serve (recognition workers in the process) stops on SIGTERM as the others do: exit 0, a log
+// line, the queues' write-ahead log checkpointed away.
+TEST(Usability, FullServeStopsCleanlyOnSigterm) {
+  const auto dir = scratch("sigterm");
+  const auto db = small_gallery(dir);
+  const fs::path log = dir / "serve.log";
+  const std::string script = fp() + "serve --port 0 --data-dir " + q(dir / "data") + " --gallery " + q(db) +
+                             " >" + q(log) +
+                             " 2>&1 & pid=$!; for i in $(seq 600); do grep -q 'listening on' " + q(log) +
+                             " && break; sleep 0.1; done; kill -TERM $pid; wait $pid; echo rc=$?";
+  const auto r = run_command(script);
+  const std::string text = facepipe::testing::read_file(log);
+  EXPECT_NE(r.output.find("rc=0"), std::string::npos) << r.output << text;
+  EXPECT_NE(text.find("shutting down"), std::string::npos) << text;
+  EXPECT_NE(text.find("serve: stopped"), std::string::npos) << text;
+  const fs::path wal = dir / "data/queues.db-wal";
+  EXPECT_TRUE(!fs::exists(wal) || fs::file_size(wal) == 0) << "queues.db-wal left behind";
 }
 
 }  // namespace
