@@ -2,7 +2,7 @@
 // enrolment that duplicates or invents people, output that differs between the table and --json, errors
 // that do not name the fix, evaluations that mislead silently.
 #define FACEPIPE_BIN FACEPIPE_BINARY
-#include "service/process_util.h"
+#include "testutil/process_util.h"
 
 #include <fstream>
 #include <sstream>

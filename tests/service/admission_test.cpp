@@ -10,7 +10,7 @@
 #include <opencv2/core.hpp>
 
 #include "image/codec.h"
-#include "process_util.h"
+#include "testutil/process_util.h"
 #include "service/base64.h"
 
 namespace facepipe::testing {

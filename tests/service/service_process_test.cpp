@@ -8,10 +8,10 @@
 
 #include <nlohmann/json.hpp>
 
-#include "process_util.h"
 #include "queue/queue.h"
 #include "queue/sqs_rules.h"
 #include "service/base64.h"
+#include "testutil/process_util.h"
 
 namespace facepipe::testing {
 namespace {

@@ -2,13 +2,13 @@
 // `camera --mode clips` uploading Obama.mp4 (several in flight), `results` printing each result with its
 // record and latency; then an unusable upload gets a 4xx and an error result on the queue.
 #define FACEPIPE_BIN FACEPIPE_BINARY
-#include "service/process_util.h"
+#include "testutil/process_util.h"
 
 #include <fstream>
 #include <map>
 #include <sstream>
 
-#include "video/recording.h"
+#include "testutil/recording.h"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>

@@ -9,8 +9,8 @@
 #include <gtest/gtest.h>
 
 #include "core/error.h"
+#include "testutil/recording.h"
 #include "testutil/testutil.h"
-#include "video/recording.h"
 
 namespace facepipe::video {
 namespace {
