@@ -1,13 +1,14 @@
 // Engine speed: decode, MTCNN, the embedders, and one whole frame (decode + detect + embed + match).
-// Reference (../shared/README.md, Python facenet-pytorch on this kind of machine, 2 threads): about
-// 400 ms per 720p/1080p frame (detect ~230 ms, embed ~140 ms) and ~180 ms per 64x64 image.
+// These are facepipe's own figures, to compare versions of it; against the Python reference, measure
+// both in the same run on the same frames with scripts/compare-reference.sh (the reference's speed moves
+// with the machine and the day).
 //   build/engine_bench --benchmark_min_time=2
 #include <benchmark/benchmark.h>
 
 #include <fstream>
 
-#include "face/engine.h"
-#include "face/mtcnn.h"
+#include "engine/loader.h"
+#include "engine/mtcnn.h"
 #include "gallery/gallery.h"
 #include "image/decode.h"
 #include "models/faceapi_resnet.h"

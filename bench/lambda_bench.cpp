@@ -9,8 +9,8 @@
 
 #include "queue/queue.h"
 #include "service/base64.h"
-#include "service/process_util.h"
 #include "testutil/fake_lambda_runtime.h"
+#include "testutil/process_util.h"
 
 namespace {
 

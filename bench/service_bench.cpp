@@ -15,7 +15,7 @@
 #include <filesystem>
 #include <thread>
 
-#include "face/engine.h"
+#include "engine/loader.h"
 #include "gallery/gallery.h"
 #include "queue/queue.h"
 #include "recognition/enroll.h"

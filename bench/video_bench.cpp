@@ -5,7 +5,7 @@
 //   build/video_bench --benchmark_min_time=1
 #include <benchmark/benchmark.h>
 
-#include "face/engine.h"
+#include "engine/loader.h"
 #include "gallery/gallery.h"
 #include "recognition/clip.h"
 #include "recognition/enroll.h"

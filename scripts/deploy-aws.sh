@@ -8,8 +8,11 @@
 #   scripts/deploy-aws.sh --id 1234567890 --gallery var/gallery.db [--people people.csv]
 #   scripts/deploy-aws.sh --id 1234567890 --gallery var/gallery.db --dry-run   # print the commands only
 #   scripts/deploy-aws.sh --id 1234567890 --delete                             # remove everything again
+#   scripts/deploy-aws.sh --id 1234567890 --outputs                            # print the stack's URLs again
 set -euo pipefail
+invoked_from=$PWD  # paths given on the command line are relative to where the user is, not to the checkout
 cd "$(dirname "$0")/.."
+root=$PWD
 
 usage() {
   cat <<'EOF'
@@ -21,12 +24,18 @@ usage: scripts/deploy-aws.sh [options]
   --tag TAG           image tag (default: UTC time + git commit, new on every deploy so the functions update)
   --gallery PATH      gallery database to bake into the image (required unless --delete)
   --models DIR        models directory (default: $FACEPIPE_MODELS or ../shared/models)
-  --people CSV        people's records (header with a 'name' column) to put into the DynamoDB table
+  --people CSV        people's records (header with a 'name' column) to put into the DynamoDB table, read as
+                      `facepipe people import` reads them (quoted cells; numbers stay numbers)
   --no-video          leave out the video variant (clips bucket, people table, video-recognition)
   --grading-user      also create the course's read-only grading IAM user (cse546-AutoGrader)
   --param KEY=VALUE   any other template parameter, e.g. --param DetectionMemorySize=2048 (repeatable)
+  --profile NAME      AWS CLI profile (default: $AWS_PROFILE, else the CLI's default)
   --dry-run           print every command ("+ ..."), run none; needs neither AWS credentials nor docker
-  --delete            delete the stack (emptying the clips bucket first) and the ECR repository
+                      (the gallery, models and --people are checked as for a real deploy)
+  --delete            delete the stack (emptying the clips bucket first) and the ECR repository; asks you to
+                      type the stack name unless --yes
+  --yes               do not ask before --delete
+  --outputs           print the deployed stack's Function URL, response-queue URL and clips bucket again
   -h, --help          this help
 EOF
 }
@@ -37,7 +46,8 @@ die() {
 }
 
 id=facepipe region="" stack="" repo="" tag="" gallery="" models="${FACEPIPE_MODELS:-../shared/models}"
-people="" video=true grading=false dry_run=false delete=false
+people="" video=true grading=false dry_run=false delete=false yes=false outputs_only=false profile=""
+models_given=false
 extra_params=()
 need_value() { if [ $# -lt 2 ] || [ -z "$2" ]; then die "option $1 needs a value (see --help)"; fi; }
 while [ $# -gt 0 ]; do
@@ -48,17 +58,28 @@ while [ $# -gt 0 ]; do
     --repository) need_value "$@"; repo=$2; shift 2 ;;
     --tag) need_value "$@"; tag=$2; shift 2 ;;
     --gallery) need_value "$@"; gallery=$2; shift 2 ;;
-    --models) need_value "$@"; models=$2; shift 2 ;;
+    --models) need_value "$@"; models=$2; models_given=true; shift 2 ;;
+    --profile) need_value "$@"; profile=$2; shift 2 ;;
     --people) need_value "$@"; people=$2; shift 2 ;;
     --param) need_value "$@"; [[ $2 == *=* ]] || die "--param takes KEY=VALUE, got '$2'"; extra_params+=("$2"); shift 2 ;;
     --no-video) video=false; shift ;;
     --grading-user) grading=true; shift ;;
     --dry-run) dry_run=true; shift ;;
     --delete) delete=true; shift ;;
+    --yes) yes=true; shift ;;
+    --outputs) outputs_only=true; shift ;;
     -h | --help) usage; exit 0 ;;
     *) usage >&2; die "unknown option '$1'" ;;
   esac
 done
+
+# Relative paths from the command line (or $FACEPIPE_MODELS) are the user's; the default models directory is
+# the checkout's ../shared/models.
+from_caller() { case $1 in /*) printf '%s' "$1" ;; *) printf '%s' "$invoked_from/$1" ;; esac; }
+[ -z "$gallery" ] || gallery=$(from_caller "$gallery")
+[ -z "$people" ] || people=$(from_caller "$people")
+if $models_given || [ -n "${FACEPIPE_MODELS:-}" ]; then models=$(from_caller "$models"); fi
+if [ -n "$profile" ]; then export AWS_PROFILE=$profile; fi
 
 [[ $id =~ ^[a-z0-9][a-z0-9-]{0,24}$ ]] ||
   die "--id '$id': use 1-25 lower-case letters, digits or '-' (it names the queues, the table and the bucket)"
@@ -113,10 +134,11 @@ stack_output() {  # stack_output KEY
 account=ACCOUNT_ID
 if $dry_run; then
   echo "# dry run: nothing is executed; ACCOUNT_ID stands for your AWS account id"
+  [ -z "${AWS_PROFILE:-}" ] || echo "# AWS profile: $AWS_PROFILE"
 else
   command -v aws >/dev/null 2>&1 ||
     die "aws CLI not found: install awscli (apt-get install awscli, or https://aws.amazon.com/cli/) and run aws configure"
-  if ! $delete; then
+  if ! $delete && ! $outputs_only; then
     command -v docker >/dev/null 2>&1 || die "docker not found: install docker (apt-get install docker.io)"
     docker info >/dev/null 2>&1 ||
       die "the Docker daemon is not reachable: start it (sudo systemctl start docker) or add yourself to the docker group"
@@ -125,10 +147,42 @@ else
     die "no AWS credentials: run aws configure (or set AWS_PROFILE / AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)"
 fi
 registry=$account.dkr.ecr.$region.amazonaws.com
-echo "deploy-aws.sh: stack $stack, region $region, account $account, repository $repo" >&2
+echo "deploy-aws.sh: stack $stack, region $region, account $account, repository $repo${AWS_PROFILE:+, profile $AWS_PROFILE}" >&2
+
+print_outputs() {
+  local url resp bucket
+  url=$(stack_output FunctionUrl)
+  resp=$(stack_output ResponseQueueUrl)
+  if $dry_run; then
+    url="https://<url-id>.lambda-url.$region.on.aws/"
+    resp="https://sqs.$region.amazonaws.com/$account/$id-resp-queue"
+  fi
+  echo "Function URL:       $url"
+  echo "Response queue URL: $resp"
+  if $video; then
+    bucket=$(stack_output ClipsBucket)
+    $dry_run && bucket="$id-clips-$account-$region"
+    if [ -n "$bucket" ] && [ "$bucket" != None ]; then echo "Clips bucket:       s3://$bucket (upload <request-id>.mp4)"; fi
+  fi
+  return 0
+}
+
+if $outputs_only; then
+  $dry_run || aws cloudformation describe-stacks --region "$region" --stack-name "$stack" >/dev/null 2>&1 ||
+    die "no stack $stack in $region: deploy it first, or pass the --id / --stack-name / --region it was deployed with"
+  print_outputs
+  exit 0
+fi
 
 # ---- the cleanup path
 if $delete; then
+  if ! $dry_run && ! $yes; then
+    echo "deploy-aws.sh: this deletes stack $stack (its queues, functions, clips bucket and people table) and" \
+      "repository $repo in $region. Type the stack name to confirm (or pass --yes):" >&2
+    answer=""
+    read -r answer || true
+    [ "$answer" = "$stack" ] || die "not confirmed ('$answer' is not '$stack'): nothing was deleted"
+  fi
   step "1/3 empty the clips bucket (CloudFormation cannot delete a bucket that holds objects)"
   bucket=$(stack_output ClipsBucket 2>/dev/null || true)
   if $dry_run; then bucket="$id-clips-$account-$region"; fi
@@ -143,7 +197,11 @@ if $delete; then
     aws ecr delete-repository --region "$region" --repository-name "$repo" --force >/dev/null 2>&1 ||
       echo "deploy-aws.sh: no ECR repository $repo to delete" >&2
   fi
-  echo "deploy-aws.sh: deleted stack $stack and repository $repo"
+  if $dry_run; then
+    echo "# dry run: would delete stack $stack and repository $repo (nothing was deleted)"
+  else
+    echo "deploy-aws.sh: deleted stack $stack and repository $repo"
+  fi
   exit 0
 fi
 
@@ -153,7 +211,6 @@ fi
 if [ -n "$people" ]; then
   [ -f "$people" ] || die "people CSV '$people' not found"
   $video || die "--people loads the video variant's DynamoDB table: drop --no-video"
-  head -n1 "$people" | tr -d '\r' | tr ',' '\n' | grep -qx name || die "people CSV '$people' needs a 'name' column in its header"
 fi
 required_models=(mtcnn/pnet.pt mtcnn/rnet.pt mtcnn/onet.pt
                  faceapi/face_recognition_model-weights_manifest.json faceapi/face_recognition_model.bin)
@@ -165,6 +222,35 @@ for f in "${required_models[@]}"; do
     fi
   fi
 done
+
+
+# The gallery checks a real deploy depends on, made in a dry run too: a SQLite file, made by an embedder whose
+# weights go into the image.
+[ "$(head -c 15 "$gallery" 2>/dev/null)" = "SQLite format 3" ] ||
+  die "'$gallery' is not a facepipe gallery database (make one with \`facepipe enroll --gallery PATH ...\`)"
+if command -v sqlite3 >/dev/null 2>&1; then
+  embedder=$(sqlite3 -readonly "$gallery" "SELECT value FROM meta WHERE key='embedder_id'" 2>/dev/null) ||
+    die "'$gallery' is not a facepipe gallery database (make one with \`facepipe enroll --gallery PATH ...\`)"
+  case "$embedder" in
+    "") die "gallery '$gallery' names no embedder: enroll people into it first (facepipe enroll)" ;;
+    irv1-random*) die "gallery '$gallery' holds embeddings of the random-weight test network: enroll with the real embedder" ;;
+    irv1-*) [ -s "$models/$vggface2" ] ||
+      die "gallery '$gallery' was made with InceptionResnetV1/VGGFace2 ($embedder) but $models/$vggface2 is missing: run scripts/models.sh or pass --models DIR" ;;
+  esac
+else
+  echo "deploy-aws.sh: warning: sqlite3 not found: the gallery's embedder is not checked (apt-get install sqlite3)" >&2
+fi
+
+# --people through facepipe's own CSV reader (quoted cells, numbers stay numbers), before anything is built.
+people_items=()
+if [ -n "$people" ]; then
+  facepipe_bin=${FACEPIPE_BIN:-$root/build/facepipe}
+  [ -x "$facepipe_bin" ] || facepipe_bin=$(command -v facepipe || true)
+  [ -n "$facepipe_bin" ] ||
+    die "--people needs the facepipe binary to read the CSV: build it (scripts/build.sh) or set FACEPIPE_BIN"
+  items=$("$facepipe_bin" people to-dynamodb "$people") || die "people CSV '$people' cannot be read (see above)"
+  while IFS= read -r item; do [ -z "$item" ] || people_items+=("$item"); done <<<"$items"
+fi
 
 if [ -z "$tag" ]; then
   tag=$(date -u +%Y%m%d%H%M%S)
@@ -188,15 +274,6 @@ if command -v sqlite3 >/dev/null 2>&1; then
   # journal mode: the function opens it read-only on a read-only file system.
   run sqlite3 "$gallery" ".backup \"$context/gallery.db\""
   run_quiet sqlite3 "$context/gallery.db" "PRAGMA journal_mode=DELETE;"
-  if ! $dry_run; then
-    embedder=$(sqlite3 "$context/gallery.db" "SELECT value FROM meta WHERE key='embedder_id'" 2>/dev/null) ||
-      die "'$gallery' is not a facepipe gallery database"
-    case "$embedder" in
-      irv1-random*) die "gallery '$gallery' holds embeddings of the random-weight test network: enroll with the real embedder" ;;
-      irv1-*) [ -s "$models/$vggface2" ] ||
-        die "gallery '$gallery' was made with InceptionResnetV1/VGGFace2 ($embedder) but $models/$vggface2 is missing: run scripts/models.sh" ;;
-    esac
-  fi
 else
   [ -e "$gallery-wal" ] && echo "deploy-aws.sh: warning: $gallery-wal exists; install sqlite3 for a consistent copy" >&2
   run cp "$gallery" "$context/gallery.db"
@@ -249,45 +326,11 @@ if [ -n "$people" ]; then
   step "6/6 people's records into DynamoDB"
   table=$(stack_output PeopleTable)
   $dry_run && table="$id-people"
-  json_string() {
-    local s=$1
-    s=${s//\\/\\\\}
-    s=${s//\"/\\\"}
-    s=${s//$'\t'/\\t}
-    printf '"%s"' "$s"
-  }
-  # The same CSV as `facepipe people import`: a header naming the fields, plain comma-separated cells.
-  {
-    IFS=, read -r -a header
-    header=("${header[@]%$'\r'}")
-    while IFS=, read -r -a cells || [ ${#cells[@]} -gt 0 ]; do
-      cells=("${cells[@]%$'\r'}")
-      if [ ${#cells[@]} -eq 0 ] || [ -z "${cells[*]}" ]; then continue; fi
-      item="" name=""
-      for i in "${!header[@]}"; do
-        [ -n "${header[$i]}" ] || continue
-        item+="${item:+,}$(json_string "${header[$i]}"):{\"S\":$(json_string "${cells[$i]:-}")}"
-        [ "${header[$i]}" = name ] && name=${cells[$i]:-}
-      done
-      [ -n "$name" ] || { echo "deploy-aws.sh: skipping a row without a name: ${cells[*]}" >&2; continue; }
-      run_quiet aws dynamodb put-item --region "$region" --table-name "$table" --item "{$item}"
-      cells=()
-    done
-  } <"$people"
+  for item in "${people_items[@]}"; do
+    run_quiet aws dynamodb put-item --region "$region" --table-name "$table" --item "$item"
+  done
 else
   $video && step "6/6 (no --people: the people table starts empty; see deploy/aws/README.md to fill it)"
 fi
 
-url=$(stack_output FunctionUrl)
-resp=$(stack_output ResponseQueueUrl)
-if $dry_run; then
-  url="https://<url-id>.lambda-url.$region.on.aws/"
-  resp="https://sqs.$region.amazonaws.com/$account/$id-resp-queue"
-fi
-echo "Function URL:       $url"
-echo "Response queue URL: $resp"
-if $video; then
-  bucket=$(stack_output ClipsBucket)
-  $dry_run && bucket="$id-clips-$account-$region"
-  echo "Clips bucket:       s3://$bucket (upload <request-id>.mp4)"
-fi
+print_outputs

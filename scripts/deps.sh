@@ -6,11 +6,16 @@ packages=(
   libdnnl-dev
   libopencv-core-dev libopencv-imgproc-dev libturbojpeg0-dev libpng-dev libexif-dev
   nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev
-  libcpp-httplib-dev libcurl4-openssl-dev libssl-dev
+  libcpp-httplib-dev libcurl4-openssl-dev libssl-dev libboost-dev
   libsqlite3-dev sqlite3 libzip-dev zlib1g-dev
   libavformat-dev libavcodec-dev libavutil-dev libswscale-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-venv
+  clang libclang-rt-14-dev  # libFuzzer + ASan/UBSan for scripts/fuzz.sh
+  imagemagick                # CMYK/YCCK JPEG tests: ImageMagick writes them, Pillow is the reference
+  librsvg2-bin  # rsvg-convert: the README's PNG of the accuracy report's SVG (scripts/accuracy-report.sh)
+  # the Python reference that scripts/compare-reference.sh times facepipe against (facenet-pytorch)
+  python3-torch python3-torchvision python3-pil python3-numpy
 )
 missing=()
 # Node.js + npm (only for the face-api reference tool): Debian's npm conflicts with a nodejs that

@@ -25,16 +25,38 @@ void curl_init_once() {
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
 }
 
-// One HTTP exchange. Returns false on a network-level failure (message in `error`).
-bool perform(const HttpRequest& request, long timeout_seconds, HttpResponse& response, std::string& error) {
+struct CurlHandle {
+  CURL* curl = nullptr;
+  ~CurlHandle() { reset(); }
+  void reset() {
+    if (curl) curl_easy_cleanup(curl);
+    curl = nullptr;
+  }
+};
+
+CurlHandle& thread_handle() {
+  thread_local CurlHandle handle;
+  return handle;
+}
+
+// One HTTP exchange. Returns false on a network-level failure (message in `error`). With `keep_alive` the
+// thread's handle is reused: curl_easy_reset keeps its live connections, so the next call to the same host
+// skips the TCP (and TLS) handshake; libcurl reconnects by itself when the server closed an idle one.
+bool perform(const HttpRequest& request, long timeout_seconds, bool keep_alive, HttpResponse& response,
+             std::string& error) {
   curl_init_once();
-  CURL* curl = curl_easy_init();
+  CurlHandle fresh;
+  CurlHandle& handle = keep_alive ? thread_handle() : fresh;
+  if (!handle.curl) handle.curl = curl_easy_init();
+  CURL* curl = handle.curl;
   if (!curl) {
     error = "cannot create a curl handle";
     return false;
   }
+  curl_easy_reset(curl);
   curl_slist* headers = nullptr;
-  for (const auto& [k, v] : request.headers) headers = curl_slist_append(headers, (k + ": ").append(v).c_str());
+  for (const auto& [k, v] : request.headers)
+    headers = curl_slist_append(headers, (k + ": ").append(v).c_str());
   headers = curl_slist_append(headers, "Expect:");  // no 100-continue round trip
   curl_easy_setopt(curl, CURLOPT_URL, request.url.c_str());
   curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, request.method.c_str());
@@ -46,12 +68,13 @@ bool perform(const HttpRequest& request, long timeout_seconds, HttpResponse& res
   curl_easy_setopt(curl, CURLOPT_TIMEOUT, timeout_seconds);
   curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 10L);
   curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(curl, CURLOPT_TCP_NODELAY, 1L);
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &collect);
   curl_easy_setopt(curl, CURLOPT_WRITEDATA, &response.body);
   const CURLcode rc = curl_easy_perform(curl);
   if (rc == CURLE_OK) curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &response.status);
+  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, nullptr);
   curl_slist_free_all(headers);
-  curl_easy_cleanup(curl);
   if (rc != CURLE_OK) {
     error = curl_easy_strerror(rc);
     return false;
@@ -71,34 +94,41 @@ std::string default_endpoint(const std::string& service, const std::string& regi
   return "https://" + service + "." + region + ".amazonaws.com";
 }
 
-ErrorKind kind_for(const std::string& code, long status) {
-  if (code.find("NonExistent") != std::string::npos || code.find("DoesNotExist") != std::string::npos ||
-      code.find("NotFound") != std::string::npos || code.find("NoSuch") != std::string::npos || status == 404)
+}  // namespace
+
+void close_idle_connections() { thread_handle().reset(); }
+
+ErrorKind error_kind(const std::string& code, long status) {
+  const auto has = [&](const char* part) { return code.find(part) != std::string::npos; };
+  if (has("NonExistent") || has("DoesNotExist") || has("NotFound") || has("NoSuch") || status == 404)
     return ErrorKind::kNotFound;
-  if (code.find("AccessDenied") != std::string::npos || code.find("Signature") != std::string::npos ||
-      code.find("Token") != std::string::npos || status == 403)
+  if (has("AlreadyExists") || has("NameExists")) return ErrorKind::kConflict;
+  if (has("AccessDenied") || has("Signature") || has("Token") || has("Throttl") || status == 403 ||
+      status == 429 || status >= 500)
     return ErrorKind::kUnavailable;
-  if (status >= 500) return ErrorKind::kUnavailable;
   return ErrorKind::kInvalidInput;
 }
 
-}  // namespace
-
 HttpResponse send_signed(const HttpRequest& request, const std::string& service, const ClientConfig& config,
                          const Credentials& credentials, const std::string& region) {
+  return send_request(request, service, config, &credentials, region);
+}
+
+HttpResponse send_request(const HttpRequest& request, const std::string& service, const ClientConfig& config,
+                          const Credentials* credentials, const std::string& region) {
   std::string error;
   for (int attempt = 1;; ++attempt) {
     HttpRequest signed_request = request;
-    sign(signed_request, credentials, region, service);
+    if (credentials) sign(signed_request, *credentials, region, service);
     HttpResponse response;
-    const bool ok = perform(signed_request, config.timeout_seconds, response, error);
+    const bool ok = perform(signed_request, config.timeout_seconds, config.keep_alive, response, error);
     const bool retry = !ok || response.status >= 500 || response.status == 429 ||
                        (response.status == 400 && throttled(response.body));
     if (!retry) return response;
     if (attempt >= config.max_attempts) {
       if (!ok)
-        throw Error(ErrorKind::kUnavailable,
-                    fmt::format("{} at {} unreachable after {} attempts: {}", service, request.url, attempt, error));
+        throw Error(ErrorKind::kUnavailable, fmt::format("{} at {} unreachable after {} attempts: {}",
+                                                         service, request.url, attempt, error));
       return response;
     }
     // Exponential backoff with jitter: 100 ms, 200 ms, 400 ms ... (the SDKs' default shape).
@@ -112,7 +142,19 @@ JsonClient::JsonClient(std::string service, std::string target_prefix, ClientCon
   region_ = config_.region.empty() ? region_from_environment() : config_.region;
   endpoint_ = config_.endpoint.empty() ? default_endpoint(service_, region_) : config_.endpoint;
   while (!endpoint_.empty() && endpoint_.back() == '/') endpoint_.pop_back();
-  credentials_ = config_.credentials ? *config_.credentials : Credentials::from_environment();
+  switch (config_.signing) {
+    case Signing::kNever:
+      break;
+    case Signing::kAlways:
+      credentials_ = config_.credentials ? *config_.credentials : Credentials::from_environment();
+      break;
+    case Signing::kAuto:
+      if (config_.credentials)
+        credentials_ = *config_.credentials;
+      else if (const char* id = std::getenv("AWS_ACCESS_KEY_ID"); id && *id)
+        credentials_ = Credentials::from_environment();
+      break;
+  }
 }
 
 nlohmann::json JsonClient::call(const std::string& action, const nlohmann::json& body,
@@ -125,7 +167,8 @@ nlohmann::json JsonClient::call(const std::string& action, const nlohmann::json&
   request.body = body.dump();
   ClientConfig config = config_;
   config.timeout_seconds += extra_timeout_seconds;
-  const HttpResponse response = send_signed(request, service_, config, credentials_, region_);
+  const HttpResponse response =
+      send_request(request, service_, config, credentials_ ? &*credentials_ : nullptr, region_);
   nlohmann::json answer =
       response.body.empty() ? nlohmann::json::object() : nlohmann::json::parse(response.body, nullptr, false);
   if (response.status / 100 == 2) {
@@ -139,7 +182,7 @@ nlohmann::json JsonClient::call(const std::string& action, const nlohmann::json&
     if (const auto hash = code.rfind('#'); hash != std::string::npos) code = code.substr(hash + 1);
     message = answer.value("message", answer.value("Message", message));
   }
-  throw Error(kind_for(code, response.status), service_ + " " + action + ": " + code + ": " + message);
+  throw Error(error_kind(code, response.status), service_ + " " + action + ": " + code + ": " + message);
 }
 
 S3Client::S3Client(ClientConfig config) : config_(std::move(config)) {
@@ -160,7 +203,7 @@ std::string S3Client::get_object(const std::string& bucket, const std::string& k
   const HttpResponse r = send_signed(request, "s3", config_, credentials_, region_);
   if (r.status == 404) throw Error(ErrorKind::kNotFound, "s3://" + bucket + "/" + key + " does not exist");
   if (r.status / 100 != 2)
-    throw Error(kind_for("", r.status),
+    throw Error(error_kind("", r.status),
                 "S3 GetObject s3://" + bucket + "/" + key + ": HTTP " + std::to_string(r.status));
   return r.body;
 }
@@ -174,8 +217,8 @@ void S3Client::put_object(const std::string& bucket, const std::string& key, con
   request.body = bytes;
   const HttpResponse r = send_signed(request, "s3", config_, credentials_, region_);
   if (r.status / 100 != 2)
-    throw Error(kind_for("", r.status), "S3 PutObject s3://" + bucket + "/" + key + ": HTTP " +
-                                            std::to_string(r.status) + " " + r.body.substr(0, 200));
+    throw Error(error_kind("", r.status), "S3 PutObject s3://" + bucket + "/" + key + ": HTTP " +
+                                              std::to_string(r.status) + " " + r.body.substr(0, 200));
 }
 
 void S3Client::create_bucket(const std::string& bucket) const {
@@ -184,7 +227,7 @@ void S3Client::create_bucket(const std::string& bucket) const {
   request.url = url(bucket, "");
   const HttpResponse r = send_signed(request, "s3", config_, credentials_, region_);
   if (r.status / 100 != 2 && r.body.find("BucketAlreadyOwnedByYou") == std::string::npos)
-    throw Error(kind_for("", r.status), "S3 CreateBucket " + bucket + ": HTTP " + std::to_string(r.status));
+    throw Error(error_kind("", r.status), "S3 CreateBucket " + bucket + ": HTTP " + std::to_string(r.status));
 }
 
 std::vector<std::string> S3Client::list_keys(const std::string& bucket, const std::string& prefix) const {
@@ -193,7 +236,7 @@ std::vector<std::string> S3Client::list_keys(const std::string& bucket, const st
   request.url = url(bucket, "") + "?list-type=2&prefix=" + uri_encode(prefix, false);
   const HttpResponse r = send_signed(request, "s3", config_, credentials_, region_);
   if (r.status / 100 != 2)
-    throw Error(kind_for("", r.status),
+    throw Error(error_kind("", r.status),
                 "S3 ListObjectsV2 s3://" + bucket + ": HTTP " + std::to_string(r.status));
   // The answer is small, flat XML: <Contents><Key>...</Key>...; no XML library is worth a dependency here.
   std::vector<std::string> keys;

@@ -13,13 +13,25 @@
 #include <nlohmann/json.hpp>
 
 #include "aws/sigv4.h"
+#include "core/error.h"
 
 namespace facepipe::aws {
+
+// Whether requests carry a SigV4 signature.
+enum class Signing {
+  kAuto,    // sign when `credentials` are given or AWS_ACCESS_KEY_ID is in the environment, else plain
+  kAlways,  // sign; Error(kUnavailable) at construction when there are no credentials
+  kNever,   // plain requests (facepipe serve's own endpoint, which does not check signatures)
+};
 
 struct ClientConfig {
   std::string region;    // empty: region_from_environment()
   std::string endpoint;  // empty: $AWS_ENDPOINT_URL, else https://<service>.<region>.amazonaws.com
-  std::optional<Credentials> credentials;  // empty: Credentials::from_environment()
+  std::optional<Credentials> credentials;  // empty: Credentials::from_environment() (see `signing`)
+  Signing signing = Signing::kAuto;
+  // Reuse one connection per thread and host (libcurl's connection cache). A fresh connection per call
+  // cost more than the call itself against serve on loopback; the workload's polling relies on it.
+  bool keep_alive = true;
   int max_attempts = 4;
   long timeout_seconds = 30;  // per request; SQS long polls add their wait
 };
@@ -33,22 +45,38 @@ struct HttpResponse {
 // attempt fails at the network level.
 HttpResponse send_signed(const HttpRequest& request, const std::string& service, const ClientConfig& config,
                          const Credentials& credentials, const std::string& region);
+// The same, unsigned when `credentials` is null.
+HttpResponse send_request(const HttpRequest& request, const std::string& service, const ClientConfig& config,
+                          const Credentials* credentials, const std::string& region);
 
-// A JSON-protocol service (SQS: target prefix "AmazonSQS", DynamoDB: "DynamoDB_20120810").
+// A JSON-protocol service (SQS: target prefix "AmazonSQS", DynamoDB: "DynamoDB_20120810"), signed or
+// plain as `config.signing` says. Safe to share between threads.
 class JsonClient {
  public:
   JsonClient(std::string service, std::string target_prefix, ClientConfig config);
-  // POSTs `body` as X-Amz-Target <prefix>.<action>; returns the answer's JSON. AWS errors throw
-  // Error(kind from the error code) with "<code>: <message>".
+  // POSTs `body` as X-Amz-Target <prefix>.<action>; returns the answer's JSON. Errors throw
+  // Error(error_kind(code, status)) with "<service> <action>: <code>: <message>".
   nlohmann::json call(const std::string& action, const nlohmann::json& body,
                       long extra_timeout_seconds = 0) const;
   const std::string& endpoint() const { return endpoint_; }
+  const std::string& region() const { return region_; }
+  bool signs() const { return credentials_.has_value(); }
 
  private:
   std::string service_, prefix_, endpoint_, region_;
-  Credentials credentials_;
+  std::optional<Credentials> credentials_;
   ClientConfig config_;
 };
+
+// Closes the calling thread's kept-alive connections (ClientConfig::keep_alive), e.g. before stopping a
+// server that waits for its idle connections.
+void close_idle_connections();
+
+// The contract's error kind for an AWS error code (the JSON `__type` without its namespace, or the query
+// protocol's legacy code) and HTTP status: missing things -> kNotFound, "already exists" -> kConflict,
+// the caller's mistakes (other 4xx) -> kInvalidInput, refused credentials, throttling and 5xx ->
+// kUnavailable.
+facepipe::ErrorKind error_kind(const std::string& code, long status);
 
 class S3Client {
  public:

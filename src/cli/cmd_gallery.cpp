@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "gallery/data_pt.h"
 #include "gallery/gallery.h"
+#include "gallery/people.h"
 
 namespace facepipe::cli {
 
@@ -21,10 +22,25 @@ void register_gallery_commands(CLI::App& app, GlobalOptions& /*global*/) {
   import->add_option("--gallery", *db, "gallery database (created when missing)")->required();
   import->add_option("--embedder-id", *embedder_id, "the embedder that made the embeddings")->capture_default_str();
   import->add_option("file", *file, "data.pt")->required()->check(CLI::ExistingFile);
-  import->callback([db, file, embedder_id] {
-    auto g = gallery::Gallery::open(*db, *embedder_id);
-    const int n = gallery::import_data_pt(*g, *file);
-    std::cout << "imported " << n << " embeddings into " << *db << " (" << g->embedder_id() << ")\n";
+  auto import_json = std::make_shared<bool>(false);
+  import->add_flag("--json", *import_json, "print JSON: {gallery, embedder, imported, skipped}");
+  import->callback([db, file, embedder_id, import_json] {
+    const auto result = gallery::import_data_pt_into(*db, *file, *embedder_id);
+  if (*import_json) {
+    nlohmann::json skipped = nlohmann::json::array();
+    for (const auto& [name, why] : result.skipped) skipped.push_back({{"name", name}, {"reason", why}});
+    std::cout << nlohmann::json{{"gallery", *db},
+                                {"embedder", *embedder_id},
+                                {"imported", result.imported},
+                                {"skipped", skipped}}
+                     .dump(2)
+              << "\n";
+    return;
+  }
+  std::cout << "imported " << result.imported << " embeddings into " << *db << " (" << *embedder_id << ")";
+  if (!result.skipped.empty())
+    std::cout << "; skipped " << result.skipped.size() << " already in the gallery (the same embedding)";
+  std::cout << "\n";
   });
 
   auto* list = gallery_cmd->add_subcommand("list", "list the people of a gallery");
@@ -41,7 +57,7 @@ void register_gallery_commands(CLI::App& app, GlobalOptions& /*global*/) {
       std::cout << nlohmann::json{{"embedder", g->embedder_id()}, {"dim", g->dim()}, {"people", out}}.dump(2) << "\n";
       return;
     }
-    std::cout << fmt::format("{:<28} {:>10}  {}\n", "person", "embeddings", "record");
+    std::cout << fmt::format("{:<28} {:>10}  {}\n", "name", "embeddings", "record");
     for (const auto& p : people)
       std::cout << fmt::format("{:<28} {:>10}  {}\n", p.name, p.embeddings, p.record.is_null() ? "" : p.record.dump());
     std::cout << people.size() << " people, embedder " << g->embedder_id() << "\n";
@@ -53,8 +69,10 @@ void register_gallery_commands(CLI::App& app, GlobalOptions& /*global*/) {
   remove->add_option("--gallery", *rm_db, "gallery database")->required()->check(CLI::ExistingFile);
   remove->add_option("name", *name, "person")->required();
   remove->callback([rm_db, name] {
-    gallery::Gallery::open(*rm_db)->remove(*name);
-    std::cout << "removed " << *name << "\n";
+    auto g = gallery::Gallery::open(*rm_db);
+    const std::string person = gallery::resolve_person(*g, *name);
+    g->remove(person);
+    std::cout << "removed " << person << "\n";
   });
 }
 

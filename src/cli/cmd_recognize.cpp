@@ -5,15 +5,19 @@
 #include <memory>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
+#include "cli/answer_flags.h"
 #include "cli/commands.h"
 #include "core/error.h"
-#include "face/engine.h"
+#include "engine/loader.h"
+#include "gallery/gallery.h"
 #include "image/decode.h"
 #include "recognition/enroll.h"
 #include "recognition/evaluate.h"
 #include "recognition/pipeline.h"
+#include "recognition/report.h"
 #include "recognition/thresholds.h"
 
 namespace facepipe::cli {
@@ -42,7 +46,8 @@ void add_embedder_flags(CLI::App* cmd, EngineFlags& f) {
 void add_match_flags(CLI::App* cmd, EngineFlags& f) {
   cmd->add_option("--threshold", f.threshold,
                   "open-set distance threshold: farther than this from everyone -> Unknown (default: the "
-                  "embedder's calibrated value)");
+                  "embedder's calibrated value; 0 = always the nearest)")
+      ->check(CLI::NonNegativeNumber);
   cmd->add_flag("--always-nearest", f.always_nearest,
                 "no open-set threshold: always answer the nearest person (the seed's behaviour)");
 }
@@ -124,47 +129,67 @@ void register_enroll(CLI::App& app, GlobalOptions& global) {
   auto records = std::make_shared<std::string>();
   cmd->add_option("--gallery", *gallery_path, "gallery database (created when missing)")->required();
   cmd->add_option("--folder", *folder, "folder with one sub-folder of photos per person");
-  cmd->add_option("--per-person", *per_person, "with --folder: only the first N photos of each person (0 = all)");
+  cmd->add_option("--per-person", *per_person, "keep each person's N photos of best quality (0 = all)");
+  auto enroll_options = std::make_shared<recognition::EnrollOptions>();
+  cmd->add_flag("--mirror", enroll_options->mirror, "also enrol each photo's mirror image");
+  add_quality_flags(cmd, enroll_options->quality);
   cmd->add_option("pairs", *pairs, "NAME=PATH pairs (PATH: an image or a folder of images)");
   cmd->add_option("--records", *records, "JSON file {name: record} stored with each person (e.g. major, year)");
   add_embedder_flags(cmd, *flags);
   cmd->add_flag("--json", flags->json_output, "print the result as JSON");
-  cmd->callback([&global, flags, gallery_path, folder, per_person, pairs, records] {
+  cmd->callback([&global, flags, gallery_path, folder, per_person, pairs, records, enroll_options] {
     if (folder->empty() && pairs->empty())
       throw Error(ErrorKind::kInvalidInput, "nothing to enroll: give --folder DIR or NAME=PATH pairs");
     std::vector<recognition::EnrollSource> sources;
-    if (!folder->empty()) sources = recognition::sources_from_folder(*folder, *per_person);
+    if (!folder->empty()) sources = recognition::sources_from_folder(*folder);
+    enroll_options->per_person = *per_person;
     if (!pairs->empty()) {
-      auto more = recognition::sources_from_pairs(*pairs);
+      auto more = recognition::sources_from_pairs(*pairs);  // --per-person: the best N, in enroll()
       sources.insert(sources.end(), more.begin(), more.end());
     }
     json record_map = json::object();
     if (!records->empty()) record_map = read_json_file(*records);
 
+    // An existing gallery chooses the embedder, unless it holds no embedding yet.
+    const bool existed = std::filesystem::exists(*gallery_path);
     std::string existing_id;
-    if (std::filesystem::exists(*gallery_path)) existing_id = gallery::Gallery::open(*gallery_path)->embedder_id();
+    if (existed) {
+      auto existing = gallery::Gallery::open(*gallery_path);
+      if (existing->dim() > 0) existing_id = existing->embedder_id();
+    }
     auto options = engine_options(global, *flags, existing_id);
     auto detector = face::make_detector(options);
     auto embedder = face::make_embedder(options);
-    auto gallery = gallery::Gallery::open(*gallery_path, embedder->id());
-    auto results = recognition::enroll(*gallery, *detector, *embedder, sources, progress_printer("enrolling"));
-    for (const auto& [name, record] : record_map.items())
-      if (gallery->record(name) || std::any_of(sources.begin(), sources.end(), [&](auto& s) { return s.name == name; }))
-        gallery->set_record(name, record);
-    json out = json::array();
-    for (const auto& r : results) {
-      json skipped = json::array();
-      for (const auto& [path, why] : r.skipped) skipped.push_back({{"image", path}, {"reason", why}});
-      out.push_back({{"name", r.name}, {"images", r.images}, {"enrolled", r.enrolled}, {"skipped", skipped}});
+    std::vector<recognition::EnrollResult> results;
+    {
+      auto gallery = gallery::Gallery::open(*gallery_path, embedder->id());
+      try {
+        results = recognition::enroll(*gallery, *detector, *embedder, sources, progress_printer("enrolling"),
+                                      *enroll_options);
+      } catch (...) {
+        gallery.reset();
+        if (!existed) gallery::remove_gallery_files(*gallery_path);  // leave no empty gallery behind
+        throw;
+      }
+      for (const auto& [name, record] : record_map.items())
+        if (gallery->record(name) ||
+            std::any_of(sources.begin(), sources.end(), [&](auto& s) { return s.name == name; }))
+          gallery->set_record(name, record);
     }
+    json out = json::array();
+    for (const auto& r : results) out.push_back(r.to_json());
     if (flags->json_output) {
       std::cout << json{{"gallery", *gallery_path}, {"embedder", embedder->id()}, {"people", out}}.dump(2) << "\n";
       return;
     }
-    std::cout << fmt::format("{:<24} {:>7} {:>9}\n", "person", "photos", "enrolled");
+    std::cout << fmt::format("{:<24} {:>7} {:>9} {:>11} {:>8} {:>11}\n", "name", "images", "enrolled",
+                             "duplicates", "no_face", "unreadable");
     for (const auto& r : results) {
-      std::cout << fmt::format("{:<24} {:>7} {:>9}\n", r.name, r.images, r.enrolled);
+      std::cout << fmt::format("{:<24} {:>7} {:>9} {:>11} {:>8} {:>11}{}\n", r.name, r.images, r.enrolled,
+                               r.duplicates, r.no_face, r.unreadable,
+                               r.left_out ? fmt::format("  (the best of {} usable)", r.enrolled + r.left_out) : "");
       for (const auto& [path, why] : r.skipped) std::cout << "  skipped " << path << ": " << why << "\n";
+      for (const auto& [path, what] : r.warnings) std::cout << "  warning " << path << ": " << what << "\n";
     }
     std::cout << "gallery " << *gallery_path << " (" << embedder->id() << ")\n";
   });
@@ -179,9 +204,10 @@ void register_recognize(CLI::App& app, GlobalOptions& global) {
   cmd->add_option("images", *images, "image files")->required();
   add_embedder_flags(cmd, *flags);
   add_match_flags(cmd, *flags);
-  cmd->add_flag("--all-faces", flags->all_faces, "every face, not only the largest");
+  auto answer = add_answer_flags(cmd);
+  cmd->add_flag("--all-faces", flags->all_faces, "(every face is always listed; kept for old scripts)");
   cmd->add_flag("--json", flags->json_output, "print JSON");
-  cmd->callback([&global, flags, gallery_path, images] {
+  cmd->callback([&global, flags, gallery_path, images, answer] {
     auto gallery = open_existing_gallery(*gallery_path);
     auto options = engine_options(global, *flags, gallery->embedder_id());
     auto detector = face::make_detector(options);
@@ -194,28 +220,40 @@ void register_recognize(CLI::App& app, GlobalOptions& global) {
     json out = json::array();
     for (const auto& path : *images) {
       const cv::Mat rgb = image::load_rgb(path);
+      const auto frame = recognition::answer_frame(*detector, *embedder, *gallery, rgb, threshold, *answer);
       json faces = json::array();
-      for (const auto& f : recognition::recognize(*detector, *embedder, *gallery, rgb, threshold, !flags->all_faces)) {
-        json j = detection_json(f.detection);
-        j["name"] = f.match.name;
-        j["distance"] = f.match.distance;
+      for (const auto& f : frame.faces) {
+        json j = recognition::face_json(f);
+        j["landmarks"] = detection_json(f.detection)["landmarks"];
         j["nearest"] = f.match.nearest;
         faces.push_back(j);
       }
-      out.push_back({{"image", path}, {"faces", faces}});
+      out.push_back({{"image", path}, {"result", frame.no_face() ? "(no face)" : frame.result}, {"faces", faces}});
     }
     if (flags->json_output) {
-      std::cout << json{{"embedder", embedder->id()}, {"threshold", threshold}, {"results", out}}.dump(2) << "\n";
+      std::cout << json{{"embedder", embedder->id()},
+                        {"threshold", threshold},
+                        {"answer", recognition::to_string(answer->policy)},
+                        {"results", out}}
+                       .dump(2)
+                << "\n";
       return;
     }
-    std::cout << fmt::format("{:<40} {:<20} {:>8}  {}\n", "image", "name", "distance", "box");
+    std::cout << fmt::format("{:<40} {:<20} {:>8}  {:<22} {}\n", "image", "name", "distance", "box", "answer / quality");
     for (const auto& r : out) {
       if (r["faces"].empty()) std::cout << fmt::format("{:<40} {:<20}\n", r["image"].get<std::string>(), "(no face)");
-      for (const auto& f : r["faces"])
-        std::cout << fmt::format("{:<40} {:<20} {:>8.3f}  [{:.0f},{:.0f},{:.0f},{:.0f}]\n",
-                                 r["image"].get<std::string>(), f["name"].get<std::string>(),
-                                 f["distance"].get<float>(), f["box"][0].get<float>(), f["box"][1].get<float>(),
-                                 f["box"][2].get<float>(), f["box"][3].get<float>());
+      for (const auto& f : r["faces"]) {
+        const auto& q = f["quality"];
+        const std::string note = f["answered"].get<bool>() ? "answers"
+                                 : q["ok"].get<bool>()     ? ""
+                                                           : "low quality: " + q["failed"].get<std::string>();
+        std::cout << fmt::format("{:<40} {:<20} {:>8.3f}  {:<22} {}\n", r["image"].get<std::string>(),
+                                 f["name"].get<std::string>(), f["distance"].get<float>(),
+                                 fmt::format("[{:.0f},{:.0f},{:.0f},{:.0f}]", f["box"][0].get<float>(),
+                                             f["box"][1].get<float>(), f["box"][2].get<float>(),
+                                             f["box"][3].get<float>()),
+                                 note);
+      }
     }
   });
 }
@@ -229,10 +267,18 @@ void register_eval(CLI::App& app, GlobalOptions& global) {
   cmd->add_option("--gallery", *gallery_path, "gallery database")->required();
   cmd->add_option("--images", *images_dir, "image folder (a sub-folder per person when no --labels)")->required();
   cmd->add_option("--labels", *labels, "labels CSV 'Image,Results' (course format)");
+  auto strangers = std::make_shared<std::vector<std::string>>();
+  auto report_dir = std::make_shared<std::string>();
+  auto mirror_probe = std::make_shared<bool>(false);
+  cmd->add_option("--strangers", *strangers, "folder of people nobody enrolled (repeatable): each must be Unknown");
+  cmd->add_option("--report", *report_dir,
+                  "write the accuracy report (ROC, DET, FNIR/FPIR, distributions, confusion; JSON, SVG, index.html)");
+  cmd->add_flag("--mirror-probe", *mirror_probe, "average each face's embedding with its mirror image's (measurement)");
   add_embedder_flags(cmd, *flags);
   add_match_flags(cmd, *flags);
+  auto answer = add_answer_flags(cmd);
   cmd->add_flag("--json", flags->json_output, "print JSON");
-  cmd->callback([&global, flags, gallery_path, images_dir, labels] {
+  cmd->callback([&global, flags, gallery_path, images_dir, labels, strangers, report_dir, mirror_probe, answer] {
     auto gallery = open_existing_gallery(*gallery_path);
     auto options = engine_options(global, *flags, gallery->embedder_id());
     auto detector = face::make_detector(options);
@@ -240,9 +286,34 @@ void register_eval(CLI::App& app, GlobalOptions& global) {
     const float threshold = threshold_for(*flags, embedder->id());
     auto items = labels->empty() ? recognition::labels_from_folders(*images_dir)
                                  : recognition::labels_from_csv(*labels, *images_dir);
-    auto report = recognition::evaluate(*detector, *embedder, *gallery, threshold, items, progress_printer("evaluating"));
+    for (const auto& dir : *strangers) {
+      auto more = recognition::strangers_from_folder(dir);
+      items.insert(items.end(), more.begin(), more.end());
+    }
+    recognition::EvalReport report;
+    json summary;
+    if (!report_dir->empty() || *mirror_probe) {
+      recognition::ReportOptions ro{.threshold = threshold, .marked = {}, .answer = *answer, .mirror_probe = *mirror_probe};
+      if (embedder->id().rfind("faceapi", 0) == 0) ro.marked.push_back(0.6f);  // face-api's customary threshold
+      auto full = recognition::accuracy_report(*detector, *embedder, *gallery, items, ro, progress_printer("evaluating"));
+      summary = full.summary;
+      summary.erase("curves");
+      summary.erase("frames");
+      if (!report_dir->empty()) {
+        recognition::write_report(full, *report_dir);
+        std::cerr << "report written to " << *report_dir << "/index.html\n";
+      }
+      report = std::move(full.frames);
+    } else {
+      report = recognition::evaluate(*detector, *embedder, *gallery, threshold, items, progress_printer("evaluating"),
+                                     *answer);
+    }
+    const auto warnings = recognition::evaluation_warnings(*gallery, items, report);
+    for (const auto& w : warnings) spdlog::warn("eval: {}", w);
     if (flags->json_output) {
       json j = report.to_json();
+      if (!summary.is_null()) j["report"] = summary;
+      j["warnings"] = warnings;
       j["threshold"] = threshold;
       j["embedder"] = embedder->id();
       std::cout << j.dump(2) << "\n";
@@ -252,6 +323,17 @@ void register_eval(CLI::App& app, GlobalOptions& global) {
                              report.correct, report.wrong, report.unknown, report.no_face, report.errors);
     std::cout << fmt::format("accuracy {:.2f}%  unknown rate {:.2f}%  (threshold {:.3f}, {})\n",
                              100 * report.accuracy(), 100 * report.unknown_rate(), threshold, embedder->id());
+    if (!summary.is_null()) {
+      const auto& v = summary["verification"];
+      const auto& id = summary["identification"];
+      std::cout << fmt::format("verification: TAR@FAR=1e-2 {:.4f}  TAR@FAR=1e-3 {:.4f}  EER {:.4f}  d' {:.2f}\n",
+                               v["tar_at_far"]["1e-2"].get<double>(), v["tar_at_far"]["1e-3"].get<double>(),
+                               v["eer"].get<double>(), v["d_prime"].get<double>());
+      std::cout << fmt::format("identification: rank-1 {:.4f}  FNIR@FPIR=1e-2 {:.4f}  FNIR@FPIR=1e-3 {:.4f}  "
+                               "strangers admitted {}\n",
+                               id["rank1"].get<double>(), id["fnir_at_fpir"]["1e-2"].get<double>(),
+                               id["fnir_at_fpir"]["1e-3"].get<double>(), summary["strangers_admitted"].get<int>());
+    }
     std::cout << "confusion (expected -> answered: count)\n";
     for (const auto& [expected, row] : report.confusion)
       for (const auto& [answered, count] : row)

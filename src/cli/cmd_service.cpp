@@ -14,20 +14,24 @@
 
 #include <spdlog/spdlog.h>
 
+#include "cli/answer_flags.h"
 #include "cli/commands.h"
 #include "core/error.h"
 #include "api/compreface.h"
 #include "auth/authorizer.h"
 #include "auth/keys.h"
-#include "face/engine.h"
+#include "engine/loader.h"
 #include "gallery/gallery.h"
-#include "queue/http_sqs_client.h"
 #include "queue/queue.h"
+#include "queue/service_queues.h"
 #include "recognition/thresholds.h"
 #include "server/clip_endpoint.h"
+#include "server/compreface_routes.h"
 #include "server/http_server.h"
 #include "service/detection.h"
+#include "service/engine_pool.h"
 #include "service/metrics.h"
+#include "service/queue_connect.h"
 #include "service/recognition.h"
 #include "service/stage_engine.h"
 #include "service/worker.h"
@@ -39,31 +43,18 @@ namespace {
 using nlohmann::json;
 namespace fs = std::filesystem;
 
-struct QueueNames {
-  std::string request, response, dead_letter;
-  explicit QueueNames(const std::string& id)
-      : request(id + "-req-queue"), response(id + "-resp-queue"), dead_letter(id + "-req-dlq") {}
+// The queue names and their creation live in queue/service_queues.h (they refuse a bad --id).
+struct QueueNames : queue::ServiceQueueNames {
+  explicit QueueNames(const std::string& id) : queue::ServiceQueueNames(queue::service_queue_names(id)) {}
 };
 
-struct QueueSettings {
-  int visibility_s = 30;
-  int max_receives = 5;
-};
+using QueueSettings = queue::ServiceQueueSettings;
 
-// Creates the three queues (idempotent) and returns the request and response queues.
+// Creates the three queues (idempotent; recreates deleted ones) and returns the request and response queues.
 std::pair<std::shared_ptr<queue::Queue>, std::shared_ptr<queue::Queue>> ensure_queues(
-    queue::QueueService& svc, const std::string& id, const QueueSettings& s) {
-  QueueNames n(id);
-  queue::QueueConfig dlq;
-  dlq.retention = std::chrono::seconds(14 * 24 * 3600);
-  svc.create(n.dead_letter, dlq);
-  queue::QueueConfig req;
-  req.visibility_timeout = std::chrono::seconds(s.visibility_s);
-  req.max_receive_count = s.max_receives;
-  req.dead_letter_queue = n.dead_letter;
-  auto request = svc.create(n.request, req);
-  auto response = svc.create(n.response, queue::QueueConfig{});
-  return {request, response};
+    queue::QueueService& svc, const std::string& id, const QueueSettings& s, bool reset = false) {
+  auto q = queue::ensure_service_queues(svc, id, s, reset);
+  return {q.request, q.response};
 }
 
 // Blocks SIGINT/SIGTERM in every thread started after this; `on_signal` runs on a dedicated thread
@@ -144,6 +135,19 @@ void add_queue_depths(service::Metrics& metrics, std::vector<std::shared_ptr<que
   });
 }
 
+// The engine pool's admission control (service/engine_pool.h; README "Limits and budgets").
+void add_engine_pool_options(CLI::App* cmd, service::EnginePoolOptions& o) {
+  cmd->add_option("--engine-threads", o.threads, "threads decoding and detecting frames (0 = cores)")
+      ->capture_default_str();
+  cmd->add_option("--pixel-budget", o.pixel_budget,
+                  "pixels decoded or detected at once (peak memory ~50 B each)")
+      ->capture_default_str();
+  cmd->add_option("--byte-budget", o.byte_budget, "request bytes held by admitted work at once")
+      ->capture_default_str();
+  cmd->add_option("--engine-queue", o.max_queued, "frames waiting for the engine before 503")
+      ->capture_default_str();
+}
+
 }  // namespace
 
 void register_service_commands(CLI::App& app, GlobalOptions& global) {
@@ -159,37 +163,66 @@ void register_service_commands(CLI::App& app, GlobalOptions& global) {
     int recognizers = 1;
     int http_threads = 32;
     size_t max_body = 6 * 1024 * 1024;
+    service::EnginePoolOptions engine_pool;
     bool queues_only = false;
     bool no_recognize = false;
     std::string allow_anonymous;
+    bool reset_queues = false;
+    std::string public_url, tls_cert, tls_key;
     QueueSettings queues;
   };
   auto sa = std::make_shared<ServeArgs>();
   auto* serve = app.add_subcommand(
       "serve", "run the whole service in one process: function URL, queues (SQS API), workers");
   serve->add_option("--host", sa->host, "address to listen on")->capture_default_str();
-  serve->add_option("--port", sa->port, "port (0 = any free port, printed on start)")->capture_default_str();
+  serve->add_option("--port", sa->port, "port (0 = any free port, printed on start)")
+      ->check(CLI::Range(0, 65535))
+      ->capture_default_str();
+  serve->add_option("--public-url", sa->public_url,
+                    "URL clients reach this server at, used in returned queue URLs (default: the bound address)");
+  serve->add_option("--tls-cert", sa->tls_cert, "PEM certificate chain: serve HTTPS (with --tls-key)");
+  serve->add_option("--tls-key", sa->tls_key, "PEM private key for --tls-cert");
   serve->add_option("--data-dir", sa->data_dir, "where the queues are kept (queues.db)")
       ->capture_default_str();
   serve->add_option("--id", sa->id, "queue prefix: <id>-req-queue, <id>-resp-queue")->capture_default_str();
   serve->add_option("--gallery", sa->gallery, "gallery database");
   serve->add_option("--embedder", sa->embedder, "embedder when the gallery does not name one")
       ->capture_default_str();
-  serve->add_option("--threshold", sa->threshold, "open-set distance threshold (default: the embedder's)");
+  serve->add_option("--threshold", sa->threshold, "open-set distance threshold (default: the embedder's)")
+      ->check(CLI::NonNegativeNumber);
   serve->add_option("--recognizers", sa->recognizers, "recognition worker threads")->capture_default_str();
   serve->add_option("--http-threads", sa->http_threads, "HTTP worker threads")->capture_default_str();
   serve->add_option("--max-body", sa->max_body, "largest request body in bytes")->capture_default_str();
+  add_engine_pool_options(serve, sa->engine_pool);
   serve->add_option("--visibility-timeout", sa->queues.visibility_s, "request queue visibility timeout, s")
       ->capture_default_str();
   serve->add_option("--max-receives", sa->queues.max_receives, "receives before a request is dead-lettered")
       ->capture_default_str();
+  serve->add_flag("--reset-queues", sa->reset_queues,
+                  "give existing queues of this --id serve's attributes (messages are kept)");
   serve->add_flag("--queues-only", sa->queues_only, "serve only the queues (SQS API), no face engine");
   serve->add_flag("--no-recognize", sa->no_recognize,
                   "run no recognition workers (use `facepipe worker recognize`)");
   serve->add_option("--allow-anonymous", sa->allow_anonymous,
                     "serve beyond loopback without keys: function-url (only POST /) or all")
       ->check(CLI::IsMember({"function-url", "all"}));
-  serve->callback([sa, &global] {
+  auto serve_answer = add_answer_flags(serve);
+  serve->callback([sa, &global, serve_answer] {
+    // Before any thread starts (OpenMP, the engine pool, the server's handler threads), so that every
+    // thread inherits the blocked SIGINT/SIGTERM and the signal reaches the thread that stops the server
+    // (a thread without the mask would have died of it: exit 143).
+    std::atomic<bool> stop{false};
+    std::atomic<server::HttpServer*> running{nullptr};
+    handle_signals([&] {
+      stop = true;
+      if (auto* h = running.load()) h->stop();
+    });
+    // The engine first: a start-up that fails (no gallery, no models) leaves no data folder behind.
+    std::optional<Engine> engine;
+    if (!sa->queues_only)
+      // A gallery named with --gallery may start empty (created if missing): /api/v1/ adds people to it.
+      engine = load_engine(global, sa->gallery, sa->embedder, sa->threshold, true, !sa->no_recognize,
+                           !sa->gallery.empty());
     fs::create_directories(sa->data_dir);
     // API keys (auth/authorizer.h): refuse to listen beyond loopback without them unless told to.
     auto keys = auth::KeyStore::open(auth::key_store_path(sa->data_dir));
@@ -197,40 +230,56 @@ void register_service_commands(CLI::App& app, GlobalOptions& global) {
     if (!sa->allow_anonymous.empty()) anonymous = auth::parse_anonymous(sa->allow_anonymous);
     auth::check_listen_policy(sa->host, keys.get(), anonymous);
     const auth::Authorizer authorizer(keys.get(), anonymous.value_or(auth::Anonymous::kNone));
-    auto queues = queue::open_queue_service("sqlite:" + (fs::path(sa->data_dir) / "queues.db").string());
-    auto [requests, responses] = ensure_queues(*queues, sa->id, sa->queues);
+    const fs::path queues_db = fs::absolute(fs::path(sa->data_dir) / "queues.db");
+    spdlog::info("serve: queues kept in {} (--data-dir)", queues_db.string());
+    auto queues = queue::open_queue_service("sqlite:" + queues_db.string());
+    auto [requests, responses] = ensure_queues(*queues, sa->id, sa->queues, sa->reset_queues);
     service::Metrics metrics;
     add_queue_depths(metrics, {requests, responses, queues->get(QueueNames(sa->id).dead_letter)});
-
-    std::optional<Engine> engine;
-    if (!sa->queues_only)
-      // A gallery named with --gallery may start empty (created if missing): /api/v1/ adds people to it.
-      engine = load_engine(global, sa->gallery, sa->embedder, sa->threshold, true, !sa->no_recognize,
-                           !sa->gallery.empty());
 
     server::ServerOptions so;
     so.host = sa->host;
     so.port = sa->port;
     so.threads = sa->http_threads;
     so.max_body_bytes = sa->max_body;
+    so.public_url = sa->public_url;
+    so.tls_cert = sa->tls_cert;
+    so.tls_key = sa->tls_key;
     server::HttpServer http(so, queues.get(), metrics);
-    http.set_auth([&authorizer](const auth::AccessRequest& r) { return authorizer.check(r); });
+    http.set_auth([&authorizer](const server::Request& r, const server::Route&) {
+      return server::check_access(authorizer, r);
+    });
     std::unique_ptr<api::CompreFaceApi> compreface;
     if (engine && engine->gallery) {  // the CompreFace-compatible API under /api/v1/
       compreface = std::make_unique<api::CompreFaceApi>(*engine->detector, *engine->embedder, *engine->gallery,
                                                         api::CompreFaceOptions{.threshold = engine->threshold});
-      http.set_api([&compreface](api::Request r) { return compreface->handle(std::move(r)); });
+      server::add_compreface_routes(http.routes(), *compreface, metrics);
+    } else {
+      server::add_compreface_absent_route(http.routes());
     }
+    http.set_health_check([&queues, names = QueueNames(sa->id)] {
+      std::vector<std::string> problems;
+      for (auto& name : queue::missing_service_queues(*queues, names))
+        problems.push_back("queue " + name + " was deleted; restart serve to recreate it");
+      return problems;
+    });
+    http.bind();  // before any thread starts: a port in use ends the command cleanly
 
     Waiters waiters;
+    std::unique_ptr<service::EnginePool> pool;
+    if (engine) {
+      pool = std::make_unique<service::EnginePool>(sa->engine_pool);
+      pool->export_metrics(metrics);
+    }
     std::unique_ptr<service::DetectionHandler> detection;
     std::unique_ptr<service::RecognitionHandler> recognition;
-    std::atomic<bool> stop{false};
     std::vector<std::thread> workers;
     bool in_process_recognition = engine && !sa->no_recognize;
     if (engine) {
+      service::DetectionOptions detection_options;
+      detection_options.pool = pool.get();
       detection = std::make_unique<service::DetectionHandler>(
-          *engine->detector, engine->embedder->crop_spec(), requests, &metrics);
+          *engine->detector, engine->embedder->crop_spec(), requests, &metrics, detection_options);
       http.set_function([&](const std::string& body, bool wait) {
         if (!wait || !in_process_recognition) return detection->handle(body);
         // Register before queueing so a fast answer is not missed; the id is known only after parsing.
@@ -258,26 +307,25 @@ void register_service_commands(CLI::App& app, GlobalOptions& global) {
     }
     if (in_process_recognition) {
       recognition = std::make_unique<service::RecognitionHandler>(*engine->embedder, *engine->gallery,
-                                                                  engine->threshold, responses, &metrics);
+                                                                  engine->threshold, responses, &metrics,
+                                                                  *serve_answer);
       recognition->on_response = [&](const json& r) { waiters.deliver(r); };
       for (int i = 0; i < std::max(1, sa->recognizers); ++i)
         workers.emplace_back(
             [&] { service::run_recognition_worker(*requests, *recognition, stop, {}, &metrics); });
     }
     if (engine && engine->gallery)  // the video variant's clip uploads (POST /clips)
-      server::add_clip_endpoint(http, *engine->detector, *engine->embedder, *engine->gallery, engine->threshold,
-                                responses.get());
-    int port = http.bind();
-    handle_signals([&] {
-      stop = true;
-      http.stop();
-    });
+      server::add_clip_endpoint(http, *engine->detector, *engine->embedder, *engine->gallery,
+                                engine->threshold, responses.get(), video::FramePolicy::parse("fps:2"),
+                                pool.get(), *serve_answer);
     spdlog::info(
-        "serve: listening on {} (function URL POST /, SQS endpoint, /healthz, /metrics); queues {} and {}",
-        http.base_url(), requests->name(), responses->name());
+        "serve: listening on {} (function URL POST /, SQS endpoint, /healthz, /metrics); queues {} and {}; "
+        "response queue URL {}/000000000000/{}",
+        http.base_url(), requests->name(), responses->name(), http.base_url(), responses->name());
     std::cout << "listening on " << http.base_url() << std::endl;
-    (void)port;
-    http.run();
+    running = &http;
+    if (!stop) http.run();  // a signal before this point: stop at once
+    running = nullptr;
     stop = true;
     for (auto& t : workers) t.join();
     spdlog::info("serve: stopped");
@@ -294,6 +342,7 @@ void register_service_commands(CLI::App& app, GlobalOptions& global) {
     std::string host = "127.0.0.1";
     int port = 8081;
     QueueSettings queues;
+    service::EnginePoolOptions engine_pool;
   };
   auto wa = std::make_shared<WorkerArgs>();
   auto* worker =
@@ -310,38 +359,52 @@ void register_service_commands(CLI::App& app, GlobalOptions& global) {
       worker->add_subcommand("detect", "serve the face-detection function URL; queue detected faces");
   common(detect);
   detect->add_option("--host", wa->host, "address to listen on")->capture_default_str();
-  detect->add_option("--port", wa->port, "port (0 = any)")->capture_default_str();
+  detect->add_option("--port", wa->port, "port (0 = any)")->check(CLI::Range(0, 65535))->capture_default_str();
+  add_engine_pool_options(detect, wa->engine_pool);
   detect->callback([wa, &global] {
+    std::atomic<server::HttpServer*> running{nullptr};
+    std::atomic<bool> stopping{false};
+    handle_signals([&] {  // before any thread starts (see serve)
+      stopping = true;
+      if (auto* h = running.load()) h->stop();
+    });
     auto engine = load_engine(global, wa->gallery, wa->embedder, std::nullopt, true, false);
     auto svc = queue::open_queue_service(wa->endpoint);
-    auto requests = svc->get(QueueNames(wa->id).request);
+    auto requests = service::connect_queue(*svc, QueueNames(wa->id).request, wa->endpoint);
     service::Metrics metrics;
-    service::DetectionHandler detection(*engine.detector, engine.embedder->crop_spec(), requests, &metrics);
+    service::EnginePool pool(wa->engine_pool);
+    pool.export_metrics(metrics);
+    service::DetectionOptions detection_options;
+    detection_options.pool = &pool;
+    service::DetectionHandler detection(*engine.detector, engine.embedder->crop_spec(), requests, &metrics,
+                                        detection_options);
     server::ServerOptions so;
     so.host = wa->host;
     so.port = wa->port;
     server::HttpServer http(so, nullptr, metrics);
     http.set_function([&](const std::string& body, bool) { return detection.handle(body); });
     http.bind();
-    handle_signals([&] { http.stop(); });
     std::cout << "listening on " << http.base_url() << std::endl;
-    http.run();
+    running = &http;
+    if (!stopping) http.run();
+    running = nullptr;
   });
   auto* recognize = worker->add_subcommand(
       "recognize", "consume the request queue in batches; answer on the response queue");
   common(recognize);
-  recognize->add_option("--threshold", wa->threshold,
-                        "open-set distance threshold (default: the embedder's)");
+  recognize->add_option("--threshold", wa->threshold, "open-set distance threshold (default: the embedder's)")
+      ->check(CLI::NonNegativeNumber);
   recognize->add_option("--threads", wa->threads, "consumer threads")->capture_default_str();
-  recognize->callback([wa, &global] {
+  auto worker_answer = add_answer_flags(recognize);
+  recognize->callback([wa, &global, worker_answer] {
     auto engine = load_engine(global, wa->gallery, wa->embedder, wa->threshold, false, true);
     auto svc = queue::open_queue_service(wa->endpoint);
     QueueNames names(wa->id);
-    auto requests = svc->get(names.request);
-    auto responses = svc->get(names.response);
+    auto requests = service::connect_queue(*svc, names.request, wa->endpoint);
+    auto responses = service::connect_queue(*svc, names.response, wa->endpoint);
     service::Metrics metrics;
     service::RecognitionHandler recognition(*engine.embedder, *engine.gallery, engine.threshold, responses,
-                                            &metrics);
+                                            &metrics, *worker_answer);
     std::atomic<bool> stop{false};
     handle_signals([&] { stop = true; });
     std::cout << "consuming " << requests->url() << std::endl;
@@ -409,8 +472,9 @@ void register_service_commands(CLI::App& app, GlobalOptions& global) {
       std::cout << report.to_json().dump(2) << "\n";
     else
       std::cout << report.to_text();
-    if (report.failed > 0)
-      throw Error(ErrorKind::kUnavailable, std::to_string(report.failed) + " request(s) failed");
+    // A check a script can rely on: every request answered, every answer right.
+    if (const std::string why = service::workload_failure(report); !why.empty())
+      throw Error(ErrorKind::kUnavailable, why);
   });
 }
 

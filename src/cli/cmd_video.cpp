@@ -1,11 +1,11 @@
 // The camera variant on the command line:
 //   facepipe clip FILE.mp4 --gallery G      recognise a clip here (per-person aggregate with records)
-//   facepipe people set|get|list|import     the records kept with gallery people (name, major, year...)
 //   facepipe camera --source FILE --url U   the device side: sends frames (function-URL JSON) or clips
 //   facepipe results --queue-url Q          the device's retriever: prints each result and its latency
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <condition_variable>
 #include <cstdio>
 #include <deque>
@@ -20,10 +20,11 @@
 #include <opencv2/imgproc.hpp>
 
 #include "aws/client.h"
+#include "cli/answer_flags.h"
 #include "cli/commands.h"
 #include "core/error.h"
 #include "core/file.h"
-#include "face/engine.h"
+#include "engine/loader.h"
 #include "gallery/gallery.h"
 #include "image/codec.h"
 #include "queue/queue.h"
@@ -37,12 +38,6 @@ namespace {
 
 using nlohmann::json;
 using Clock = std::chrono::system_clock;
-
-// A record field given as text (KEY=VALUE, a CSV cell): numbers stay numbers, anything else is a string.
-json field_value(const std::string& text) {
-  json parsed = json::parse(text, nullptr, false);
-  return parsed.is_number() ? parsed : json(text);
-}
 
 int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch()).count();
@@ -80,11 +75,15 @@ void register_clip(CLI::App& app, GlobalOptions& global) {
   auto gallery_path = std::make_shared<std::string>();
   auto policy = std::make_shared<std::string>("fps:2");
   auto threshold = std::make_shared<float>(-1);
+  auto as_json = std::make_shared<bool>(false);
+  cmd->add_flag("--json", *as_json, "print JSON");
   cmd->add_option("file", *file, "clip (MP4, MOV, MKV...)")->required()->check(CLI::ExistingFile);
   cmd->add_option("--gallery", *gallery_path, "gallery database")->required()->check(CLI::ExistingFile);
   cmd->add_option("--policy", *policy, "frames to recognise: first | every | fps:N")->capture_default_str();
-  cmd->add_option("--threshold", *threshold, "open-set distance threshold (default: the embedder's)");
-  cmd->callback([&global, file, gallery_path, policy, threshold] {
+  cmd->add_option("--threshold", *threshold, "open-set distance threshold (default: the embedder's)")
+      ->check(CLI::NonNegativeNumber);
+  auto answer = add_answer_flags(cmd);
+  cmd->callback([&global, file, gallery_path, policy, threshold, as_json, answer] {
     const auto frame_policy = video::FramePolicy::parse(*policy);
     auto gallery = gallery::Gallery::open(*gallery_path);
     face::EngineOptions options;
@@ -94,110 +93,28 @@ void register_clip(CLI::App& app, GlobalOptions& global) {
     auto embedder = face::make_embedder(options);
     const float t = *threshold >= 0 ? *threshold : recognition::default_threshold(embedder->id());
     const auto result =
-        recognition::recognize_clip(*detector, *embedder, *gallery, read_file(*file), frame_policy, t);
+        recognition::recognize_clip(*detector, *embedder, *gallery, read_file(*file), frame_policy, t, {}, *answer);
     json out = result.to_json();
     out["file"] = *file;
-    std::cout << out.dump(2) << "\n";
+    if (*as_json) {
+      std::cout << out.dump(2) << "\n";
+      return;
+    }
+    std::cout << fmt::format("{:<20} {:>6} {:>13} {:>10} {:>9}  {}\n", "name", "frames", "best_distance",
+                             "first_seen", "last_seen", "record");
+    for (const auto& p : out["people"])
+      std::cout << fmt::format(
+          "{:<20} {:>6} {:>13.3f} {:>9.2f}s {:>8.2f}s  {}\n", p["name"].get<std::string>(),
+          p["frames"].get<int>(), p["best_distance"].get<double>(), p["first_seen"].get<double>(),
+          p["last_seen"].get<double>(), p["record"].is_null() ? "-" : p["record"].dump());
+    const json& c = out["clip"];
+    std::cout << fmt::format(
+        "result {}  ({}: {:.2f} s, {}x{} {}, {} of {} frames recognised ({}), {} with faces)\n",
+        out["result"].get<std::string>(), *file, c["duration"].get<double>(), c["width"].get<int>(),
+        c["height"].get<int>(), c["codec"].get<std::string>(), c["frames_recognised"].get<int>(),
+        c["frames_decoded"].get<int>(), c["policy"].get<std::string>(), c["frames_with_faces"].get<int>());
   });
 }
-
-void register_people(CLI::App& app, GlobalOptions&) {
-  auto* people = app.add_subcommand("people", "the records kept with gallery people (returned with results)");
-  people->require_subcommand(1);
-  auto db = std::make_shared<std::string>();
-
-  auto* set =
-      people->add_subcommand("set", "set a person's record: people set NAME KEY=VALUE... or --json '{...}'");
-  auto name = std::make_shared<std::string>();
-  auto fields = std::make_shared<std::vector<std::string>>();
-  auto record_json = std::make_shared<std::string>();
-  set->add_option("--gallery", *db, "gallery database")->required()->check(CLI::ExistingFile);
-  set->add_option("name", *name, "person")->required();
-  set->add_option("fields", *fields, "KEY=VALUE pairs (numbers stay numbers)");
-  set->add_option("--json", *record_json, "the whole record as JSON");
-  set->callback([db, name, fields, record_json] {
-    auto g = gallery::Gallery::open(*db);
-    json record = record_json->empty() ? g->record(*name).value_or(json::object())
-                                       : json::parse(*record_json, nullptr, false);
-    if (record.is_discarded() || !record.is_object())
-      throw Error(ErrorKind::kInvalidInput,
-                  "--json must be a JSON object such as {\"major\": \"CS\", \"year\": 3}");
-    for (const auto& f : *fields) {
-      const auto eq = f.find('=');
-      if (eq == std::string::npos || eq == 0)
-        throw Error(ErrorKind::kInvalidInput, "'" + f + "' is not KEY=VALUE");
-      record[f.substr(0, eq)] = field_value(f.substr(eq + 1));
-    }
-    if (!record.contains("name")) record["name"] = *name;
-    g->set_record(*name, record);
-    std::cout << record.dump() << "\n";
-  });
-
-  auto* get = people->add_subcommand("get", "print a person's record");
-  auto get_db = std::make_shared<std::string>();
-  auto get_name = std::make_shared<std::string>();
-  get->add_option("--gallery", *get_db, "gallery database")->required()->check(CLI::ExistingFile);
-  get->add_option("name", *get_name, "person")->required();
-  get->callback([get_db, get_name] {
-    auto r = gallery::Gallery::open(*get_db)->record(*get_name);
-    if (!r) throw Error(ErrorKind::kNotFound, "no record for '" + *get_name + "'");
-    std::cout << r->dump(2) << "\n";
-  });
-
-  auto* list = people->add_subcommand("list", "every person with their record");
-  auto list_db = std::make_shared<std::string>();
-  list->add_option("--gallery", *list_db, "gallery database")->required()->check(CLI::ExistingFile);
-  list->callback([list_db] {
-    for (const auto& p : gallery::Gallery::open(*list_db)->people())
-      std::cout << fmt::format("{:<24} {}\n", p.name, p.record.is_null() ? "-" : p.record.dump());
-  });
-
-  auto* import = people->add_subcommand(
-      "import", "records from a CSV whose header names the fields; 'name' column required");
-  auto import_db = std::make_shared<std::string>();
-  auto csv = std::make_shared<std::string>();
-  import->add_option("--gallery", *import_db, "gallery database")->required()->check(CLI::ExistingFile);
-  import->add_option("csv", *csv, "CSV file, e.g. name,major,year")->required()->check(CLI::ExistingFile);
-  import->callback([import_db, csv] {
-    std::ifstream in(*csv);
-  std::string line;
-  std::vector<std::string> header;
-  auto split = [](const std::string& s) {
-    std::vector<std::string> out;
-    std::string cell;
-    for (char c : s) {
-      if (c == ',') {
-        out.push_back(cell);
-        cell.clear();
-      } else if (c != '\r') {
-        cell += c;
-      }
-    }
-    out.push_back(cell);
-    return out;
-  };
-  if (!std::getline(in, line)) throw Error(ErrorKind::kInvalidInput, "'" + *csv + "' is empty");
-  header = split(line);
-  const auto name_col = std::find(header.begin(), header.end(), "name");
-  if (name_col == header.end()) throw Error(ErrorKind::kInvalidInput, "'" + *csv + "' needs a 'name' column");
-  auto g = gallery::Gallery::open(*import_db);
-  int n = 0, row = 1;
-  while (std::getline(in, line)) {
-    ++row;
-    if (line.empty() || line == "\r") continue;
-    const auto cells = split(line);
-    if (cells.size() != header.size())
-      throw Error(ErrorKind::kInvalidInput, *csv + ":" + std::to_string(row) + ": " +
-                                                std::to_string(cells.size()) + " cells for " +
-                                                std::to_string(header.size()) + " columns");
-    json record = json::object();
-    for (size_t i = 0; i < header.size(); ++i) record[header[i]] = field_value(cells[i]);
-    g->set_record(cells[static_cast<size_t>(name_col - header.begin())], record);
-    ++n;
-  }
-  std::cout << "imported " << n << " records\n";
-});
-}  // namespace
 
 // A small fixed pool of senders so several uploads are in flight at once, as the report's camera did.
 // Uploads go to the service over HTTP (Job::path = URL path) or, given an S3 bucket, straight into it as
@@ -299,6 +216,7 @@ void register_camera(CLI::App& app, GlobalOptions&) {
     double clip_seconds = 0;
     int in_flight = 4, repeat = 1;
     bool realtime = true;
+    bool json_out = false;
   };
   auto o = std::make_shared<Options>();
   cmd->add_option("--source", o->sources, "video file(s) (a Raspberry Pi records clips natively)")
@@ -321,6 +239,7 @@ void register_camera(CLI::App& app, GlobalOptions&) {
   cmd->add_option("--repeat", o->repeat, "send the sources this many times")->capture_default_str();
   cmd->add_option("--id-prefix", o->prefix, "request id prefix")->capture_default_str();
   cmd->add_flag("!--no-realtime", o->realtime, "send as fast as possible instead of at the video's pace");
+  cmd->add_flag("--json", o->json_out, "print the summary as JSON");
   cmd->callback([o] {
     if (o->url.empty() && o->s3_bucket.empty())
       throw Error(ErrorKind::kInvalidInput,
@@ -399,12 +318,16 @@ void register_camera(CLI::App& app, GlobalOptions&) {
     progress("done");
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     std::fprintf(stderr, "\n");
-    std::cout << json{{"sent", sent},
-                      {"acknowledged", uploader.ok()},
-                      {"failed", uploader.failed()},
-                      {"seconds", seconds}}
-                     .dump()
-              << "\n";
+    if (o->json_out)
+      std::cout << json{{"sent", sent},
+                        {"acknowledged", uploader.ok()},
+                        {"failed", uploader.failed()},
+                        {"seconds", std::round(seconds * 1000) / 1000}}
+                       .dump()
+                << "\n";
+    else
+      std::cout << fmt::format("sent {}  acknowledged {}  failed {}  seconds {:.2f}\n", sent, uploader.ok(),
+                               uploader.failed(), seconds);
     if (uploader.failed() > 0)
       throw Error(ErrorKind::kUnavailable, std::to_string(uploader.failed()) + " uploads failed");
   });
@@ -425,8 +348,9 @@ void register_results(CLI::App& app, GlobalOptions&) {
   cmd->add_flag("--json", *as_json, "one JSON line per result");
   cmd->callback([queue_url, expect, idle, as_json] {
     auto q = queue::open_queue_url(*queue_url);
-    int received = 0;
-    double latency_sum = 0;
+    int received = 0, answered_count = 0;
+    double latency_sum = 0, answered_sum = 0;
+    const int64_t started_ms = now_ms();
     auto last_seen = std::chrono::steady_clock::now();
     while (*expect == 0 || received < *expect) {
       queue::ReceiveOptions ro;
@@ -437,20 +361,41 @@ void register_results(CLI::App& app, GlobalOptions&) {
         const json body = json::parse(m.body, nullptr, false);
         const std::string id = body.is_object() ? body.value("request_id", "?") : "?";
         const auto sent = sent_ms(id);
+        // Latency since sending includes any time the answer sat in the queue before this retriever started;
+        // the queue's SentTimestamp tells the two apart.
         const double latency = sent ? static_cast<double>(now_ms() - *sent) / 1000.0 : -1;
+        const double answered =
+            sent && m.sent_timestamp_ms > 0 ? static_cast<double>(m.sent_timestamp_ms - *sent) / 1000.0 : -1;
+        const double waited_before_start =
+            m.sent_timestamp_ms > 0
+                ? std::max<double>(0, static_cast<double>(started_ms - m.sent_timestamp_ms) / 1000.0)
+                : 0;
         if (sent) latency_sum += latency;
+        if (answered >= 0) {
+          answered_sum += answered;
+          ++answered_count;
+        }
         ++received;
         if (*as_json) {
           json line = body;
-          line["latency_s"] = latency;
+          line["latency_s"] = std::round(latency * 1000) / 1000;
+          line["answered_s"] = std::round(answered * 1000) / 1000;
+          line["waited_before_start_s"] = std::round(waited_before_start * 1000) / 1000;
           std::cout << line.dump() << std::endl;
         } else {
           std::string records;
           if (body.is_object() && body.contains("people"))
             for (const auto& p : body["people"])
               if (p.contains("record") && !p["record"].is_null()) records += " " + p["record"].dump();
-          std::cout << fmt::format("{:<32} {:<16} latency {:>6.2f} s{}\n", id,
-                                   body.is_object() ? body.value("result", "?") : m.body, latency, records)
+          std::string timing;
+          if (answered >= 0) timing = fmt::format("answered in {:.2f} s", answered);
+          if (waited_before_start > 0)
+            timing += fmt::format("{}queued {:.2f} s before results started", timing.empty() ? "" : "; ",
+                                  waited_before_start);
+          if (!timing.empty()) timing = " (" + timing + ")";
+          std::cout << fmt::format("{:<32} {:<16} latency {:>6.2f} s{}{}\n", id,
+                                   body.is_object() ? body.value("result", "?") : m.body, latency, timing,
+                                   records)
                     << std::flush;
         }
         q->remove(m.receipt_handle);
@@ -458,15 +403,17 @@ void register_results(CLI::App& app, GlobalOptions&) {
       if (*idle > 0 && std::chrono::steady_clock::now() - last_seen > std::chrono::seconds(*idle)) break;
     }
     if (!*as_json && received > 0)
-      std::cerr << fmt::format("{} results, average latency {:.2f} s\n", received, latency_sum / received);
+      std::cerr << fmt::format("{} results, average latency {:.2f} s{}\n", received, latency_sum / received,
+                               answered_count > 0 ? fmt::format(" (answered in {:.2f} s on average)",
+                                                                answered_sum / answered_count)
+                                                  : "");
   });
 }
 
-}  // namespace facepipe::cli
+}  // namespace
 
 void register_video_commands(CLI::App& app, GlobalOptions& global) {
   register_clip(app, global);
-  register_people(app, global);
   register_camera(app, global);
   register_results(app, global);
 }

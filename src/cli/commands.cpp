@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include "core/error.h"
+#include "core/suggest.h"
 
 namespace facepipe::cli {
 
@@ -23,6 +24,66 @@ nlohmann::json read_json_file(const std::string& path) {
     throw Error(ErrorKind::kInvalidInput, "'" + path + "' is not valid JSON: " + e.what());
   }
 }
+
+namespace {
+
+// CLI11 says "The following arguments were not expected: detct"; this walks argv as the parser did and
+// names the closest subcommand or flag instead ("unknown command 'detct' (did you mean 'detect'?)").
+std::string usage_hint(CLI::App& app, int argc, char** argv) {
+  std::vector<CLI::App*> chain = {&app};
+  for (int i = 1; i < argc; ++i) {
+    const std::string token = argv[i];
+    if (token == "--") break;
+    if (token.size() > 1 && token[0] == '-') {
+      const std::string name = token.substr(0, token.find('='));
+      CLI::Option* opt = nullptr;
+      for (auto* a : chain)
+        if ((opt = a->get_option_no_throw(name)) != nullptr) break;
+      if (opt == nullptr) {
+        std::vector<std::string> names;
+        for (auto* a : chain)
+          for (const auto* o : a->get_options())
+            for (const auto& l : o->get_lnames()) names.push_back("--" + l);
+        std::string where = chain.size() > 1 ? " for '" + chain.back()->get_name() + "'" : "";
+        return "unknown option '" + name + "'" + where + did_you_mean(name, names) + "; see " +
+               (chain.size() > 1 ? "facepipe " + chain.back()->get_name() + " --help" : "facepipe --help");
+      }
+      if (token.find('=') == std::string::npos && opt->get_items_expected_max() > 0) ++i;
+      continue;
+    }
+    CLI::App* current = chain.back();
+    CLI::App* sub = nullptr;
+    try {
+      sub = current->get_subcommand(token);
+    } catch (const CLI::OptionNotFound&) {
+    }
+    if (sub != nullptr) {
+      chain.push_back(sub);
+      continue;
+    }
+    if (current->get_require_subcommand_min() > 0) {
+      std::vector<std::string> names;
+      for (const auto* c : current->get_subcommands({})) names.push_back(c->get_name());
+      std::string what = chain.size() > 1 ? "'" + current->get_name() + "' command" : "command";
+      return "unknown " + what + " '" + token + "'" + did_you_mean(token, names) + "; see facepipe " +
+             (chain.size() > 1 ? current->get_name() + " " : "") + "--help";
+    }
+  }
+  return "";
+}
+
+// An error as the user reads it: "facepipe: ..." on stderr, or one JSON log object with --log-format json.
+void print_error(const std::string& message, const GlobalOptions& global) {
+  if (global.log_format == "json") {
+    configure_logging("info", "json");
+    spdlog::error("{}", message);
+    spdlog::default_logger()->flush();
+    return;
+  }
+  std::cerr << "facepipe: " << message << "\n";
+}
+
+}  // namespace
 
 int run(int argc, char** argv) {
   CLI::App app{"facepipe: face recognition as a service for camera frames"};
@@ -38,6 +99,8 @@ int run(int argc, char** argv) {
       ->capture_default_str();
   spdlog::set_default_logger(spdlog::stderr_color_mt("facepipe"));
   app.parse_complete_callback([&] { configure_logging(global.log_level, global.log_format); });
+  // Global options are also understood after the subcommand (facepipe detect x.jpg --models-dir M).
+  app.fallthrough();
 
   register_engine_commands(app, global);
   register_bench_command(app, global);
@@ -47,19 +110,30 @@ int run(int argc, char** argv) {
   register_aws_commands(app, global);
   register_video_commands(app, global);
   register_keys_commands(app, global);
+  register_people_commands(app, global);
 
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+    const std::string hint = usage_hint(app, argc, argv);
+    if (!hint.empty()) {
+      print_error(hint, global);
+      return 2;
+    }
+    if (global.log_format == "json") {
+      print_error(e.what(), global);
+      return 2;
+    }
     return app.exit(e) == 0 ? 0 : 2;
   } catch (const Error& e) {
-    std::cerr << "facepipe: " << e.what() << "\n";
+    print_error(e.what(), global);
     return e.kind() == ErrorKind::kInvalidInput || e.kind() == ErrorKind::kNotFound ||
                    e.kind() == ErrorKind::kTooLarge || e.kind() == ErrorKind::kConflict
                ? 2
                : 1;
   } catch (const std::exception& e) {
-    std::cerr << "facepipe: " << e.what() << "\n";
+    print_error(e.what(), global);
     return 1;
   }
   return 0;

@@ -28,8 +28,9 @@ void register_recognition_commands(CLI::App& app, GlobalOptions& global);  // em
 void register_gallery_commands(CLI::App& app, GlobalOptions& global);      // gallery import|list|remove
 void register_service_commands(CLI::App& app, GlobalOptions& global);      // serve, worker, workload
 void register_aws_commands(CLI::App& app, GlobalOptions& global);          // lambda
-void register_video_commands(CLI::App& app, GlobalOptions& global);        // people, camera, results
 void register_keys_commands(CLI::App& app, GlobalOptions& global);         // keys create|list|revoke
+void register_video_commands(CLI::App& app, GlobalOptions& global);        // clip, camera, results
+void register_people_commands(CLI::App& app, GlobalOptions& global);       // people set|get|list|import
 
 // Reads a JSON file; Error(kNotFound / kInvalidInput) naming the file when missing or malformed.
 nlohmann::json read_json_file(const std::string& path);

@@ -14,18 +14,6 @@ const char* Error::code() const {
   return "internal";
 }
 
-int Error::http_status() const {
-  switch (kind_) {
-    case ErrorKind::kInvalidInput: return 400;
-    case ErrorKind::kNotFound: return 404;
-    case ErrorKind::kTooLarge: return 413;
-    case ErrorKind::kConflict: return 409;
-    case ErrorKind::kUnavailable: return 503;
-    case ErrorKind::kInternal: return 500;
-  }
-  return 500;
-}
-
 void throw_invalid(const std::string& message) { throw Error(ErrorKind::kInvalidInput, message); }
 void throw_not_found(const std::string& message) { throw Error(ErrorKind::kNotFound, message); }
 

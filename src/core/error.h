@@ -2,7 +2,8 @@
 //
 // Every failure a user can cause (a bad file, a bad request, a missing model) is reported as a
 // facepipe::Error whose message says what went wrong and, where there is one, what to do next.
-// Callers at the edges (CLI, HTTP server, Lambda handler) turn it into an exit code or a 4xx/5xx.
+// Callers at the edges (CLI, HTTP server, Lambda handler) turn it into an exit code or a 4xx/5xx
+// (server/error_status.h maps kinds to HTTP statuses; core knows nothing of HTTP).
 #pragma once
 
 #include <stdexcept>
@@ -26,8 +27,6 @@ class Error : public std::runtime_error {
   ErrorKind kind() const { return kind_; }
   // Stable machine-readable name of the kind ("invalid_input", ...), used in JSON error bodies.
   const char* code() const;
-  // The HTTP status that matches the kind.
-  int http_status() const;
 
  private:
   ErrorKind kind_;

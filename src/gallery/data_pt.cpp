@@ -35,4 +35,21 @@ int import_data_pt(Gallery& gallery, const std::filesystem::path& path) {
   return static_cast<int>(pairs.size());
 }
 
+ImportResult import_data_pt_into(const std::filesystem::path& db, const std::filesystem::path& path,
+                                 const std::string& embedder_id) {
+  const auto pairs = read_data_pt(path);
+  auto gallery = Gallery::open(db, embedder_id);
+  ImportResult result;
+  for (const auto& [name, embedding] : pairs) {
+    if (const auto same = find_same_photo(*gallery, embedding)) {
+      result.skipped.emplace_back(name,
+                                  "already in the gallery" + (*same == name ? "" : " as '" + *same + "'"));
+      continue;
+    }
+    gallery->add(name, embedding);
+    ++result.imported;
+  }
+  return result;
+}
+
 }  // namespace facepipe::gallery

@@ -19,6 +19,17 @@ std::vector<std::pair<std::string, face::Embedding>> read_data_pt(const std::fil
 // Adds every pair to `gallery`; returns how many.
 int import_data_pt(Gallery& gallery, const std::filesystem::path& path);
 
+struct ImportResult {
+  int imported = 0;
+  std::vector<std::pair<std::string, std::string>> skipped;  // (name, why): already in the gallery
+};
+
+// Reads `path` first, then opens (creating it only now) the gallery at `db` bound to `embedder_id`, and adds
+// every pair that is not already there (find_same_photo): a file that is not a data.pt leaves no gallery
+// behind, and importing twice adds nothing the second time.
+ImportResult import_data_pt_into(const std::filesystem::path& db, const std::filesystem::path& path,
+                                 const std::string& embedder_id);
+
 // The embedder id facenet-pytorch's course pipeline makes data.pt with: MTCNN(image_size=240) crops fed
 // to the VGGFace2 InceptionResnetV1.
 inline constexpr const char* kDataPtEmbedderId = "irv1-vggface2/box240";

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <map>
 #include <mutex>
 #include <unordered_map>
 
@@ -65,12 +66,17 @@ class SqliteGallery : public Gallery {
       set_meta("embedder_id", embedder_id);
       embedder_id_ = embedder_id;
     } else {
-      if (!embedder_id.empty() && embedder_id != stored)
+      if (!embedder_id.empty() && embedder_id != stored && count_embeddings() == 0) {
+        set_meta("embedder_id", embedder_id);  // nothing to mix up yet: the first embeddings decide
+        exec("DELETE FROM meta WHERE key = 'dim'");
+        embedder_id_ = embedder_id;
+      } else if (!embedder_id.empty() && embedder_id != stored)
         throw Error(ErrorKind::kConflict, "gallery '" + location + "' holds embeddings of '" + stored +
                                               "', not '" + embedder_id +
                                               "': distances between different models mean nothing; use "
                                               "--embedder to match it or enrol into a new gallery");
-      embedder_id_ = stored;
+      else
+        embedder_id_ = stored;
     }
     const std::string dim = meta("dim");
     dim_ = dim.empty() ? 0 : std::stoi(dim);
@@ -302,6 +308,29 @@ class SqliteGallery : public Gallery {
     return out;
   }
 
+  std::vector<std::pair<std::string, float>> distances(const face::Embedding& embedding) const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (names_.empty()) throw Error(ErrorKind::kInvalidInput, "the gallery is empty: enrol people first");
+    if (static_cast<int>(embedding.size()) != dim_)
+      throw Error(ErrorKind::kInvalidInput, "embedding of " + std::to_string(embedding.size()) +
+                                                " values for a gallery of dimension " + std::to_string(dim_));
+    std::map<std::string, float> nearest;
+    const size_t d = static_cast<size_t>(dim_);
+    for (size_t i = 0; i < names_.size(); ++i) {
+      const float* row = &matrix_[i * d];
+      float sum = 0;
+      for (size_t k = 0; k < d; ++k) {
+        const float diff = embedding[k] - row[k];
+        sum += diff * diff;
+      }
+      auto [it, inserted] = nearest.try_emplace(names_[i], sum);
+      if (!inserted) it->second = std::min(it->second, sum);
+    }
+    std::vector<std::pair<std::string, float>> out;
+    for (auto& [name, sum] : nearest) out.emplace_back(name, std::sqrt(sum));
+    return out;
+  }
+
   Match match(const face::Embedding& embedding, float threshold) const override {
     std::lock_guard<std::mutex> lock(mu_);
     if (names_.empty()) throw Error(ErrorKind::kInvalidInput, "the gallery is empty: enrol people first");
@@ -453,6 +482,12 @@ class SqliteGallery : public Gallery {
     sqlite3_finalize(st);
     return out;
   }
+  int count_embeddings() const {
+    sqlite3_stmt* st = prepare("SELECT COUNT(*) FROM embeddings");
+    const int n = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+    sqlite3_finalize(st);
+    return n;
+  }
   std::string meta(const std::string& key) const {
     sqlite3_stmt* st = prepare("SELECT value FROM meta WHERE key = ?1");
     sqlite3_bind_text(st, 1, key.c_str(), -1, SQLITE_TRANSIENT);
@@ -493,6 +528,22 @@ class SqliteGallery : public Gallery {
 };
 
 }  // namespace
+
+void remove_gallery_files(const std::filesystem::path& db) {
+  std::error_code ec;
+  for (const char* suffix : {"", "-wal", "-shm", "-journal"})
+    std::filesystem::remove(db.string() + suffix, ec);
+}
+
+std::optional<std::string> find_same_photo(const Gallery& gallery, const face::Embedding& embedding) {
+  if (gallery.dim() == 0 || static_cast<int>(embedding.size()) != gallery.dim()) return std::nullopt;
+  try {
+    const Match m = gallery.match(embedding, 0);
+    if (m.distance < kSamePhotoDistance) return m.nearest;
+  } catch (const Error&) {  // every person was removed: nothing to compare with
+  }
+  return std::nullopt;
+}
 
 std::unique_ptr<Gallery> Gallery::open_read_only(const std::filesystem::path& db) {
   if (!std::filesystem::exists(db))

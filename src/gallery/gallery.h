@@ -49,7 +49,9 @@ struct Person {
 
 class Gallery {
  public:
-  // Opens (creating if needed) a gallery database. `embedder_id` empty = take whatever the file has.
+  // Opens (creating if needed) a gallery database. `embedder_id` empty = take whatever the file has. A
+  // gallery that holds no embedding yet (e.g. left by a failed import) takes `embedder_id` instead of
+  // refusing it.
   static std::unique_ptr<Gallery> open(const std::filesystem::path& db, const std::string& embedder_id = "");
   // Opens an existing gallery without writing to it or beside it (read-only file systems such as a Lambda
   // image's); adding or removing then fails. Error(kNotFound) when missing or empty.
@@ -93,6 +95,21 @@ class Gallery {
   // The `k` nearest people (each at the distance of their nearest embedding), nearest first. Empty for an
   // empty gallery; Error(kInvalidInput) when the dimension differs.
   virtual std::vector<PersonDistance> nearest_people(const face::Embedding& embedding, size_t k) const = 0;
+  // Each person's nearest distance to `embedding`, by name (score-level evaluation: one
+  // comparison per enrolled identity, as ISO/IEC 19795 counts them). Same errors as match().
+  virtual std::vector<std::pair<std::string, float>> distances(const face::Embedding& embedding) const = 0;
 };
+
+// Deletes a gallery database and its -wal / -shm files (a gallery that a failed command had just created).
+void remove_gallery_files(const std::filesystem::path& db);
+
+// Two embeddings closer than this come from the same photo (enrolled twice, or a test image that is also an
+// enrolment image): different photos of one person, even consecutive video frames, are farther apart
+// (0.05 and more on the bundled frames, with either embedder).
+inline constexpr float kSamePhotoDistance = 1e-3f;
+
+// The person who already has an embedding within kSamePhotoDistance of `embedding`, if any (nullopt for an
+// empty gallery or one of another dimension).
+std::optional<std::string> find_same_photo(const Gallery& gallery, const face::Embedding& embedding);
 
 }  // namespace facepipe::gallery

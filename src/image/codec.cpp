@@ -4,6 +4,7 @@
 #include <png.h>
 #include <turbojpeg.h>
 
+#include <algorithm>
 #include <memory>
 
 #include "core/error.h"
@@ -16,6 +17,34 @@ struct TjCloser {
 };
 using TjHandle = std::unique_ptr<void, TjCloser>;
 
+// CMYK and YCCK JPEGs (print workflows, some scanners) -> RGB exactly as Pillow's
+// Image.open().convert("RGB"): libjpeg hands out the stored CMYK (YCCK turned into CMYK); Pillow reads it as
+// Adobe's inverted CMYK
+// ("CMYK;I": ink = 255 - sample) and converts with r = (255 - k) - c * (255 - k) / 255, rounded as its
+// MULDIV255 does. Written by hand: neither libjpeg nor OpenCV converts CMYK to RGB this way.
+cv::Mat decode_cmyk_jpeg(void* tj, const unsigned char* data, unsigned long size, int width, int height) {
+  cv::Mat cmyk(height, width, CV_8UC4);
+  if (tjDecompress2(tj, data, size, cmyk.data, width, static_cast<int>(cmyk.step), height, TJPF_CMYK, 0) !=
+          0 &&
+      tjGetErrorCode(tj) == TJERR_FATAL)
+    throw Error(ErrorKind::kInvalidInput, std::string("undecodable CMYK JPEG: ") + tjGetErrorStr2(tj));
+  cv::Mat rgb(height, width, CV_8UC3);
+  auto muldiv255 = [](int a, int b) {
+    const int t = a * b + 128;
+    return ((t >> 8) + t) >> 8;
+  };
+  for (int y = 0; y < height; ++y) {
+    const unsigned char* in = cmyk.ptr<unsigned char>(y);
+    unsigned char* out = rgb.ptr<unsigned char>(y);
+    for (int x = 0; x < width; ++x, in += 4, out += 3) {
+      const int nk = in[3];  // 255 - ink, the stored sample itself
+      for (int c = 0; c < 3; ++c)
+        out[c] = static_cast<unsigned char>(std::clamp(nk - muldiv255(255 - in[c], nk), 0, 255));
+    }
+  }
+  return rgb;
+}
+
 }  // namespace
 
 cv::Mat decode_jpeg(std::string_view bytes) {
@@ -26,6 +55,8 @@ cv::Mat decode_jpeg(std::string_view bytes) {
   int width = 0, height = 0, subsampling = 0, colorspace = 0;
   if (tjDecompressHeader3(tj.get(), data, size, &width, &height, &subsampling, &colorspace) != 0)
     throw Error(ErrorKind::kInvalidInput, std::string("undecodable JPEG: ") + tjGetErrorStr2(tj.get()));
+  if (colorspace == TJCS_CMYK || colorspace == TJCS_YCCK)
+    return decode_cmyk_jpeg(tj.get(), data, size, width, height);
   cv::Mat rgb(height, width, CV_8UC3);
   // Flags 0: accurate integer IDCT and fancy upsampling, libjpeg's defaults (what Pillow and OpenCV use).
   if (tjDecompress2(tj.get(), data, size, rgb.data, width, static_cast<int>(rgb.step), height, TJPF_RGB, 0) !=

@@ -14,7 +14,8 @@
 
 namespace facepipe::image {
 
-// CV_8UC3 RGB. Error(kInvalidInput) when the data cannot be decoded. No size checks: decode.h does them.
+// CV_8UC3 RGB; CMYK and YCCK JPEGs are converted as Pillow converts them. Error(kInvalidInput) when the data
+// cannot be decoded. No size checks: decode.h does them.
 cv::Mat decode_jpeg(std::string_view bytes);
 // Grey, palette and 16-bit images become 8-bit RGB; an alpha channel is dropped (as Pillow's convert('RGB')).
 cv::Mat decode_png(std::string_view bytes);

@@ -56,8 +56,7 @@ ImageInfo probe(std::string_view bytes) {
   throw Error(ErrorKind::kInvalidInput, "not a JPEG or PNG image (" + std::to_string(n) + " bytes)");
 }
 
-cv::Mat decode(std::string_view bytes, const DecodeLimits& limits) {
-  const ImageInfo info = probe(bytes);
+void check_limits(const ImageInfo& info, const DecodeLimits& limits) {
   if (info.width <= 0 || info.height <= 0)
     throw Error(ErrorKind::kInvalidInput, "image declares a zero size");
   if (info.width > limits.max_side || info.height > limits.max_side ||
@@ -65,6 +64,11 @@ cv::Mat decode(std::string_view bytes, const DecodeLimits& limits) {
     throw Error(ErrorKind::kTooLarge, "image declares " + std::to_string(info.width) + "x" +
                                           std::to_string(info.height) + " pixels, above the limit of " +
                                           std::to_string(limits.max_pixels) + "; send a smaller frame");
+}
+
+cv::Mat decode(std::string_view bytes, const DecodeLimits& limits) {
+  const ImageInfo info = probe(bytes);
+  check_limits(info, limits);
   // Truncation: a complete JPEG ends with EOI (FF D9), possibly followed by padding some encoders
   // append; a complete PNG ends with its IEND chunk.
   const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());

@@ -31,5 +31,8 @@ struct ImageInfo {
 };
 // Format and declared size from the header alone. Error(kInvalidInput) when neither JPEG nor PNG.
 ImageInfo probe(std::string_view bytes);
+// Error(kInvalidInput) for a zero size, Error(kTooLarge) when `info` exceeds `limits` (what decode() checks
+// before allocating; callers that budget memory by pixels check it before queueing the work).
+void check_limits(const ImageInfo& info, const DecodeLimits& limits);
 
 }  // namespace facepipe::image

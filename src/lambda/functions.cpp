@@ -15,6 +15,7 @@
 #include "service/detection.h"
 #include "service/recognition.h"
 #include "service/stage_engine.h"
+#include "server/error_status.h"
 
 namespace facepipe::lambda {
 namespace {
@@ -68,8 +69,8 @@ Handler face_detection(const FunctionConfig& c) {
       if (event.value("isBase64Encoded", false)) body = service::base64_decode(body);
       return http_answer(200, handler->handle(body));
     } catch (const Error& e) {
-      if (e.http_status() >= 500) throw;  // the queue failed: let Lambda report it
-      return http_answer(e.http_status(), {{"error", e.code()}, {"message", e.what()}});
+      if (server::http_status(e) >= 500) throw;  // the queue failed: let Lambda report it
+      return http_answer(server::http_status(e), {{"error", e.code()}, {"message", e.what()}});
     }
   };
 }
@@ -79,7 +80,7 @@ Handler face_recognition(const FunctionConfig& c) {
       required(c.response_queue_url, "FACEPIPE_RESPONSE_QUEUE_URL", "face-recognition"));
   auto engine = load_engine(c, false, true, c.gallery);
   auto handler = std::make_shared<service::RecognitionHandler>(*engine->embedder, *engine->gallery,
-                                                               engine->threshold, responses);
+                                                               engine->threshold, responses, nullptr, c.answer);
   return [engine, handler](const json& event, const Invocation&) -> json {
     if (!event.contains("Records") || !event["Records"].is_array())
       throw Error(ErrorKind::kInvalidInput, "face-recognition expects an SQS event ({\"Records\": [...]})");
@@ -100,7 +101,8 @@ Handler video_recognition(const FunctionConfig& c) {
   auto engine = load_engine(c, true, true, c.gallery);
   auto clips = std::make_shared<service::ClipHandler>(*engine->detector, *engine->embedder, *engine->gallery,
                                                       engine->threshold, responses.get(),
-                                                      video::FramePolicy::parse(c.frame_policy));
+                                                      video::FramePolicy::parse(c.frame_policy),
+                                                      video::ClipLimits{}, c.answer);
   auto s3 = std::make_shared<aws::S3Client>();
   if (!c.people_table.empty()) {
     auto dynamodb = std::make_shared<aws::DynamoDbClient>();
@@ -125,7 +127,7 @@ Handler video_recognition(const FunctionConfig& c) {
         const json message = clips->handle(bytes, request_id, key);
         results.push_back({{"key", key}, {"result", message.value("result", "")}});
       } catch (const Error& e) {
-        if (e.http_status() >= 500) throw;
+        if (server::http_status(e) >= 500) throw;
         // An unusable clip: ClipHandler already put its error result on the queue; retrying cannot help.
         results.push_back({{"key", key}, {"result", service::kClipError}, {"error", e.code()}});
       }
@@ -150,6 +152,14 @@ FunctionConfig FunctionConfig::from_environment() {
       c.threshold = std::stof(t);
     } catch (const std::exception&) {
       throw Error(ErrorKind::kInvalidInput, "FACEPIPE_THRESHOLD='" + t + "' is not a number");
+    }
+  }
+  if (const std::string a = env("FACEPIPE_ANSWER"); !a.empty()) c.answer.policy = recognition::parse_answer_policy(a);
+  if (const std::string p = env("FACEPIPE_MIN_FACE_PROB"); !p.empty()) {
+    try {
+      c.answer.quality.min_prob = std::stof(p);
+    } catch (const std::exception&) {
+      throw Error(ErrorKind::kInvalidInput, "FACEPIPE_MIN_FACE_PROB='" + p + "' is not a number");
     }
   }
   return c;

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "lambda/runtime.h"
+#include "recognition/answer_policy.h"
 
 namespace facepipe::lambda {
 
@@ -28,6 +29,7 @@ struct FunctionConfig {
   std::string frame_policy = "fps:2";  // FACEPIPE_FRAME_POLICY
   std::string embedder = "auto";       // FACEPIPE_EMBEDDER, when the gallery names none
   std::optional<float> threshold;      // FACEPIPE_THRESHOLD
+  recognition::AnswerOptions answer;   // FACEPIPE_ANSWER (known|largest), FACEPIPE_MIN_FACE_PROB
   static FunctionConfig from_environment();
 };
 

@@ -18,20 +18,27 @@ namespace {
 
 constexpr float kBnEps = 0.001f;  // facenet's BasicConv2d / last_bn (value from the TensorFlow original)
 
+// The tensor `name` (checked as weights::expect does), moved out of the dict: the network keeps the
+// only copy of its weights while loading (the dict is dropped after).
+weights::Tensor take(StateDict& sd, const std::string& name, const std::vector<int64_t>& shape) {
+  weights::expect(sd, name, shape);
+  return std::move(sd.at(name));
+}
+
 // conv (no bias) + BatchNorm + ReLU, as facenet's BasicConv2d.
-std::unique_ptr<Conv2d> basic(const StateDict& sd, const std::string& p, int in, int out, int kh, int kw, int stride,
-                              int ph = 0, int pw = 0) {
-  const auto& w = weights::expect(sd, p + ".conv.weight", {out, in, kh, kw});
+std::unique_ptr<Conv2d> basic(StateDict& sd, const std::string& p, int in, int out, int kh, int kw,
+                              int stride, int ph = 0, int pw = 0) {
+  weights::Tensor w = take(sd, p + ".conv.weight", {out, in, kh, kw});
   const auto bn = nn::batch_norm_from(sd, p + ".bn", out, kBnEps);
-  return std::make_unique<Conv2d>(nn::ConvSpec{out, in, kh, kw, stride, ph, pw}, w, std::vector<float>{}, &bn,
-                                  Activation::kRelu);
+  return std::make_unique<Conv2d>(nn::ConvSpec{out, in, kh, kw, stride, ph, pw}, std::move(w),
+                                  std::vector<float>{}, &bn, Activation::kRelu);
 }
 
 // The 1x1 convolution that closes a residual block: act(scale * conv(cat) + x).
-std::unique_ptr<Conv2d> up(const StateDict& sd, const std::string& p, int in, int out, float scale, bool relu) {
-  const auto& w = weights::expect(sd, p + ".conv2d.weight", {out, in, 1, 1});
+std::unique_ptr<Conv2d> up(StateDict& sd, const std::string& p, int in, int out, float scale, bool relu) {
+  weights::Tensor w = take(sd, p + ".conv2d.weight", {out, in, 1, 1});
   const auto& b = weights::expect(sd, p + ".conv2d.bias", {out});
-  return std::make_unique<Conv2d>(nn::ConvSpec{out, in, 1, 1, 1, 0, 0}, w, b.data, nullptr,
+  return std::make_unique<Conv2d>(nn::ConvSpec{out, in, 1, 1, 1, 0, 0}, std::move(w), b.data, nullptr,
                                   relu ? Activation::kRelu : Activation::kNone, std::vector<float>{}, scale);
 }
 
@@ -46,7 +53,7 @@ struct Block35 {
   Chain b0, b1, b2;
   std::unique_ptr<Conv2d> out;
   nn::Concat cat;
-  Block35(const StateDict& sd, const std::string& p, float scale) {
+  Block35(StateDict& sd, const std::string& p, float scale) {
     b0.push_back(basic(sd, p + ".branch0", 256, 32, 1, 1, 1));
     b1.push_back(basic(sd, p + ".branch1.0", 256, 32, 1, 1, 1));
     b1.push_back(basic(sd, p + ".branch1.1", 32, 32, 3, 3, 1, 1, 1));
@@ -65,7 +72,7 @@ struct Block17 {
   Chain b0, b1;
   std::unique_ptr<Conv2d> out;
   nn::Concat cat;
-  Block17(const StateDict& sd, const std::string& p, float scale) {
+  Block17(StateDict& sd, const std::string& p, float scale) {
     b0.push_back(basic(sd, p + ".branch0", 896, 128, 1, 1, 1));
     b1.push_back(basic(sd, p + ".branch1.0", 896, 128, 1, 1, 1));
     b1.push_back(basic(sd, p + ".branch1.1", 128, 128, 1, 7, 1, 0, 3));
@@ -82,7 +89,7 @@ struct Block8 {
   Chain b0, b1;
   std::unique_ptr<Conv2d> out;
   nn::Concat cat;
-  Block8(const StateDict& sd, const std::string& p, float scale, bool relu) {
+  Block8(StateDict& sd, const std::string& p, float scale, bool relu) {
     b0.push_back(basic(sd, p + ".branch0", 1792, 192, 1, 1, 1));
     b1.push_back(basic(sd, p + ".branch1.0", 1792, 192, 1, 1, 1));
     b1.push_back(basic(sd, p + ".branch1.1", 192, 192, 1, 3, 1, 0, 1));
@@ -114,7 +121,7 @@ struct InceptionResnetV1::Net {
   std::unique_ptr<nn::Linear> last;  // last_linear with last_bn folded in
   std::mutex mu;                     // serialises forward passes (oneDNN already uses every core)
 
-  explicit Net(const StateDict& sd) {
+  explicit Net(StateDict& sd) {
     stem_a.push_back(basic(sd, "conv2d_1a", 3, 32, 3, 3, 2));
     stem_a.push_back(basic(sd, "conv2d_2a", 32, 32, 3, 3, 1));
     stem_a.push_back(basic(sd, "conv2d_2b", 32, 64, 3, 3, 1, 1, 1));
@@ -192,7 +199,7 @@ std::unique_ptr<InceptionResnetV1> InceptionResnetV1::load(const std::filesystem
   if (input_size != 240 && input_size != 160)
     throw Error(ErrorKind::kInvalidInput, "InceptionResnetV1 input size must be 240 or 160, not " +
                                               std::to_string(input_size));
-  const StateDict sd = weights::load_state_dict(weights, {"logits."});
+  StateDict sd = weights::load_state_dict(weights, {"logits."});
   std::string stem = weights.stem().string();
   if (stem.find("vggface2") != std::string::npos) stem = "vggface2";
   if (stem.find("casia-webface") != std::string::npos) stem = "casia-webface";

@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "nn/layers.h"
+#include "nn/prelu_pool.h"
 #include "weights/torch_file.h"
 
 namespace facepipe::models {
@@ -17,12 +18,27 @@ using weights::StateDict;
 
 namespace {
 
-std::unique_ptr<Conv2d> conv_prelu(const StateDict& sd, const std::string& conv, const std::string& prelu, int in,
-                                   int out, int k) {
+std::unique_ptr<Conv2d> conv_prelu(const StateDict& sd, const std::string& conv, const std::string& prelu,
+                                   int in, int out, int k, bool channels_last = false) {
   const auto& w = weights::expect(sd, conv + ".weight", {out, in, k, k});
   const auto& b = weights::expect(sd, conv + ".bias", {out});
   const auto& a = weights::expect(sd, prelu + ".weight", {out});
-  return std::make_unique<Conv2d>(nn::ConvSpec{out, in, k, k, 1, 0, 0}, w, b.data, nullptr, Activation::kPrelu, a.data);
+  return std::make_unique<Conv2d>(nn::ConvSpec{out, in, k, k, 1, 0, 0, channels_last}, w, b.data, nullptr,
+                                  Activation::kPrelu, a.data);
+}
+
+// A convolution whose PReLU is applied by the max pooling after it (one pass instead of two).
+std::unique_ptr<Conv2d> conv_then(const StateDict& sd, const std::string& conv, int in, int out, int k,
+                                  bool channels_last = false) {
+  const auto& w = weights::expect(sd, conv + ".weight", {out, in, k, k});
+  const auto& b = weights::expect(sd, conv + ".bias", {out});
+  return std::make_unique<Conv2d>(nn::ConvSpec{out, in, k, k, 1, 0, 0, channels_last}, w, b.data, nullptr,
+                                  Activation::kNone);
+}
+std::unique_ptr<nn::PreluMaxPool2d> prelu_pool(const StateDict& sd, const std::string& prelu, int channels,
+                                               int kernel, int stride) {
+  return std::make_unique<nn::PreluMaxPool2d>(weights::expect(sd, prelu + ".weight", {channels}).data, kernel,
+                                              stride, true);
 }
 
 // Several linear heads on the same input, run as one: their weights stacked row-wise.
@@ -66,9 +82,11 @@ class Nets : public MtcnnNets {
  public:
   explicit Nets(const std::filesystem::path& dir) {
     const StateDict p = weights::load_state_dict(dir / "pnet.pt");
-    p1_ = conv_prelu(p, "conv1", "prelu1", 3, 10, 3);
-    p2_ = conv_prelu(p, "conv2", "prelu2", 10, 16, 3);
-    p3_ = conv_prelu(p, "conv3", "prelu3", 16, 32, 3);
+    // PNet's few channels run channels-last (nn::ConvSpec::channels_last says why).
+    p1_ = conv_then(p, "conv1", 3, 10, 3, true);
+    pool_p_ = prelu_pool(p, "prelu1", 10, 2, 2);
+    p2_ = conv_prelu(p, "conv2", "prelu2", 10, 16, 3, true);
+    p3_ = conv_prelu(p, "conv3", "prelu3", 16, 32, 3, true);
     {  // conv4_1 (2 logits) and conv4_2 (4 offsets) read the same map: one 6-channel 1x1 convolution
       const auto& w1 = weights::expect(p, "conv4_1.weight", {2, 32, 1, 1});
       const auto& w2 = weights::expect(p, "conv4_2.weight", {4, 32, 1, 1});
@@ -77,20 +95,26 @@ class Nets : public MtcnnNets {
       std::vector<float> b = weights::expect(p, "conv4_1.bias", {2}).data;
       const auto& b2 = weights::expect(p, "conv4_2.bias", {4}).data;
       b.insert(b.end(), b2.begin(), b2.end());
-      p4_ = std::make_unique<Conv2d>(nn::ConvSpec{6, 32, 1, 1, 1, 0, 0}, w, b, nullptr, Activation::kNone);
+      p4_ = std::make_unique<Conv2d>(nn::ConvSpec{6, 32, 1, 1, 1, 0, 0, true}, w, b, nullptr,
+                                     Activation::kNone);
     }
     const StateDict r = weights::load_state_dict(dir / "rnet.pt");
-    r1_ = conv_prelu(r, "conv1", "prelu1", 3, 28, 3);
-    r2_ = conv_prelu(r, "conv2", "prelu2", 28, 48, 3);
+    r1_ = conv_then(r, "conv1", 3, 28, 3);
+    pool_r1_ = prelu_pool(r, "prelu1", 28, 3, 2);
+    r2_ = conv_then(r, "conv2", 28, 48, 3);
+    pool_r2_ = prelu_pool(r, "prelu2", 48, 3, 2);
     r3_ = conv_prelu(r, "conv3", "prelu3", 48, 64, 2);
     r4_ = std::make_unique<nn::Linear>(permute_dense_columns(weights::expect(r, "dense4.weight", {128, 576}), 64, 3, 3),
                                        weights::expect(r, "dense4.bias", {128}).data, Activation::kPrelu,
                                        weights::expect(r, "prelu4.weight", {128}).data);
     r5_ = stacked_heads(r, {{"dense5_1", 2}, {"dense5_2", 4}}, 128);
     const StateDict o = weights::load_state_dict(dir / "onet.pt");
-    o1_ = conv_prelu(o, "conv1", "prelu1", 3, 32, 3);
-    o2_ = conv_prelu(o, "conv2", "prelu2", 32, 64, 3);
-    o3_ = conv_prelu(o, "conv3", "prelu3", 64, 64, 3);
+    o1_ = conv_then(o, "conv1", 3, 32, 3);
+    pool_o1_ = prelu_pool(o, "prelu1", 32, 3, 2);
+    o2_ = conv_then(o, "conv2", 32, 64, 3);
+    pool_o2_ = prelu_pool(o, "prelu2", 64, 3, 2);
+    o3_ = conv_then(o, "conv3", 64, 64, 3);
+    pool_o3_ = prelu_pool(o, "prelu3", 64, 2, 2);
     o4_ = conv_prelu(o, "conv4", "prelu4", 64, 128, 2);
     o5_ = std::make_unique<nn::Linear>(permute_dense_columns(weights::expect(o, "dense5.weight", {256, 1152}), 128, 3, 3),
                                        weights::expect(o, "dense5.bias", {256}).data, Activation::kPrelu,
@@ -98,11 +122,11 @@ class Nets : public MtcnnNets {
     o6_ = stacked_heads(o, {{"dense6_1", 2}, {"dense6_2", 4}, {"dense6_3", 10}}, 256);
   }
 
-  PNetOutput pnet(const float* chw, int height, int width) override {
+  PNetOutput pnet(const float* hwc, int height, int width) override {
     dnnl::stream s(nn::cpu_engine());
-    Act x = nn::from_nchw(chw, 1, 3, height, width);
+    Act x = nn::from_nhwc(hwc, 1, 3, height, width);
     x = p1_->forward(s, x);
-    x = pool_p_.forward(s, x);
+    x = pool_p_->forward(s, x);
     x = p2_->forward(s, x);
     x = p3_->forward(s, x);
     x = p4_->forward(s, x);
@@ -156,8 +180,8 @@ class Nets : public MtcnnNets {
     if (n <= 0) return r;
     dnnl::stream s(nn::cpu_engine());
     Act x = nn::from_nchw(nchw, n, 3, 24, 24);
-    x = pool_r1_.forward(s, r1_->forward(s, x));
-    x = pool_r2_.forward(s, r2_->forward(s, x));
+    x = pool_r1_->forward(s, r1_->forward(s, x));
+    x = pool_r2_->forward(s, r2_->forward(s, x));
     x = r3_->forward(s, x);
     const std::vector<float> feat = nn::to_nchw(s, x);
     const std::vector<float> hidden = r4_->forward(feat.data(), n);
@@ -176,9 +200,9 @@ class Nets : public MtcnnNets {
     if (n <= 0) return r;
     dnnl::stream s(nn::cpu_engine());
     Act x = nn::from_nchw(nchw, n, 3, 48, 48);
-    x = pool_o1_.forward(s, o1_->forward(s, x));
-    x = pool_o2_.forward(s, o2_->forward(s, x));
-    x = pool_o3_.forward(s, o3_->forward(s, x));
+    x = pool_o1_->forward(s, o1_->forward(s, x));
+    x = pool_o2_->forward(s, o2_->forward(s, x));
+    x = pool_o3_->forward(s, o3_->forward(s, x));
     x = o4_->forward(s, x);
     const std::vector<float> feat = nn::to_nchw(s, x);
     const std::vector<float> hidden = o5_->forward(feat.data(), n);
@@ -197,8 +221,8 @@ class Nets : public MtcnnNets {
 
   std::unique_ptr<Conv2d> p1_, p2_, p3_, p4_, r1_, r2_, r3_, o1_, o2_, o3_, o4_;
   std::unique_ptr<nn::Linear> r4_, r5_, o5_, o6_;
-  nn::MaxPool2d pool_p_{2, 2, true}, pool_r1_{3, 2, true}, pool_r2_{3, 2, true}, pool_o1_{3, 2, true},
-      pool_o2_{3, 2, true}, pool_o3_{2, 2, true};
+  // Each applies the PReLU of the convolution before it, then max-pools (ceil mode, as facenet).
+  std::unique_ptr<nn::PreluMaxPool2d> pool_p_, pool_r1_, pool_r2_, pool_o1_, pool_o2_, pool_o3_;
 };
 
 }  // namespace

@@ -34,8 +34,8 @@ class MtcnnNets {
   // Loads pnet.pt, rnet.pt and onet.pt from `dir` (the models directory's mtcnn/ folder).
   static std::unique_ptr<MtcnnNets> load(const std::filesystem::path& dir);
   virtual ~MtcnnNets() = default;
-  // One image, 3 x height x width.
-  virtual PNetOutput pnet(const float* chw, int height, int width) = 0;
+  // One image, height x width x 3 (interleaved: PNet runs channels-last).
+  virtual PNetOutput pnet(const float* hwc, int height, int width) = 0;
   // n crops of 3 x 24 x 24, contiguous.
   virtual RNetOutput rnet(const float* nchw, int n) = 0;
   // n crops of 3 x 48 x 48, contiguous.

@@ -33,6 +33,11 @@ Act from_nchw(const float* data, int n, int c, int h, int w) {
   return {memory(md, cpu_engine(), const_cast<float*>(data))};
 }
 
+Act from_nhwc(const float* data, int n, int c, int h, int w) {
+  memory::desc md({n, c, h, w}, dt::f32, tag::nhwc);
+  return {memory(md, cpu_engine(), const_cast<float*>(data))};
+}
+
 namespace {
 
 // Scratchpads: oneDNN's default ("library") scratchpad is one buffer shared by all primitives, which is
@@ -93,9 +98,13 @@ BatchNorm batch_norm_from(const weights::StateDict& dict, const std::string& pre
   return bn;
 }
 
-Conv2d::Conv2d(const ConvSpec& spec, const weights::Tensor& weight, const std::vector<float>& bias,
+Conv2d::Conv2d(const ConvSpec& spec, weights::Tensor weight, const std::vector<float>& bias,
                const BatchNorm* bn, Activation act, std::vector<float> prelu, float residual_scale)
-    : spec_(spec), weight_(weight.data), prelu_(std::move(prelu)), act_(act), residual_(residual_scale != 0) {
+    : spec_(spec),
+      weight_(std::move(weight.data)),
+      prelu_(std::move(prelu)),
+      act_(act),
+      residual_(residual_scale != 0) {
   const std::vector<int64_t> want = {spec.out_channels, spec.in_channels, spec.kernel_h, spec.kernel_w};
   if (weight.shape != want) throw Error(ErrorKind::kInvalidInput, "convolution weight has the wrong shape");
   const size_t per_out = weight_.size() / static_cast<size_t>(spec.out_channels);
@@ -130,11 +139,12 @@ Conv2d::Plan& Conv2d::plan_for(const memory::dims& in) {
   const memory::dim ow = (in[3] + memory::dim{2} * spec_.pad_w - spec_.kernel_w) / spec_.stride + 1;
   if (in[1] != spec_.in_channels || oh <= 0 || ow <= 0)
     throw Error(ErrorKind::kInvalidInput, "convolution input of the wrong size");
-  memory::desc src_md({in[0], in[1], in[2], in[3]}, dt::f32, tag::any);
+  const tag act_tag = spec_.channels_last ? tag::nhwc : tag::any;
+  memory::desc src_md({in[0], in[1], in[2], in[3]}, dt::f32, act_tag);
   memory::desc w_md({spec_.out_channels, spec_.in_channels, spec_.kernel_h, spec_.kernel_w}, dt::f32,
                     tag::any);
   memory::desc b_md({spec_.out_channels}, dt::f32, tag::a);
-  memory::desc dst_md({in[0], spec_.out_channels, oh, ow}, dt::f32, tag::any);
+  memory::desc dst_md({in[0], spec_.out_channels, oh, ow}, dt::f32, act_tag);
   dnnl::convolution_forward::desc desc(
       dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src_md, w_md, b_md, dst_md,
       {spec_.stride, spec_.stride}, {spec_.pad_h, spec_.pad_w}, {spec_.pad_h, spec_.pad_w});
@@ -151,11 +161,7 @@ Conv2d::Plan& Conv2d::plan_for(const memory::dims& in) {
   plan.dst_md = pd.dst_desc();
   plan.scratchpad_md = pd.scratchpad_desc();
   dnnl::stream stream(cpu_engine());
-  memory user_w({{spec_.out_channels, spec_.in_channels, spec_.kernel_h, spec_.kernel_w}, dt::f32, tag::oihw},
-                cpu_engine(), weight_.data());
-  plan.weights = memory(pd.weights_desc(), cpu_engine());
-  reorder(stream, user_w, plan.weights);
-  stream.wait();
+  plan.weights = packed_weights(pd.weights_desc());
   plan.bias = memory(b_md, cpu_engine(), bias_.data());
   if (act_ == Activation::kPrelu) {
     // A PReLU post-op would push oneDNN 2.6 onto its reference (unvectorised) convolution, ~50x
@@ -171,6 +177,26 @@ Conv2d::Plan& Conv2d::plan_for(const memory::dims& in) {
     stream.wait();
   }
   return plans_.emplace(in, std::move(plan)).first->second;
+}
+
+memory Conv2d::packed_weights(const memory::desc& md) {
+  for (const memory& m : packed_)
+    if (m.get_desc() == md) return m;
+  dnnl::stream stream(cpu_engine());
+  memory packed(md, cpu_engine());
+  if (packed_.empty()) {
+    memory user_w(
+        {{spec_.out_channels, spec_.in_channels, spec_.kernel_h, spec_.kernel_w}, dt::f32, tag::oihw},
+        cpu_engine(), weight_.data());
+    reorder(stream, user_w, packed);
+    stream.wait();
+    std::vector<float>().swap(weight_);
+  } else {
+    reorder(stream, packed_.front(), packed);
+    stream.wait();
+  }
+  packed_.push_back(packed);
+  return packed;
 }
 
 Act Conv2d::forward(dnnl::stream& stream, const Act& x, const Act* residual) {

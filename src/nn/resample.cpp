@@ -95,16 +95,26 @@ RgbIntegral::RgbIntegral(const unsigned char* in, int height, int width, long st
   }
 }
 
-void RgbIntegral::resample(float* out, int out_height, int out_width) const {
+void RgbIntegral::resample(float* out, int out_height, int out_width, bool interleaved) const {
   // The largest window: beyond 2^24 / 255 pixels a float sum may round, so PyTorch's result depends on
   // the order of summation; only the direct path reproduces that.
   const long long window = (static_cast<long long>(height_) / out_height + 2) * (width_ / out_width + 2);
-  if (sums_.empty() || window * 255 >= (1LL << 24))
-    return adaptive_avg_pool2d_rgb8(in_, height_, width_, stride_, out, out_height, out_width);
+  if (sums_.empty() || window * 255 >= (1LL << 24)) {
+    if (!interleaved)
+      return adaptive_avg_pool2d_rgb8(in_, height_, width_, stride_, out, out_height, out_width);
+    const size_t plane = static_cast<size_t>(out_height) * out_width;
+    std::vector<float> planar(3 * plane);
+    adaptive_avg_pool2d_rgb8(in_, height_, width_, stride_, planar.data(), out_height, out_width);
+    for (size_t i = 0; i < plane; ++i)
+      for (size_t c = 0; c < 3; ++c) out[3 * i + c] = planar[c * plane + i];
+    return;
+  }
   const Windows rows = windows(height_, out_height), cols = windows(width_, out_width);
   const std::vector<int>&y0 = rows.begin, &y1 = rows.end, &x0 = cols.begin, &x1 = cols.end;
   const size_t row = (static_cast<size_t>(width_) + 1) * 3;
   const long long plane = static_cast<long long>(out_height) * out_width;
+  // Channel c of cell `at` goes to c * plane + at (planar) or 3 * at + c (interleaved).
+  const long long channel_step = interleaved ? 1 : plane, cell_step = interleaved ? 3 : 1;
 #pragma omp parallel for schedule(static) if (plane > 4096)
   for (int i = 0; i < out_height; ++i) {
     const unsigned int* top = &sums_[static_cast<size_t>(y0[i]) * row];
@@ -115,7 +125,7 @@ void RgbIntegral::resample(float* out, int out_height, int out_width) const {
       const size_t l = 3 * static_cast<size_t>(x0[j]), r = 3 * static_cast<size_t>(x1[j]);
       for (int c = 0; c < 3; ++c) {
         const unsigned int sum = bottom[r + c] - bottom[l + c] - top[r + c] + top[l + c];
-        out[c * plane + at] = static_cast<float>(sum) / area;
+        out[c * channel_step + at * cell_step] = static_cast<float>(sum) / area;
       }
     }
   }

@@ -27,8 +27,8 @@ void adaptive_avg_pool2d_rgb8(const unsigned char* in, int height, int width, lo
 class RgbIntegral {
  public:
   RgbIntegral(const unsigned char* in, int height, int width, long stride);
-  // 3 x out_height x out_width planar floats.
-  void resample(float* out, int out_height, int out_width) const;
+  // 3 x out_height x out_width planar floats, or out_height x out_width x 3 when `interleaved`.
+  void resample(float* out, int out_height, int out_width, bool interleaved = false) const;
 
  private:
   const unsigned char* in_;

@@ -1,19 +1,33 @@
 #include "queue/queue.h"
 
-#include <cstdlib>
-
 #include "core/error.h"
-#include "queue/http_sqs_client.h"
 #include "queue/sqlite_store.h"
 #include "queue/sqs_queue.h"
 
 namespace facepipe::queue {
 
+std::string Queue::send(const std::string& body, std::chrono::seconds delay) {
+  return send_messages({OutgoingMessage{body, delay}}).at(0);
+}
+
 std::vector<std::string> Queue::send_batch(const std::vector<std::string>& bodies) {
-  std::vector<std::string> ids;
-  ids.reserve(bodies.size());
-  for (const auto& body : bodies) ids.push_back(send(body));
-  return ids;
+  std::vector<OutgoingMessage> messages;
+  messages.reserve(bodies.size());
+  for (const auto& body : bodies) messages.push_back({body, std::chrono::seconds(0)});
+  return send_messages(messages);
+}
+
+std::vector<std::string> QueueService::missing(const std::vector<std::string>& names) {
+  std::vector<std::string> out;
+  for (const auto& name : names) {
+    try {
+      get(name);
+    } catch (const Error& e) {
+      if (e.kind() != ErrorKind::kNotFound) throw;
+      out.push_back(name);
+    }
+  }
+  return out;
 }
 
 std::unique_ptr<QueueService> open_queue_service(const std::string& endpoint) {
@@ -34,28 +48,12 @@ std::unique_ptr<QueueService> open_queue_service(const std::string& endpoint) {
                   "queue endpoint 'sqlite:' needs a path: sqlite:/var/lib/facepipe/queues.db");
     return make_sqlite_queue_service(path, full_sync);
   }
-  if (endpoint.rfind("http://", 0) == 0 || endpoint.rfind("https://", 0) == 0) {
-    // With AWS credentials in the environment, requests are SigV4-signed (AWS SQS, moto, and serve, which
-    // ignores signatures); without them, plain JSON-protocol calls reach serve's own endpoint.
-    if (std::getenv("AWS_ACCESS_KEY_ID") != nullptr) return make_sqs_queue_service(endpoint);
-    if (endpoint.rfind("https://", 0) == 0)
-      throw Error(ErrorKind::kInvalidInput,
-                  "queue endpoint '" + endpoint +
-                      "' needs AWS credentials: set AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY "
-                      "(and AWS_SESSION_TOKEN for temporary ones) and AWS_REGION");
-    return make_http_sqs_client(endpoint);
-  }
+  if (endpoint.rfind("http://", 0) == 0 || endpoint.rfind("https://", 0) == 0)
+    return make_sqs_queue_service(endpoint);
   throw Error(ErrorKind::kInvalidInput, "unknown queue endpoint '" + endpoint +
                                             "': use sqlite:PATH, memory: or an http(s):// SQS endpoint URL");
 }
 
-std::shared_ptr<Queue> open_queue_url(const std::string& queue_url) {
-  if (std::getenv("AWS_ACCESS_KEY_ID") != nullptr) return open_sqs_queue_url(queue_url);
-  const auto slash = queue_url.rfind('/');
-  if (queue_url.rfind("http", 0) != 0 || slash == std::string::npos || slash + 1 == queue_url.size())
-    throw Error(ErrorKind::kInvalidInput,
-                "'" + queue_url + "' is not a queue URL (http(s)://HOST/<account>/<queue name>)");
-  return open_queue_service(queue_url)->get(queue_url.substr(slash + 1));
-}
+std::shared_ptr<Queue> open_queue_url(const std::string& queue_url) { return open_sqs_queue_url(queue_url); }
 
 }  // namespace facepipe::queue

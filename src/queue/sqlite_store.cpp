@@ -9,6 +9,7 @@
 #include <random>
 
 #include "core/error.h"
+#include "queue/sqs_rules.h"
 
 namespace facepipe::queue {
 namespace {
@@ -169,9 +170,8 @@ class SqliteQueue : public Queue {
   const std::string& name() const override { return name_; }
   std::string url() const override { return "sqlite:" + store_->path_ + "#" + name_; }
 
-  std::string send(const std::string& body) override { return send_batch({body}).at(0); }
-
-  std::vector<std::string> send_batch(const std::vector<std::string>& bodies) override {
+  std::vector<std::string> send_messages(const std::vector<OutgoingMessage>& messages) override {
+    for (const auto& m : messages) check_message(m);
     std::vector<std::string> ids;
     {
       std::lock_guard lock(store_->mu);
@@ -181,9 +181,14 @@ class SqliteQueue : public Queue {
                "INSERT INTO messages(queue, id, body, sent_ms, visible_at_ms, receive_count) "
                "VALUES(?,?,?,?,?,0)");
         int64_t now = now_ms();
-        for (const auto& body : bodies) {
+        for (const auto& m : messages) {
           std::string id = uuid4(store_->rng_);
-          s.bind(1, name_).bind(2, id).bind(3, body).bind(4, now).bind(5, now).run();
+          s.bind(1, name_)
+              .bind(2, id)
+              .bind(3, m.body)
+              .bind(4, now)
+              .bind(5, now + m.delay.count() * 1000)
+              .run();
           ids.push_back(std::move(id));
         }
       });
@@ -193,11 +198,7 @@ class SqliteQueue : public Queue {
   }
 
   std::vector<Message> receive(const ReceiveOptions& options) override {
-    if (options.max_messages < 1 || options.max_messages > 10)
-      throw Error(ErrorKind::kInvalidInput, "MaxNumberOfMessages must be between 1 and 10, got " +
-                                                std::to_string(options.max_messages));
-    if (options.wait.count() < 0 || options.wait > std::chrono::seconds(20))
-      throw Error(ErrorKind::kInvalidInput, "WaitTimeSeconds must be between 0 and 20");
+    check_receive(options);
     auto deadline = std::chrono::steady_clock::now() + options.wait;
     std::unique_lock lock(store_->mu);
     while (true) {
@@ -251,15 +252,24 @@ class SqliteQueue : public Queue {
     s.bind(1, name_).run();
   }
 
+  QueueConfig config() override {
+    std::lock_guard lock(store_->mu);
+    auto c = store_->config(name_);
+    if (!c) throw_no_queue(name_);
+    return *c;
+  }
+
   QueueStats stats() override {
     std::lock_guard lock(store_->mu);
     require_exists();
+    // A hidden message never received yet is a delayed one (a dead-lettered message restarts at count 0 but
+    // is visible at once).
     Stmt s(store_->db_,
-           "SELECT COALESCE(SUM(visible_at_ms<=?1),0), COALESCE(SUM(visible_at_ms>?1),0) FROM messages WHERE "
-           "queue=?2");
+           "SELECT COALESCE(SUM(visible_at_ms<=?1),0), COALESCE(SUM(visible_at_ms>?1 AND receive_count>0),0),"
+           " COALESCE(SUM(visible_at_ms>?1 AND receive_count=0),0) FROM messages WHERE queue=?2");
     s.bind(1, now_ms()).bind(2, name_);
     s.step();
-    return QueueStats{s.i64(0), s.i64(1)};
+    return QueueStats{s.i64(0), s.i64(1), s.i64(2)};
   }
 
  private:
@@ -337,11 +347,24 @@ class SqliteQueue : public Queue {
   std::string name_;
 };
 
-bool valid_queue_name(const std::string& name) {
-  if (name.empty() || name.size() > 80) return false;
-  return std::all_of(name.begin(), name.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_';
-  });
+std::string describe(const QueueConfig& c) {
+  std::string out = "VisibilityTimeout " + std::to_string(c.visibility_timeout.count()) + " s";
+  if (c.max_receive_count > 0 && !c.dead_letter_queue.empty())
+    out += ", dead-letter queue " + c.dead_letter_queue + " after " + std::to_string(c.max_receive_count) +
+           " receives";
+  else
+    out += ", no dead-letter queue";
+  return out;
+}
+
+bool same_attributes(const QueueConfig& a, const QueueConfig& b) {
+  return a.visibility_timeout == b.visibility_timeout && a.max_receive_count == b.max_receive_count &&
+         a.dead_letter_queue == b.dead_letter_queue;
+}
+
+void check_config(const QueueConfig& config) {
+  if (config.visibility_timeout.count() < 0 || config.visibility_timeout.count() > kMaxVisibilitySeconds)
+    throw Error(ErrorKind::kInvalidInput, "VisibilityTimeout must be between 0 and 43200 seconds");
 }
 
 class SqliteService : public QueueService {
@@ -352,16 +375,15 @@ class SqliteService : public QueueService {
     if (!valid_queue_name(name))
       throw Error(ErrorKind::kInvalidInput,
                   "queue name '" + name + "' is not valid: use 1 to 80 letters, digits, '-' or '_'");
-    if (config.visibility_timeout.count() < 0 || config.visibility_timeout.count() > 43200)
-      throw Error(ErrorKind::kInvalidInput, "VisibilityTimeout must be between 0 and 43200 seconds");
+    check_config(config);
     std::lock_guard lock(store_->mu);
     auto existing = store_->config(name);
     if (existing) {
-      if (existing->visibility_timeout != config.visibility_timeout ||
-          existing->max_receive_count != config.max_receive_count ||
-          existing->dead_letter_queue != config.dead_letter_queue)
-        throw Error(ErrorKind::kConflict,
-                    "queue '" + name + "' already exists with different attributes; delete it or reuse them");
+      if (!same_attributes(*existing, config))
+        throw Error(ErrorKind::kConflict, "queue '" + name + "' already exists with different attributes (" +
+                                              describe(*existing) + "; asked for " + describe(config) +
+                                              "); delete it, reuse its attributes or change them "
+                                              "(SetQueueAttributes)");
     } else {
       Stmt s(store_->db_,
              "INSERT INTO queues(name, visibility_s, max_receive, dlq, retention_s, created_ms) "
@@ -389,6 +411,27 @@ class SqliteService : public QueueService {
     s.bind(1, prefix);
     std::vector<std::string> out;
     while (s.step()) out.push_back(s.text(0));
+    return out;
+  }
+
+  void set_config(const std::string& name, const QueueConfig& config) override {
+    check_config(config);
+    std::lock_guard lock(store_->mu);
+    if (!store_->config(name)) throw_no_queue(name);
+    Stmt s(store_->db_, "UPDATE queues SET visibility_s=?, max_receive=?, dlq=?, retention_s=? WHERE name=?");
+    s.bind(1, config.visibility_timeout.count())
+        .bind(2, config.max_receive_count)
+        .bind(3, config.dead_letter_queue)
+        .bind(4, config.retention.count())
+        .bind(5, name)
+        .run();
+  }
+
+  std::vector<std::string> missing(const std::vector<std::string>& names) override {
+    std::lock_guard lock(store_->mu);
+    std::vector<std::string> out;
+    for (const auto& name : names)
+      if (!store_->config(name)) out.push_back(name);
     return out;
   }
 

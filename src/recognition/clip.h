@@ -11,6 +11,7 @@
 #include "face/detector.h"
 #include "face/embedder.h"
 #include "gallery/gallery.h"
+#include "recognition/answer_policy.h"
 #include "video/clip.h"
 
 namespace facepipe::recognition {
@@ -34,10 +35,12 @@ struct ClipResult {
   nlohmann::json to_json() const;
 };
 
-// Every face of each kept frame is matched (the frame may show several people). Errors from the clip
-// decoder (corrupt, not a video, too long) propagate as Error.
+// Every face of each kept frame is matched (the frame may show several people). With the `known` answer
+// policy only faces that pass the quality gate count as sightings (a false detection is nobody); with
+// `largest`, every face counts, as the seed did. Errors from the clip decoder (corrupt, not a video, too
+// long) propagate as Error.
 ClipResult recognize_clip(face::Detector& detector, face::Embedder& embedder, const gallery::Gallery& gallery,
                           std::string_view clip_bytes, const video::FramePolicy& policy, float threshold,
-                          const video::ClipLimits& limits = {});
+                          const video::ClipLimits& limits = {}, const AnswerOptions& answer = {});
 
 }  // namespace facepipe::recognition

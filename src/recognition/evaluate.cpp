@@ -1,5 +1,6 @@
 #include "recognition/evaluate.h"
 
+#include <algorithm>
 #include <fstream>
 
 #include "core/error.h"
@@ -21,6 +22,10 @@ std::string trim(std::string s) {
 }  // namespace
 
 std::vector<LabeledImage> labels_from_csv(const fs::path& csv, const fs::path& images_dir) {
+  if (!fs::is_directory(images_dir))
+    throw Error(ErrorKind::kNotFound,
+                "image folder '" + images_dir.string() +
+                    "' does not exist; give --images DIR, the folder the labels' images are in");
   std::ifstream in(csv);
   if (!in) throw Error(ErrorKind::kNotFound, "cannot read labels file '" + csv.string() + "'");
   std::string line;
@@ -56,21 +61,49 @@ std::vector<LabeledImage> labels_from_csv(const fs::path& csv, const fs::path& i
 }
 
 std::vector<LabeledImage> labels_from_folders(const fs::path& dir) {
+  if (!fs::is_directory(dir))
+    throw Error(ErrorKind::kNotFound,
+                "image folder '" + dir.string() +
+                    "' does not exist; give --images DIR with a sub-folder of photos per "
+                    "person, or --images DIR --labels CSV");
   std::vector<LabeledImage> out;
   for (const auto& source : sources_from_folder(dir))
     for (const auto& path : source.images) out.push_back({path, source.name});
   return out;
 }
 
+std::vector<LabeledImage> strangers_from_folder(const fs::path& dir) {
+  if (!fs::is_directory(dir))
+    throw Error(ErrorKind::kNotFound, "strangers folder '" + dir.string() + "' does not exist");
+  std::vector<LabeledImage> out;
+  for (const auto& e : fs::recursive_directory_iterator(dir)) {
+    if (!e.is_regular_file()) continue;
+    std::string ext = e.path().extension().string();
+    std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+    if (ext == ".jpg" || ext == ".jpeg" || ext == ".png") out.push_back({e.path(), gallery::kUnknown});
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.path < b.path; });
+  if (out.empty()) throw Error(ErrorKind::kNotFound, "no .jpg/.png image in strangers folder '" + dir.string() + "'");
+  return out;
+}
+
 nlohmann::json EvalReport::to_json() const {
-  return {{"total", total},     {"correct", correct},   {"wrong", wrong},
-          {"unknown", unknown}, {"no_face", no_face},   {"errors", errors},
-          {"accuracy", accuracy()}, {"unknown_rate", unknown_rate()}, {"confusion", confusion},
-          {"mistakes", mistakes}};
+  return {{"total", total},
+          {"correct", correct},
+          {"wrong", wrong},
+          {"unknown", unknown},
+          {"no_face", no_face},
+          {"errors", errors},
+          {"accuracy", accuracy()},
+          {"unknown_rate", unknown_rate()},
+          {"confusion", confusion},
+          {"mistakes", mistakes},
+          {"enrolment_images", enrolment_images}};
 }
 
 EvalReport evaluate(face::Detector& detector, face::Embedder& embedder, const gallery::Gallery& gallery,
-                    float threshold, const std::vector<LabeledImage>& images, const Progress& progress) {
+                    float threshold, const std::vector<LabeledImage>& images, const Progress& progress,
+                    const AnswerOptions& answer) {
   EvalReport report;
   size_t done = 0;
   for (const auto& item : images) {
@@ -80,13 +113,18 @@ EvalReport evaluate(face::Detector& detector, face::Embedder& embedder, const ga
     float distance = 0;
     try {
       const cv::Mat rgb = image::load_rgb(item.path);
-      auto faces = recognize(detector, embedder, gallery, rgb, threshold, /*largest_only=*/true);
-      if (faces.empty()) {
+      const FrameAnswer frame = answer_frame(detector, embedder, gallery, rgb, threshold, answer);
+      if (frame.no_face()) {
         answered = "(no face)";
         ++report.no_face;
       } else {
-        answered = faces[0].match.name;
-        distance = faces[0].match.distance;
+        answered = frame.result;
+        distance = frame.faces[frame.answering >= 0 ? static_cast<size_t>(frame.answering) : 0].match.distance;
+        for (const auto& f : frame.faces)
+          if (f.match.distance < gallery::kSamePhotoDistance) {
+            report.enrolment_images.push_back(item.path.string());
+            break;
+          }
       }
     } catch (const Error& e) {
       if (e.kind() == ErrorKind::kInternal || e.kind() == ErrorKind::kUnavailable) throw;

@@ -11,6 +11,7 @@
 #include "face/detector.h"
 #include "face/embedder.h"
 #include "gallery/gallery.h"
+#include "recognition/answer_policy.h"
 #include "recognition/enroll.h"
 
 namespace facepipe::recognition {
@@ -35,12 +36,24 @@ struct EvalReport {
   int errors = 0;   // unreadable image
   std::map<std::string, std::map<std::string, int>> confusion;  // expected -> answered -> count
   std::vector<nlohmann::json> mistakes;                         // {image, expected, answered, distance}
+  std::vector<std::string>
+      enrolment_images;  // test images that are enrolment photos (gallery::kSamePhotoDistance)
   double accuracy() const { return total ? double(correct) / total : 0; }
   double unknown_rate() const { return total ? double(unknown) / total : 0; }
   nlohmann::json to_json() const;
 };
 
+// Each image answered as the service answers a frame (`answer`: policy and quality gate).
 EvalReport evaluate(face::Detector& detector, face::Embedder& embedder, const gallery::Gallery& gallery,
-                    float threshold, const std::vector<LabeledImage>& images, const Progress& progress = {});
+                    float threshold, const std::vector<LabeledImage>& images, const Progress& progress = {},
+                    const AnswerOptions& answer = {});
+// Every image of `dir` (recursively) labelled gallery::kUnknown: people nobody enrolled.
+std::vector<LabeledImage> strangers_from_folder(const std::filesystem::path& dir);
+
+// What would make `report` mislead, one sentence each with the fix: test images that are also enrolment
+// photos (they match themselves), labels naming people who are not in the gallery (they can only be wrong).
+std::vector<std::string> evaluation_warnings(const gallery::Gallery& gallery,
+                                             const std::vector<LabeledImage>& images,
+                                             const EvalReport& report);
 
 }  // namespace facepipe::recognition

@@ -27,4 +27,21 @@ std::vector<RecognizedFace> recognize(face::Detector& detector, face::Embedder& 
   return out;
 }
 
+FrameAnswer answer_frame(face::Detector& detector, face::Embedder& embedder, const gallery::Gallery& gallery,
+                         const cv::Mat& rgb, float threshold, const AnswerOptions& options) {
+  const std::vector<face::Detection> detections = detector.detect(rgb);
+  if (detections.empty()) return decide({}, options.policy);
+  const face::CropSpec spec = embedder.crop_spec();
+  std::vector<cv::Mat> crops;
+  crops.reserve(detections.size());
+  for (const auto& d : detections) crops.push_back(face::extract_crop(rgb, d, spec));
+  const std::vector<face::Embedding> embeddings = embedder.embed(crops);
+  std::vector<FaceAnswer> faces;
+  faces.reserve(detections.size());
+  for (size_t i = 0; i < detections.size(); ++i)
+    faces.push_back({detections[i], gallery.match(embeddings[i], threshold),
+                     assess_quality(detections[i], rgb.cols, rgb.rows, crops[i], options.quality), false});
+  return decide(std::move(faces), options.policy);
+}
+
 }  // namespace facepipe::recognition

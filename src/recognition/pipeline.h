@@ -11,6 +11,7 @@
 #include "face/embedder.h"
 #include "face/types.h"
 #include "gallery/gallery.h"
+#include "recognition/answer_policy.h"
 
 namespace facepipe::recognition {
 
@@ -34,5 +35,10 @@ struct RecognizedFace {
 std::vector<RecognizedFace> recognize(face::Detector& detector, face::Embedder& embedder,
                                       const gallery::Gallery& gallery, const cv::Mat& rgb, float threshold,
                                       bool largest_only);
+
+// Every face of the frame recognised, its quality assessed, and the frame answered by `options.policy`
+// (answer_policy.h). The detector's output is used unchanged.
+FrameAnswer answer_frame(face::Detector& detector, face::Embedder& embedder, const gallery::Gallery& gallery,
+                         const cv::Mat& rgb, float threshold, const AnswerOptions& options);
 
 }  // namespace facepipe::recognition

@@ -10,7 +10,8 @@ namespace facepipe::server {
 
 void add_clip_endpoint(HttpServer& http, face::Detector& detector, face::Embedder& embedder,
                        const gallery::Gallery& gallery, float threshold, queue::Queue* responses,
-                       const video::FramePolicy& policy) {
+                       const video::FramePolicy& policy, service::EnginePool* pool,
+                       const recognition::AnswerOptions& answer) {
   // One handler per policy, made on first use; each handler serialises its clips (see ClipHandler).
   struct Handlers {
     std::mutex mu;
@@ -32,11 +33,18 @@ void add_clip_endpoint(HttpServer& http, face::Detector& detector, face::Embedde
       auto& slot = handlers->by_policy[chosen.to_string()];
       if (!slot)
         slot =
-            std::make_unique<service::ClipHandler>(detector, embedder, gallery, threshold, responses, chosen);
+            std::make_unique<service::ClipHandler>(detector, embedder, gallery, threshold, responses, chosen,
+                                                   video::ClipLimits{}, answer);
       handler = slot.get();
     }
     const std::string filename = param("filename");
-    return handler->handle(body, param("request_id"), filename.empty() ? "clip.mp4" : filename);
+    const std::string name = filename.empty() ? "clip.mp4" : filename;
+    if (!pool) return handler->handle(body, param("request_id"), name);
+    auto held = pool->hold_bytes(static_cast<int64_t>(body.size()));
+    nlohmann::json result;
+    pool->run(video::ClipLimits{}.max_pixels,
+              [&] { result = handler->handle(body, param("request_id"), name); });
+    return result;
   });
 }
 

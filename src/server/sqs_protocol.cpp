@@ -4,9 +4,12 @@
 
 #include <atomic>
 #include <cstdio>
+#include <functional>
 #include <random>
+#include <set>
 
 #include "core/error.h"
+#include "queue/sqs_rules.h"
 
 namespace facepipe::server {
 namespace {
@@ -60,14 +63,28 @@ std::optional<int64_t> get_int(const json& req, const char* key) {
   throw invalid("Value for parameter " + std::string(key) + " is invalid. Reason: must be an integer.");
 }
 
+// An integer parameter within [lo, hi], with SQS's wording when it is not.
+std::optional<int64_t> get_bounded(const json& req, const char* key, int64_t lo, int64_t hi) {
+  auto v = get_int(req, key);
+  if (v && (*v < lo || *v > hi))
+    throw invalid("Value " + std::to_string(*v) + " for parameter " + key +
+                  " is invalid. Reason: Must be >= " + std::to_string(lo) + " and <= " + std::to_string(hi) +
+                  ".");
+  return v;
+}
+
+SqsFault no_queue(const std::string& detail = "") {
+  return fault("QueueDoesNotExist", "AWS.SimpleQueueService.NonExistentQueue",
+               "The specified queue does not exist" + (detail.empty() ? std::string(".") : ": " + detail));
+}
+
+// The queue a QueueUrl names (parse_queue_url is the one parser of queue URLs).
 std::string queue_name_from_url(const std::string& url) {
-  auto end = url.find_last_not_of('/');
-  if (end == std::string::npos)
-    throw fault("QueueDoesNotExist", "AWS.SimpleQueueService.NonExistentQueue",
-                "The specified queue does not exist.");
-  auto start = url.find_last_of('/', end);
-  return url.substr(start == std::string::npos ? 0 : start + 1,
-                    end - (start == std::string::npos ? 0 : start + 1) + 1);
+  try {
+    return queue::parse_queue_url(url).name;
+  } catch (const Error& e) {
+    throw no_queue(e.what());
+  }
 }
 
 // facepipe errors from the store, as SQS faults. `receipt` says the action took a receipt handle, so an
@@ -75,8 +92,7 @@ std::string queue_name_from_url(const std::string& url) {
 SqsFault translate(const Error& e, bool receipt = false) {
   switch (e.kind()) {
     case ErrorKind::kNotFound:
-      return fault("QueueDoesNotExist", "AWS.SimpleQueueService.NonExistentQueue",
-                   std::string("The specified queue does not exist: ") + e.what());
+      return no_queue(e.what());
     case ErrorKind::kConflict:
       return fault("QueueNameExists", "QueueAlreadyExists", e.what());
     case ErrorKind::kInvalidInput:
@@ -89,23 +105,28 @@ SqsFault translate(const Error& e, bool receipt = false) {
   }
 }
 
-queue::QueueConfig config_from(const json& attributes) {
-  queue::QueueConfig c;
+// Applies CreateQueue/SetQueueAttributes attributes to `c`.
+queue::QueueConfig config_from(const json& attributes, queue::QueueConfig c = {}) {
   if (attributes.is_null()) return c;
   if (!attributes.is_object()) throw invalid("Attributes must be a map.");
-  if (auto v = get_int(attributes, "VisibilityTimeout")) c.visibility_timeout = std::chrono::seconds(*v);
-  if (auto v = get_int(attributes, "MessageRetentionPeriod")) {
-    if (*v < 60 || *v > 1209600)
-      throw invalid("MessageRetentionPeriod must be between 60 and 1209600 seconds.");
+  if (auto v = get_bounded(attributes, "VisibilityTimeout", 0, queue::kMaxVisibilitySeconds))
+    c.visibility_timeout = std::chrono::seconds(*v);
+  if (auto v = get_bounded(attributes, "MessageRetentionPeriod", 60, 1209600))
     c.retention = std::chrono::seconds(*v);
-  }
+  if (auto v = get_bounded(attributes, "DelaySeconds", 0, queue::kMaxDelaySeconds); v && *v != 0)
+    throw fault("InvalidAttributeValue", "InvalidAttributeValue",
+                "A queue-wide DelaySeconds is not supported by this endpoint; set DelaySeconds per message.");
   if (attributes.contains("RedrivePolicy")) {
-    json policy;
-    try {
-      policy = json::parse(attributes["RedrivePolicy"].get<std::string>());
-    } catch (const std::exception&) {
-      throw invalid("RedrivePolicy must be a JSON string with deadLetterTargetArn and maxReceiveCount.");
+    if (!attributes["RedrivePolicy"].is_string()) throw invalid("RedrivePolicy must be a JSON string.");
+    const std::string text = attributes["RedrivePolicy"].get<std::string>();
+    if (text.empty()) {  // SetQueueAttributes with an empty policy removes it
+      c.dead_letter_queue.clear();
+      c.max_receive_count = queue::QueueConfig{}.max_receive_count;
+      return c;
     }
+    const json policy = json::parse(text, nullptr, false);
+    if (!policy.is_object())
+      throw invalid("RedrivePolicy must be a JSON string with deadLetterTargetArn and maxReceiveCount.");
     auto arn = get_string(policy, "deadLetterTargetArn");
     c.dead_letter_queue = arn.substr(arn.find_last_of(':') + 1);
     auto count = get_int(policy, "maxReceiveCount");
@@ -115,7 +136,9 @@ queue::QueueConfig config_from(const json& attributes) {
   return c;
 }
 
-void xml_escape(std::string& out, const std::string& s) {
+// Text for XML: invalid UTF-8 and characters XML 1.0 cannot hold become U+FFFD, then the markup is escaped.
+void xml_escape(std::string& out, const std::string& raw) {
+  const std::string s = queue::sanitize_message_text(raw);
   for (char c : s) {
     switch (c) {
       case '<':
@@ -148,60 +171,106 @@ void tag(std::string& out, const std::string& name, const std::string& value) {
   out += "</" + name + ">";
 }
 
-// JSON-protocol answer -> the query protocol's <Result> body (the shapes map one to one).
-std::string result_xml(const std::string& action, const json& r) {
-  std::string x;
-  if (action == "CreateQueue" || action == "GetQueueUrl") {
-    tag(x, "QueueUrl", r.value("QueueUrl", ""));
-  } else if (action == "ListQueues") {
-    for (auto& u : r.value("QueueUrls", json::array())) tag(x, "QueueUrl", u.get<std::string>());
-  } else if (action == "SendMessage") {
-    tag(x, "MessageId", r["MessageId"]);
-    tag(x, "MD5OfMessageBody", r["MD5OfMessageBody"]);
-  } else if (action == "SendMessageBatch" || action == "DeleteMessageBatch") {
-    const char* ok =
-        action == "SendMessageBatch" ? "SendMessageBatchResultEntry" : "DeleteMessageBatchResultEntry";
-    for (auto& e : r["Successful"]) {
-      x += std::string("<") + ok + ">";
-      for (auto& [k, v] : e.items()) tag(x, k, v.get<std::string>());
-      x += std::string("</") + ok + ">";
-    }
-    for (auto& e : r["Failed"]) {
-      x += "<BatchResultErrorEntry>";
-      tag(x, "Id", e["Id"]);
-      tag(x, "SenderFault", e["SenderFault"].get<bool>() ? "true" : "false");
-      tag(x, "Code", e["Code"]);
-      tag(x, "Message", e["Message"]);
-      x += "</BatchResultErrorEntry>";
-    }
-  } else if (action == "ReceiveMessage") {
-    for (auto& m : r.value("Messages", json::array())) {
-      x += "<Message>";
-      tag(x, "MessageId", m["MessageId"]);
-      tag(x, "ReceiptHandle", m["ReceiptHandle"]);
-      tag(x, "MD5OfBody", m["MD5OfBody"]);
-      tag(x, "Body", m["Body"]);
-      for (auto& [k, v] : m["Attributes"].items()) {
-        x += "<Attribute>";
-        tag(x, "Name", k);
-        tag(x, "Value", v.get<std::string>());
-        x += "</Attribute>";
-      }
-      x += "</Message>";
-    }
-  } else if (action == "GetQueueAttributes") {
-    for (auto& [k, v] : r["Attributes"].items()) {
-      x += "<Attribute>";
-      tag(x, "Name", k);
-      tag(x, "Value", v.get<std::string>());
-      x += "</Attribute>";
-    }
-  }
-  return x;
+std::string text(const json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); }
+
+// Serialises a reply; bytes that are not UTF-8 become U+FFFD instead of throwing (nlohmann's default).
+std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+// ---- the query protocol's <Result> bodies (the JSON answers' shapes map one to one) ----
+
+using XmlWriter = void (*)(std::string&, const json&);
+
+void xml_nothing(std::string&, const json&) {}
+
+void xml_queue_url(std::string& x, const json& r) { tag(x, "QueueUrl", r.value("QueueUrl", "")); }
+
+void xml_queue_urls(std::string& x, const json& r) {
+  for (auto& u : r.value("QueueUrls", json::array())) tag(x, "QueueUrl", text(u));
 }
 
-// Query-protocol parameters -> the JSON-protocol request shape.
-json query_to_json(const std::string& action, const std::multimap<std::string, std::string>& params) {
+void xml_sent(std::string& x, const json& r) {
+  tag(x, "MessageId", text(r["MessageId"]));
+  tag(x, "MD5OfMessageBody", text(r["MD5OfMessageBody"]));
+}
+
+void xml_batch(std::string& x, const json& r, const char* ok) {
+  for (auto& e : r["Successful"]) {
+    x += std::string("<") + ok + ">";
+    for (auto& [k, v] : e.items()) tag(x, k, text(v));
+    x += std::string("</") + ok + ">";
+  }
+  for (auto& e : r["Failed"]) {
+    x += "<BatchResultErrorEntry>";
+    tag(x, "Id", text(e["Id"]));
+    tag(x, "SenderFault", e["SenderFault"].get<bool>() ? "true" : "false");
+    tag(x, "Code", text(e["Code"]));
+    tag(x, "Message", text(e["Message"]));
+    x += "</BatchResultErrorEntry>";
+  }
+}
+void xml_send_batch(std::string& x, const json& r) { xml_batch(x, r, "SendMessageBatchResultEntry"); }
+void xml_delete_batch(std::string& x, const json& r) { xml_batch(x, r, "DeleteMessageBatchResultEntry"); }
+
+void xml_attributes(std::string& x, const json& attributes) {
+  for (auto& [k, v] : attributes.items()) {
+    x += "<Attribute>";
+    tag(x, "Name", k);
+    tag(x, "Value", text(v));
+    x += "</Attribute>";
+  }
+}
+
+void xml_messages(std::string& x, const json& r) {
+  for (auto& m : r.value("Messages", json::array())) {
+    x += "<Message>";
+    tag(x, "MessageId", text(m["MessageId"]));
+    tag(x, "ReceiptHandle", text(m["ReceiptHandle"]));
+    tag(x, "MD5OfBody", text(m["MD5OfBody"]));
+    tag(x, "Body", text(m["Body"]));
+    xml_attributes(x, m["Attributes"]);
+    x += "</Message>";
+  }
+}
+
+void xml_queue_attributes(std::string& x, const json& r) {
+  xml_attributes(x, r.value("Attributes", json::object()));
+}
+
+// ---- query-protocol parameters -> the JSON-protocol request shape ----
+
+using Params = std::multimap<std::string, std::string>;
+
+// "<prefix><N>.<rest>" parameters grouped by N (in N's order), e.g. Attribute.1.Name, Attribute.1.Value.
+std::map<long, std::map<std::string, std::string>> indexed(const Params& params, const std::string& prefix) {
+  std::map<long, std::map<std::string, std::string>> out;
+  for (auto it = params.lower_bound(prefix); it != params.end() && it->first.rfind(prefix, 0) == 0; ++it) {
+    const std::string rest = it->first.substr(prefix.size());
+    size_t used = 0;
+    long n = 0;
+    try {
+      n = std::stol(rest, &used);
+    } catch (const std::exception&) {
+      continue;
+    }
+    if (n < 1) continue;
+    out[n][used < rest.size() && rest[used] == '.' ? rest.substr(used + 1) : ""] = it->second;
+  }
+  return out;
+}
+
+// MessageAttribute.N.{Name, Value.DataType, Value.StringValue, Value.BinaryValue} -> MessageAttributes.
+json message_attributes(const Params& params, const std::string& prefix) {
+  json attrs = json::object();
+  for (auto& [n, fields] : indexed(params, prefix)) {
+    json value = json::object();
+    for (auto& [field, v] : fields)
+      if (field.rfind("Value.", 0) == 0) value[field.substr(6)] = v;
+    attrs[fields.count("Name") ? fields.at("Name") : "#" + std::to_string(n)] = value;
+  }
+  return attrs;
+}
+
+json query_to_json(const std::string& action, const Params& params) {
   json req = json::object();
   auto one = [&](const std::string& k) -> std::optional<std::string> {
     auto it = params.find(k);
@@ -211,33 +280,301 @@ json query_to_json(const std::string& action, const std::multimap<std::string, s
   for (const char* k : {"QueueName", "QueueUrl", "QueueNamePrefix", "MessageBody", "ReceiptHandle",
                         "MaxNumberOfMessages", "WaitTimeSeconds", "VisibilityTimeout", "DelaySeconds"})
     if (auto v = one(k)) req[k] = *v;
-  // Attribute.N.Name/Value -> Attributes; AttributeName.N -> AttributeNames.
-  for (int i = 1; i <= 64; ++i) {
-    auto n = one("Attribute." + std::to_string(i) + ".Name");
-    if (!n) break;
-    req["Attributes"][*n] = one("Attribute." + std::to_string(i) + ".Value").value_or("");
-  }
-  for (int i = 1; i <= 64; ++i) {
-    auto n = one("AttributeName." + std::to_string(i));
-    if (!n) break;
-    req["AttributeNames"].push_back(*n);
-  }
-  std::string prefix = action == "SendMessageBatch"     ? "SendMessageBatchRequestEntry."
-                       : action == "DeleteMessageBatch" ? "DeleteMessageBatchRequestEntry."
-                                                        : "";
+  for (auto& [n, fields] : indexed(params, "Attribute."))
+    if (fields.count("Name")) req["Attributes"][fields["Name"]] = fields["Value"];
+  for (auto& [n, fields] : indexed(params, "AttributeName.")) req["AttributeNames"].push_back(fields[""]);
+  if (json attrs = message_attributes(params, "MessageAttribute."); !attrs.empty())
+    req["MessageAttributes"] = attrs;
+  const std::string prefix = action == "SendMessageBatch"     ? "SendMessageBatchRequestEntry."
+                             : action == "DeleteMessageBatch" ? "DeleteMessageBatchRequestEntry."
+                                                              : "";
   if (!prefix.empty()) {
     req["Entries"] = json::array();
-    for (int i = 1; i <= 10; ++i) {
-      std::string p = prefix + std::to_string(i) + ".";
-      auto id = one(p + "Id");
-      if (!id) break;
-      json e = {{"Id", *id}};
-      if (auto b = one(p + "MessageBody")) e["MessageBody"] = *b;
-      if (auto h = one(p + "ReceiptHandle")) e["ReceiptHandle"] = *h;
+    for (auto& [n, fields] : indexed(params, prefix)) {
+      json e = json::object();
+      for (const char* k : {"Id", "MessageBody", "ReceiptHandle", "DelaySeconds"})
+        if (fields.count(k)) e[k] = fields[k];
+      const std::string entry = prefix + std::to_string(n) + ".";
+      if (json attrs = message_attributes(params, entry + "MessageAttribute."); !attrs.empty())
+        e["MessageAttributes"] = attrs;
       req["Entries"].push_back(e);
     }
   }
   return req;
+}
+
+// ---- the actions ----
+
+using Handler = json (*)(SqsProtocol&, const json&);
+
+std::shared_ptr<queue::Queue> open(SqsProtocol& sqs, const json& req) {
+  return sqs.queues().get(queue_name_from_url(get_string(req, "QueueUrl")));
+}
+
+json create_queue(SqsProtocol& sqs, const json& req) {
+  auto name = get_string(req, "QueueName");
+  if (!queue::valid_queue_name(name))
+    throw invalid("Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 in length");
+  sqs.queues().create(name, config_from(req.value("Attributes", json())));
+  return {{"QueueUrl", sqs.queue_url(name)}};
+}
+
+json get_queue_url(SqsProtocol& sqs, const json& req) {
+  auto name = get_string(req, "QueueName");
+  sqs.queues().get(name);
+  return {{"QueueUrl", sqs.queue_url(name)}};
+}
+
+json list_queues(SqsProtocol& sqs, const json& req) {
+  json urls = json::array();
+  const json prefix = req.value("QueueNamePrefix", json(""));
+  if (!prefix.is_string()) throw invalid("QueueNamePrefix must be a string.");
+  for (auto& n : sqs.queues().list(prefix.get<std::string>())) urls.push_back(sqs.queue_url(n));
+  return urls.empty() ? json::object() : json{{"QueueUrls", urls}};
+}
+
+json delete_queue(SqsProtocol& sqs, const json& req) {
+  sqs.queues().remove_queue(queue_name_from_url(get_string(req, "QueueUrl")));
+  return json::object();
+}
+
+// The checks SendMessage and each SendMessageBatch entry share; the fault to report, if any.
+std::optional<SqsFault> check_message(const json& m, const std::string& body) {
+  if (body.empty()) return missing("MessageBody");
+  if (body.size() > queue::kMaxMessageBytes)
+    return invalid("One or more parameters are invalid. Reason: Message must be shorter than 262144 bytes.");
+  if (!queue::valid_message_text(body))
+    return fault(
+        "InvalidMessageContents", "InvalidMessageContents",
+        "Invalid binary character was found in the message body: a message must be UTF-8 and the set "
+        "of allowed characters is #x9 | #xA | #xD | #x20 to #xD7FF | #xE000 to #xFFFD | #x10000 to "
+        "#x10FFFF");
+  try {
+    get_bounded(m, "DelaySeconds", 0, queue::kMaxDelaySeconds);
+  } catch (const SqsFault& f) {
+    return f;
+  }
+  if (auto it = m.find("MessageAttributes"); it != m.end() && !it->is_null()) {
+    if (!it->is_object()) return invalid("MessageAttributes must be a map.");
+    if (it->size() > queue::kMaxMessageAttributes)
+      return invalid("Number of message attributes [" + std::to_string(it->size()) +
+                     "] exceeds the allowed maximum [10].");
+  }
+  return std::nullopt;
+}
+
+std::chrono::seconds delay_of(const json& m) {
+  return std::chrono::seconds(get_int(m, "DelaySeconds").value_or(0));
+}
+
+json send_message(SqsProtocol& sqs, const json& req) {
+  auto q = open(sqs, req);
+  auto body = get_string(req, "MessageBody");
+  if (auto f = check_message(req, body)) throw *f;
+  return {{"MessageId", q->send(body, delay_of(req))}, {"MD5OfMessageBody", md5_hex(body)}};
+}
+
+// A batch's entries after SQS's batch-level rules: 1..10 entries, each an object with a well-formed Id,
+// no Id twice.
+json batch_entries(const json& req, const char* entry_name) {
+  const json entries = req.value("Entries", json::array());
+  if (!entries.is_array()) throw invalid("Entries must be a list.");
+  if (entries.empty())
+    throw fault("EmptyBatchRequest", "AWS.SimpleQueueService.EmptyBatchRequest",
+                std::string("There should be at least one ") + entry_name + " in the request.");
+  if (entries.size() > queue::kMaxBatchEntries)
+    throw fault("TooManyEntriesInBatchRequest", "AWS.SimpleQueueService.TooManyEntriesInBatchRequest",
+                "Maximum number of entries per request are 10. You have sent " +
+                    std::to_string(entries.size()) + ".");
+  std::set<std::string> ids;
+  for (auto& e : entries) {
+    if (!e.is_object()) throw invalid(std::string(entry_name) + " must be a structure.");
+    const auto id = get_string(e, "Id");
+    if (!queue::valid_batch_entry_id(id))
+      throw fault(
+          "InvalidBatchEntryId", "AWS.SimpleQueueService.InvalidBatchEntryId",
+          "A batch entry id can only contain alphanumeric characters, hyphens and underscores. It can be "
+          "at most 80 letters long.");
+    if (!ids.insert(id).second)
+      throw fault("BatchEntryIdsNotDistinct", "AWS.SimpleQueueService.BatchEntryIdsNotDistinct",
+                  "Id " + id + " repeated.");
+  }
+  return entries;
+}
+
+json failed_entry(const std::string& id, const SqsFault& f) {
+  return {{"Id", id}, {"SenderFault", f.sender}, {"Code", f.code}, {"Message", f.message}};
+}
+
+json send_message_batch(SqsProtocol& sqs, const json& req) {
+  auto q = open(sqs, req);
+  const json entries = batch_entries(req, "SendMessageBatchRequestEntry");
+  size_t total = 0;
+  for (auto& e : entries) total += get_string(e, "MessageBody").size();
+  if (total > queue::kMaxMessageBytes)
+    throw fault("BatchRequestTooLong", "AWS.SimpleQueueService.BatchRequestTooLong",
+                "Batch requests cannot be longer than 262144 bytes. You have sent " + std::to_string(total) +
+                    " bytes.");
+  json ok = json::array(), failed = json::array();
+  std::vector<queue::OutgoingMessage> messages;
+  std::vector<std::string> ids;
+  for (auto& e : entries) {
+    auto id = get_string(e, "Id");
+    auto body = get_string(e, "MessageBody");
+    if (auto f = check_message(e, body)) {
+      failed.push_back(failed_entry(id, *f));
+      continue;
+    }
+    ids.push_back(id);
+    messages.push_back({body, delay_of(e)});
+  }
+  if (!messages.empty()) {
+    auto sent = q->send_messages(messages);
+    for (size_t i = 0; i < sent.size(); ++i)
+      ok.push_back({{"Id", ids[i]}, {"MessageId", sent[i]}, {"MD5OfMessageBody", md5_hex(messages[i].body)}});
+  }
+  return {{"Successful", ok}, {"Failed", failed}};
+}
+
+json receive_message(SqsProtocol& sqs, const json& req) {
+  auto q = open(sqs, req);
+  queue::ReceiveOptions o;
+  o.max_messages = static_cast<int>(get_int(req, "MaxNumberOfMessages").value_or(1));
+  if (o.max_messages < 1 || o.max_messages > 10)
+    throw fault("ReadCountOutOfRange", "ReadCountOutOfRange",
+                "Value for parameter MaxNumberOfMessages is invalid. Reason: Must be between 1 and 10.");
+  o.wait = std::chrono::seconds(get_bounded(req, "WaitTimeSeconds", 0, 20).value_or(0));
+  if (auto v = get_bounded(req, "VisibilityTimeout", 0, queue::kMaxVisibilitySeconds))
+    o.visibility = std::chrono::seconds(*v);
+  json messages = json::array();
+  for (auto& m : q->receive(o)) {
+    // A body stored before sends were checked may hold bytes no reply can carry: deliver it readable
+    // (U+FFFD for each bad sequence) with the MD5 of what is delivered, so it cannot block the queue.
+    const std::string body = queue::sanitize_message_text(m.body);
+    messages.push_back({{"MessageId", m.id},
+                        {"ReceiptHandle", m.receipt_handle},
+                        {"MD5OfBody", md5_hex(body)},
+                        {"Body", body},
+                        {"Attributes",
+                         {{"ApproximateReceiveCount", std::to_string(m.receive_count)},
+                          {"SentTimestamp", std::to_string(m.sent_timestamp_ms)}}}});
+  }
+  return messages.empty() ? json::object() : json{{"Messages", messages}};
+}
+
+json delete_message(SqsProtocol& sqs, const json& req) {
+  auto q = open(sqs, req);
+  auto handle = get_string(req, "ReceiptHandle");
+  try {
+    q->remove(handle);
+  } catch (const Error& e) {
+    throw translate(e, true);
+  }
+  return json::object();
+}
+
+json delete_message_batch(SqsProtocol& sqs, const json& req) {
+  auto q = open(sqs, req);
+  const json entries = batch_entries(req, "DeleteMessageBatchRequestEntry");
+  json ok = json::array(), failed = json::array();
+  for (auto& e : entries) {
+    auto id = get_string(e, "Id");
+    try {
+      q->remove(get_string(e, "ReceiptHandle"));
+      ok.push_back({{"Id", id}});
+    } catch (const Error& err) {
+      if (err.kind() == ErrorKind::kNotFound) throw translate(err);
+      failed.push_back(failed_entry(id, translate(err, true)));
+    } catch (const SqsFault& f) {
+      failed.push_back(failed_entry(id, f));
+    }
+  }
+  return {{"Successful", ok}, {"Failed", failed}};
+}
+
+json change_message_visibility(SqsProtocol& sqs, const json& req) {
+  auto q = open(sqs, req);
+  auto handle = get_string(req, "ReceiptHandle");
+  auto timeout = get_bounded(req, "VisibilityTimeout", 0, queue::kMaxVisibilitySeconds);
+  if (!timeout) throw missing("VisibilityTimeout");
+  try {
+    q->change_visibility(handle, std::chrono::seconds(*timeout));
+  } catch (const Error& e) {
+    throw translate(e, true);
+  }
+  return json::object();
+}
+
+json purge_queue(SqsProtocol& sqs, const json& req) {
+  open(sqs, req)->purge();
+  return json::object();
+}
+
+json get_queue_attributes(SqsProtocol& sqs, const json& req) {
+  auto q = open(sqs, req);
+  const auto stats = q->stats();
+  const auto config = q->config();
+  const std::string arn_prefix = "arn:aws:sqs:us-east-1:" + sqs.account() + ":";
+  json all = {{"ApproximateNumberOfMessages", std::to_string(stats.visible)},
+              {"ApproximateNumberOfMessagesNotVisible", std::to_string(stats.in_flight)},
+              {"ApproximateNumberOfMessagesDelayed", std::to_string(stats.delayed)},
+              {"VisibilityTimeout", std::to_string(config.visibility_timeout.count())},
+              {"MessageRetentionPeriod", std::to_string(config.retention.count())},
+              {"DelaySeconds", "0"},
+              {"MaximumMessageSize", std::to_string(queue::kMaxMessageBytes)},
+              {"QueueArn", arn_prefix + q->name()}};
+  if (!config.dead_letter_queue.empty() && config.max_receive_count > 0)
+    all["RedrivePolicy"] = dump(json{{"deadLetterTargetArn", arn_prefix + config.dead_letter_queue},
+                                     {"maxReceiveCount", config.max_receive_count}});
+  const json names = req.value("AttributeNames", json::array());
+  if (!names.is_array()) throw invalid("AttributeNames must be a list.");
+  json out = json::object();
+  for (auto& n : names) {
+    if (!n.is_string()) throw invalid("AttributeNames must be strings.");
+    if (n == "All") return {{"Attributes", all}};
+    if (all.contains(n.get<std::string>())) out[n.get<std::string>()] = all[n.get<std::string>()];
+  }
+  return out.empty() ? json::object() : json{{"Attributes", out}};
+}
+
+json set_queue_attributes(SqsProtocol& sqs, const json& req) {
+  auto q = open(sqs, req);
+  const json attributes = req.value("Attributes", json::object());
+  sqs.queues().set_config(q->name(), config_from(attributes, q->config()));
+  return json::object();
+}
+
+struct Action {
+  Handler run;
+  XmlWriter xml;  // the query protocol's <ActionResult> content
+};
+
+// Action name -> handler: one table for both protocols (Envoy/ncnn-style registry instead of an if-chain).
+const std::map<std::string, Action, std::less<>>& actions() {
+  static const std::map<std::string, Action, std::less<>> table = {
+      {"CreateQueue", {create_queue, xml_queue_url}},
+      {"GetQueueUrl", {get_queue_url, xml_queue_url}},
+      {"ListQueues", {list_queues, xml_queue_urls}},
+      {"DeleteQueue", {delete_queue, xml_nothing}},
+      {"SendMessage", {send_message, xml_sent}},
+      {"SendMessageBatch", {send_message_batch, xml_send_batch}},
+      {"ReceiveMessage", {receive_message, xml_messages}},
+      {"DeleteMessage", {delete_message, xml_nothing}},
+      {"DeleteMessageBatch", {delete_message_batch, xml_delete_batch}},
+      {"ChangeMessageVisibility", {change_message_visibility, xml_nothing}},
+      {"PurgeQueue", {purge_queue, xml_nothing}},
+      {"GetQueueAttributes", {get_queue_attributes, xml_queue_attributes}},
+      {"SetQueueAttributes", {set_queue_attributes, xml_nothing}},
+  };
+  return table;
+}
+
+const Action& find_action(const std::string& action) {
+  const auto it = actions().find(action);
+  if (it == actions().end())
+    throw fault("InvalidAction", "InvalidAction",
+                "The action " + action + " is not valid for this endpoint.");
+  return it->second;
 }
 
 }  // namespace
@@ -263,172 +600,15 @@ std::string SqsProtocol::queue_url(const std::string& name) const {
 }
 
 json SqsProtocol::run(const std::string& action, const json& req) {
+  const Action& a = find_action(action);
   if (!req.is_object()) throw invalid("The request body must be a JSON object.");
-  auto open = [&] {
-    try {
-      return queues_.get(queue_name_from_url(get_string(req, "QueueUrl")));
-    } catch (const Error& e) {
-      throw translate(e);
-    }
-  };
-  // SQS caps a message at 256 KiB.
-  constexpr size_t kMaxBody = 262144;
   try {
-    if (action == "CreateQueue") {
-      auto name = get_string(req, "QueueName");
-      queues_.create(name, config_from(req.value("Attributes", json())));
-      return {{"QueueUrl", queue_url(name)}};
-    }
-    if (action == "GetQueueUrl") {
-      auto name = get_string(req, "QueueName");
-      queues_.get(name);
-      return {{"QueueUrl", queue_url(name)}};
-    }
-    if (action == "ListQueues") {
-      json urls = json::array();
-      for (auto& n : queues_.list(req.value("QueueNamePrefix", ""))) urls.push_back(queue_url(n));
-      return urls.empty() ? json::object() : json{{"QueueUrls", urls}};
-    }
-    if (action == "DeleteQueue") {
-      queues_.remove_queue(queue_name_from_url(get_string(req, "QueueUrl")));
-      return json::object();
-    }
-    if (action == "SendMessage") {
-      auto q = open();
-      auto body = get_string(req, "MessageBody");
-      if (body.empty()) throw missing("MessageBody");
-      if (body.size() > kMaxBody)
-        throw invalid(
-            "One or more parameters are invalid. Reason: Message must be shorter than 262144 bytes.");
-      return {{"MessageId", q->send(body)}, {"MD5OfMessageBody", md5_hex(body)}};
-    }
-    if (action == "SendMessageBatch") {
-      auto q = open();
-      auto entries = req.value("Entries", json::array());
-      if (entries.empty())
-        throw fault("EmptyBatchRequest", "AWS.SimpleQueueService.EmptyBatchRequest",
-                    "There should be at least one SendMessageBatchRequestEntry in the request.");
-      if (entries.size() > 10)
-        throw fault("TooManyEntriesInBatchRequest", "AWS.SimpleQueueService.TooManyEntriesInBatchRequest",
-                    "Maximum number of entries per request are 10.");
-      json ok = json::array(), failed = json::array();
-      std::vector<std::string> bodies, ids;
-      for (auto& e : entries) {
-        auto id = get_string(e, "Id");
-        auto body = get_string(e, "MessageBody");
-        if (body.empty() || body.size() > kMaxBody) {
-          failed.push_back({{"Id", id},
-                            {"SenderFault", true},
-                            {"Code", "InvalidParameterValue"},
-                            {"Message", "MessageBody must be 1 to 262144 bytes."}});
-          continue;
-        }
-        ids.push_back(id);
-        bodies.push_back(body);
-      }
-      auto sent = q->send_batch(bodies);
-      for (size_t i = 0; i < sent.size(); ++i)
-        ok.push_back({{"Id", ids[i]}, {"MessageId", sent[i]}, {"MD5OfMessageBody", md5_hex(bodies[i])}});
-      return {{"Successful", ok}, {"Failed", failed}};
-    }
-    if (action == "ReceiveMessage") {
-      auto q = open();
-      queue::ReceiveOptions o;
-      o.max_messages = static_cast<int>(get_int(req, "MaxNumberOfMessages").value_or(1));
-      if (o.max_messages < 1 || o.max_messages > 10)
-        throw fault("ReadCountOutOfRange", "ReadCountOutOfRange",
-                    "Value for parameter MaxNumberOfMessages is invalid. Reason: Must be between 1 and 10.");
-      auto wait = get_int(req, "WaitTimeSeconds").value_or(0);
-      if (wait < 0 || wait > 20)
-        throw invalid("Value for parameter WaitTimeSeconds is invalid. Reason: Must be >= 0 and <= 20.");
-      o.wait = std::chrono::seconds(wait);
-      if (auto v = get_int(req, "VisibilityTimeout")) o.visibility = std::chrono::seconds(*v);
-      json messages = json::array();
-      for (auto& m : q->receive(o)) {
-        messages.push_back({{"MessageId", m.id},
-                            {"ReceiptHandle", m.receipt_handle},
-                            {"MD5OfBody", md5_hex(m.body)},
-                            {"Body", m.body},
-                            {"Attributes",
-                             {{"ApproximateReceiveCount", std::to_string(m.receive_count)},
-                              {"SentTimestamp", std::to_string(m.sent_timestamp_ms)}}}});
-      }
-      return messages.empty() ? json::object() : json{{"Messages", messages}};
-    }
-    if (action == "DeleteMessage") {
-      auto q = open();
-      auto handle = get_string(req, "ReceiptHandle");
-      try {
-        q->remove(handle);
-      } catch (const Error& e) {
-        throw translate(e, true);
-      }
-      return json::object();
-    }
-    if (action == "DeleteMessageBatch") {
-      auto q = open();
-      auto entries = req.value("Entries", json::array());
-      if (entries.empty())
-        throw fault("EmptyBatchRequest", "AWS.SimpleQueueService.EmptyBatchRequest",
-                    "There should be at least one DeleteMessageBatchRequestEntry in the request.");
-      if (entries.size() > 10)
-        throw fault("TooManyEntriesInBatchRequest", "AWS.SimpleQueueService.TooManyEntriesInBatchRequest",
-                    "Maximum number of entries per request are 10.");
-      json ok = json::array(), failed = json::array();
-      for (auto& e : entries) {
-        auto id = get_string(e, "Id");
-        try {
-          q->remove(get_string(e, "ReceiptHandle"));
-          ok.push_back({{"Id", id}});
-        } catch (const Error& err) {
-          failed.push_back({{"Id", id},
-                            {"SenderFault", true},
-                            {"Code", "ReceiptHandleIsInvalid"},
-                            {"Message", err.what()}});
-        }
-      }
-      return {{"Successful", ok}, {"Failed", failed}};
-    }
-    if (action == "ChangeMessageVisibility") {
-      auto q = open();
-      auto handle = get_string(req, "ReceiptHandle");
-      auto timeout = get_int(req, "VisibilityTimeout");
-      if (!timeout) throw missing("VisibilityTimeout");
-      if (*timeout < 0 || *timeout > 43200)
-        throw invalid("VisibilityTimeout must be between 0 and 43200 seconds.");
-      try {
-        q->change_visibility(handle, std::chrono::seconds(*timeout));
-      } catch (const Error& e) {
-        throw translate(e, true);
-      }
-      return json::object();
-    }
-    if (action == "PurgeQueue") {
-      open()->purge();
-      return json::object();
-    }
-    if (action == "GetQueueAttributes") {
-      auto q = open();
-      auto stats = q->stats();
-      json all = {{"ApproximateNumberOfMessages", std::to_string(stats.visible)},
-                  {"ApproximateNumberOfMessagesNotVisible", std::to_string(stats.in_flight)},
-                  {"ApproximateNumberOfMessagesDelayed", "0"},
-                  {"QueueArn", "arn:aws:sqs:us-east-1:" + account_ + ":" + q->name()}};
-      json names = req.value("AttributeNames", json::array());
-      json out = json::object();
-      for (auto& n : names) {
-        if (!n.is_string()) throw invalid("AttributeNames must be strings.");
-        if (n == "All") return {{"Attributes", all}};
-        if (all.contains(n.get<std::string>())) out[n.get<std::string>()] = all[n.get<std::string>()];
-      }
-      return out.empty() ? json::object() : json{{"Attributes", out}};
-    }
+    return a.run(*this, req);
   } catch (const Error& e) {
     throw translate(e);
   } catch (const json::exception& e) {
     throw invalid(std::string("Malformed parameter: ") + e.what());
   }
-  throw fault("InvalidAction", "InvalidAction", "The action " + action + " is not valid for this endpoint.");
 }
 
 SqsReply SqsProtocol::handle_json(const std::string& target, const std::string& body) {
@@ -445,11 +625,11 @@ SqsReply SqsProtocol::handle_json(const std::string& target, const std::string& 
     } catch (const json::exception&) {
       throw fault("SerializationException", "InvalidParameterValue", "The request body is not valid JSON.");
     }
-    reply.body = run(target.substr(prefix.size()), req).dump();
+    reply.body = dump(run(target.substr(prefix.size()), req));
   } catch (const SqsFault& f) {
     reply.status = f.status;
     reply.headers["x-amzn-query-error"] = f.legacy_code + (f.sender ? ";Sender" : ";Receiver");
-    reply.body = json{{"__type", "com.amazonaws.sqs#" + f.code}, {"message", f.message}}.dump();
+    reply.body = dump(json{{"__type", "com.amazonaws.sqs#" + f.code}, {"message", f.message}});
   }
   return reply;
 }
@@ -464,14 +644,16 @@ SqsReply SqsProtocol::handle_query(const std::multimap<std::string, std::string>
   std::string action = it == params.end() ? "" : it->second;
   try {
     if (action.empty()) throw missing("Action");
+    const Action& a = find_action(action);  // before `action` is written into the XML as an element name
     json req = query_to_json(action, params);
     if (!req.contains("QueueUrl") && path.size() > 1) req["QueueUrl"] = base_url_ + path;
     json result = run(action, req);
+    std::string x;
+    a.xml(x, result);
     std::string ns = "http://queue.amazonaws.com/doc/2012-11-05/";
     reply.body = "<?xml version=\"1.0\"?><" + action + "Response xmlns=\"" + ns + "\"><" + action +
-                 "Result>" + result_xml(action, result) + "</" + action +
-                 "Result><ResponseMetadata><RequestId>" + rid + "</RequestId></ResponseMetadata></" + action +
-                 "Response>";
+                 "Result>" + x + "</" + action + "Result><ResponseMetadata><RequestId>" + rid +
+                 "</RequestId></ResponseMetadata></" + action + "Response>";
   } catch (const SqsFault& f) {
     reply.status = f.status;
     std::string x =

@@ -7,8 +7,16 @@
 //   JSON request and answer; errors are HTTP 400 with {"__type": "com.amazonaws.sqs#<Code>", "message"} and
 //   the `x-amzn-query-error: <LegacyCode>;Sender` header the SDKs use for the legacy error codes.
 // - Query (older SDKs, curl): form-encoded `Action=...&Version=2012-11-05`, XML answers and <ErrorResponse>.
-// Actions: CreateQueue, GetQueueUrl, ListQueues, DeleteQueue, SendMessage(Batch), ReceiveMessage,
-// DeleteMessage(Batch), ChangeMessageVisibility, PurgeQueue, GetQueueAttributes.
+// Actions (one table, action name -> handler, shared by both protocols): CreateQueue, GetQueueUrl,
+// ListQueues, DeleteQueue, SendMessage(Batch), ReceiveMessage, DeleteMessage(Batch), ChangeMessageVisibility,
+// PurgeQueue, GetQueueAttributes, SetQueueAttributes.
+// Input is validated as SQS does (queue/sqs_rules.h), with SQS's error codes, all HTTP 400: bodies must be
+// UTF-8 in SQS's character set (InvalidMessageContents), DelaySeconds 0..900, VisibilityTimeout 0..43200,
+// at most 10 message attributes, batches of 1..10 entries (EmptyBatchRequest,
+// TooManyEntriesInBatchRequest) with distinct (BatchEntryIdsNotDistinct) and well-formed
+// (InvalidBatchEntryId) Ids and at most 256 KiB in all (BatchRequestTooLong). Replies never fail on stored
+// bytes: a body stored before these checks is delivered with invalid sequences replaced by U+FFFD (and the
+// MD5 of what is delivered), and XML replies are always well-formed.
 // Queue URLs are `<base_url>/<account>/<queue name>`; only the last path segment names the queue.
 #pragma once
 
@@ -43,6 +51,8 @@ class SqsProtocol {
   nlohmann::json run(const std::string& action, const nlohmann::json& request);
 
   std::string queue_url(const std::string& name) const;
+  queue::QueueService& queues() const { return queues_; }
+  const std::string& account() const { return account_; }
 
  private:
   queue::QueueService& queues_;

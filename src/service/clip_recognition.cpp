@@ -19,14 +19,15 @@ int64_t epoch_ms() {
 
 ClipHandler::ClipHandler(face::Detector& detector, face::Embedder& embedder, const gallery::Gallery& gallery,
                          float threshold, queue::Queue* responses, video::FramePolicy policy,
-                         video::ClipLimits limits)
+                         video::ClipLimits limits, recognition::AnswerOptions answer)
     : detector_(detector),
       embedder_(embedder),
       gallery_(gallery),
       threshold_(threshold),
       responses_(responses),
       policy_(policy),
-      limits_(limits) {}
+      limits_(limits),
+      answer_(std::move(answer)) {}
 
 nlohmann::json ClipHandler::handle(const std::string& clip_bytes, const std::string& request_id,
                                    const std::string& filename) {
@@ -38,7 +39,8 @@ nlohmann::json ClipHandler::handle(const std::string& clip_bytes, const std::str
   try {
     std::lock_guard<std::mutex> lock(mu_);
     const auto result =
-        recognition::recognize_clip(detector_, embedder_, gallery_, clip_bytes, policy_, threshold_, limits_);
+        recognition::recognize_clip(detector_, embedder_, gallery_, clip_bytes, policy_, threshold_, limits_,
+                                    answer_);
     message = result.to_json();
   } catch (const Error& e) {
     spdlog::warn("clip {} ({}): {}", request_id, filename, e.what());

@@ -25,6 +25,7 @@
 #include "face/embedder.h"
 #include "gallery/gallery.h"
 #include "queue/queue.h"
+#include "recognition/answer_policy.h"
 #include "video/clip.h"
 
 namespace facepipe::service {
@@ -36,7 +37,8 @@ class ClipHandler {
   // All references must outlive the handler. `responses` may be null (results only returned).
   ClipHandler(face::Detector& detector, face::Embedder& embedder, const gallery::Gallery& gallery,
               float threshold, queue::Queue* responses,
-              video::FramePolicy policy = video::FramePolicy::parse("fps:2"), video::ClipLimits limits = {});
+              video::FramePolicy policy = video::FramePolicy::parse("fps:2"), video::ClipLimits limits = {},
+              recognition::AnswerOptions answer = {});
 
   // Recognises one clip, sends its result message, and returns it. Throws facepipe::Error (after
   // sending the error message) for unusable clips. Thread-safe; clips are recognised one at a time
@@ -56,6 +58,7 @@ class ClipHandler {
   queue::Queue* responses_;
   video::FramePolicy policy_;
   video::ClipLimits limits_;
+  recognition::AnswerOptions answer_;
   std::mutex mu_;
 };
 

@@ -1,11 +1,13 @@
 #include "service/detection.h"
 
 #include <chrono>
+#include <optional>
 
 #include <spdlog/spdlog.h>
 
 #include "core/error.h"
 #include "service/base64.h"
+#include "service/engine_pool.h"
 #include "service/messages.h"
 
 namespace facepipe::service {
@@ -26,6 +28,23 @@ std::string required_string(const json& j, const char* key) {
   auto value = it->get<std::string>();
   if (value.empty()) throw Error(ErrorKind::kInvalidInput, std::string("field '") + key + "' is empty");
   return value;
+}
+
+// Error messages go back in JSON: bytes that are not printable ASCII (a parser quoting invalid UTF-8 it
+// read) become \xNN, so the answer can always be encoded.
+std::string printable(const std::string& text) {
+  static const char* kHex = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : text) {
+    if (c >= 0x20 && c < 0x7f) {
+      out += static_cast<char>(c);
+    } else {
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
 }
 
 double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
@@ -62,13 +81,16 @@ json DetectionHandler::handle(const std::string& body) {
   auto wall_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                      std::chrono::system_clock::now().time_since_epoch())
                      .count();
+  // The body is held (and, with a pool, counted against its byte budget) until the answer.
+  std::optional<EnginePool::BytesLease> body_bytes;
+  if (options_.pool) body_bytes.emplace(options_.pool->hold_bytes(static_cast<int64_t>(body.size())));
   json request;
   try {
     request = json::parse(body);
   } catch (const json::exception& e) {
     throw Error(ErrorKind::kInvalidInput,
-                std::string("request body is not valid JSON (") + e.what() +
-                    "); send {\"request_id\", \"filename\", \"content\": base64 image}");
+                printable(std::string("request body is not valid JSON (") + e.what() +
+                          "); send {\"request_id\", \"filename\", \"content\": base64 image} in UTF-8"));
   }
   if (!request.is_object())
     throw Error(ErrorKind::kInvalidInput,
@@ -78,7 +100,12 @@ json DetectionHandler::handle(const std::string& body) {
     throw Error(ErrorKind::kInvalidInput, "field 'request_id' is longer than " +
                                               std::to_string(options_.max_request_id) + " characters");
   std::string filename = required_string(request, "filename");
+  if (filename.size() > options_.max_filename)
+    throw Error(ErrorKind::kInvalidInput, "field 'filename' is longer than " +
+                                              std::to_string(options_.max_filename) +
+                                              " bytes; send the file's name, not a path or data");
   std::string content = required_string(request, "content");
+  request = json();  // the parsed copy of the content is no longer needed
 
   if (!reserve(request_id))
     throw Error(ErrorKind::kConflict,
@@ -86,39 +113,56 @@ json DetectionHandler::handle(const std::string& body) {
   try {
     auto t = Clock::now();
     std::string bytes = base64_decode(content);
-    cv::Mat rgb = image::decode(bytes, options_.limits);
-    if (metrics_) metrics_->observe("facepipe_stage_seconds", "stage=\"decode\"", since(t));
+    content = std::string();
+    std::optional<EnginePool::BytesLease> file_bytes;
+    if (options_.pool) file_bytes.emplace(options_.pool->hold_bytes(static_cast<int64_t>(bytes.size())));
+    // The header's declared size, checked before any pixel is allocated; it is also the frame's cost in
+    // the engine's pixel budget.
+    const image::ImageInfo info = image::probe(bytes);
+    image::check_limits(info, options_.limits);
 
-    t = Clock::now();
-    auto faces = detector_.detect(rgb);
-    if (metrics_) metrics_->observe("facepipe_stage_seconds", "stage=\"detect\"", since(t));
+    json answer;
+    auto work = [&] {
+      cv::Mat rgb = image::decode(bytes, options_.limits);
+      if (metrics_) metrics_->observe("facepipe_stage_seconds", "stage=\"decode\"", since(t));
 
-    t = Clock::now();
-    RequestMessage m;
-    m.request_id = request_id;
-    m.filename = filename;
-    m.width = rgb.cols;
-    m.height = rgb.rows;
-    m.crop_spec = crop_spec_;
-    m.accepted_ms = wall_ms;
-    for (auto& f : faces) m.faces.push_back({f, face::extract_crop(rgb, f, crop_spec_)});
-    std::string message = encode_request(m);
-    if (metrics_) metrics_->observe("facepipe_stage_seconds", "stage=\"crop\"", since(t));
+      t = Clock::now();
+      auto faces = detector_.detect(rgb);
+      if (metrics_) metrics_->observe("facepipe_stage_seconds", "stage=\"detect\"", since(t));
 
-    t = Clock::now();
-    std::string message_id = queue_->send(message);
-    if (metrics_) {
-      metrics_->observe("facepipe_stage_seconds", "stage=\"enqueue\"", since(t));
-      metrics_->observe("facepipe_stage_seconds", "stage=\"detection_total\"", since(start));
-      metrics_->inc("facepipe_frames_accepted_total");
-    }
-    spdlog::debug("detect: request {} ({}) {}x{}: {} face(s) queued as {}", request_id, filename, rgb.cols,
-                  rgb.rows, faces.size(), message_id);
-    return {{"request_id", request_id},
-            {"filename", filename},
-            {"faces", faces.size()},
-            {"status", "queued"},
-            {"message_id", message_id}};
+      t = Clock::now();
+      RequestMessage m;
+      m.request_id = request_id;
+      m.filename = filename;
+      m.width = rgb.cols;
+      m.height = rgb.rows;
+      m.crop_spec = crop_spec_;
+      m.accepted_ms = wall_ms;
+      for (auto& f : faces) m.faces.push_back({f, face::extract_crop(rgb, f, crop_spec_)});
+      rgb.release();
+      std::string message = encode_request(m);
+      if (metrics_) metrics_->observe("facepipe_stage_seconds", "stage=\"crop\"", since(t));
+
+      t = Clock::now();
+      std::string message_id = queue_->send(message);
+      if (metrics_) {
+        metrics_->observe("facepipe_stage_seconds", "stage=\"enqueue\"", since(t));
+        metrics_->observe("facepipe_stage_seconds", "stage=\"detection_total\"", since(start));
+        metrics_->inc("facepipe_frames_accepted_total");
+      }
+      spdlog::debug("detect: request {} ({}) {}x{}: {} face(s) queued as {}", request_id, filename, m.width,
+                    m.height, faces.size(), message_id);
+      answer = {{"request_id", request_id},
+                {"filename", filename},
+                {"faces", faces.size()},
+                {"status", "queued"},
+                {"message_id", message_id}};
+    };
+    if (options_.pool)
+      options_.pool->run(int64_t(info.width) * info.height, work);
+    else
+      work();
+    return answer;
   } catch (...) {
     release(request_id);  // a frame that was refused may be sent again under the same id
     if (metrics_) metrics_->inc("facepipe_frames_refused_total");

@@ -9,7 +9,10 @@
 //
 // Errors (nothing is queued): Error(kInvalidInput) for malformed JSON, a missing / empty / non-string field,
 // bad base64 or bytes that are no complete image; Error(kTooLarge) for a frame declaring too many pixels;
-// Error(kConflict) for a request id already accepted (ids are remembered, up to a bound, per process).
+// Error(kConflict) for a request id already accepted (ids are remembered, up to a bound, per process);
+// Overloaded (engine_pool.h, HTTP 503 + Retry-After) when the engine's budget has no room.
+// Everything about the request itself (JSON, field lengths, the image's declared size) is checked before
+// the frame is decoded or detected.
 #pragma once
 
 #include <deque>
@@ -28,10 +31,16 @@
 
 namespace facepipe::service {
 
+class EnginePool;
+
 struct DetectionOptions {
   image::DecodeLimits limits;
   size_t remembered_ids = 100000;  // repeated-request-id window
   size_t max_request_id = 256;     // characters
+  size_t max_filename = 1024;      // bytes: the name travels in every message (SQS caps them at 256 KiB)
+  // When set, decoding and detection run on the pool's threads within its pixel budget, and the request's
+  // bytes are held against its byte budget (service/engine_pool.h); else on the calling thread.
+  EnginePool* pool = nullptr;
 };
 
 class DetectionHandler {

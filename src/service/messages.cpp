@@ -115,18 +115,13 @@ RequestMessage decode_request(const std::string& body) {
 }
 
 json response_json(const std::string& request_id, const std::string& filename,
-                   const std::vector<FaceResult>& faces) {
-  std::vector<const FaceResult*> sorted;
-  for (auto& f : faces) sorted.push_back(&f);
-  std::stable_sort(sorted.begin(), sorted.end(),
-                   [](auto* a, auto* b) { return a->box.area() > b->box.area(); });
+                   const recognition::FrameAnswer& frame, recognition::AnswerPolicy policy) {
   json list = json::array();
-  for (auto* f : sorted)
-    list.push_back(
-        {{"name", f->name}, {"distance", f->distance}, {"box", box_json(f->box)}, {"prob", f->prob}});
+  for (const auto& f : frame.faces) list.push_back(recognition::face_json(f));
   return {{"request_id", request_id},
-          {"result", sorted.empty() ? std::string(kNoFace) : sorted.front()->name},
+          {"result", frame.no_face() ? std::string(kNoFace) : frame.result},
           {"filename", filename},
+          {"answer", recognition::to_string(policy)},
           {"faces", list}};
 }
 

@@ -14,10 +14,15 @@
 //   are re-encoded as JPEG q95, then faces are dropped smallest first (counted in "faces_dropped").
 //
 // Response queue (<id>-resp-queue), one message per frame, written by face-recognition:
-//   {"request_id": "...", "result": "<name of the largest face>" | "No face detected",
-//    "filename": "...",
-//    "faces": [{"name", "distance", "box": [x1,y1,x2,y2], "prob"}, ...]}   (every face, largest first)
-//   The first two keys are exactly the course's format; clients that know only them keep working.
+//   {"request_id": "...", "result": "<the answer>" | "Unknown" | "No face detected",
+//    "filename": "...", "answer": "known" | "largest",
+//    "faces": [{"name", "distance", "box": [x1,y1,x2,y2], "prob",
+//               "quality": {"ok", "score", "size", "in_frame", "geometry", "eye_ratio", "sharpness", "yaw",
+//                           "roll", "failed": "<reason, when not ok>"},
+//               "answered": true|false}, ...]}   (every face, largest first)
+//   "result" is chosen by the answer policy (recognition/answer_policy.h): by default the best-matching
+//   enrolled face that passes the quality gate. The first two keys are exactly the course's format;
+//   clients that know only them keep working.
 #pragma once
 
 #include <string>
@@ -28,6 +33,7 @@
 
 #include "face/embedder.h"
 #include "face/types.h"
+#include "recognition/answer_policy.h"
 
 namespace facepipe::service {
 
@@ -54,14 +60,7 @@ std::string encode_request(const RequestMessage& message);
 // Error(kInvalidInput) naming what is wrong when the body is not a valid request message.
 RequestMessage decode_request(const std::string& body);
 
-struct FaceResult {
-  std::string name;
-  float distance = 0;
-  face::Box box;
-  float prob = 0;
-};
-
 nlohmann::json response_json(const std::string& request_id, const std::string& filename,
-                             const std::vector<FaceResult>& faces);
+                             const recognition::FrameAnswer& frame, recognition::AnswerPolicy policy);
 
 }  // namespace facepipe::service

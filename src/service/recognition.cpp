@@ -25,10 +25,11 @@ int64_t now_ms() {
 
 RecognitionHandler::RecognitionHandler(face::Embedder& embedder, const gallery::Gallery& gallery,
                                        float threshold, std::shared_ptr<queue::Queue> response_queue,
-                                       Metrics* metrics)
+                                       Metrics* metrics, recognition::AnswerOptions answer)
     : embedder_(embedder),
       gallery_(gallery),
       threshold_(threshold),
+      answer_(std::move(answer)),
       queue_(std::move(response_queue)),
       metrics_(metrics) {}
 
@@ -93,12 +94,14 @@ std::vector<size_t> RecognitionHandler::process(const std::vector<std::string>& 
     }
     auto& m = messages[i];
     try {
-      std::vector<FaceResult> results;
+      std::vector<recognition::FaceAnswer> faces;
       for (auto& f : m.faces) {
         auto match = gallery_.match(embeddings.at(next++), threshold_);
-        results.push_back({match.name, match.distance, f.detection.box, f.detection.prob});
+        faces.push_back({f.detection, std::move(match),
+                         recognition::assess_quality(f.detection, m.width, m.height, f.crop, answer_.quality)});
       }
-      json response = response_json(m.request_id, m.filename, results);
+      json response =
+          response_json(m.request_id, m.filename, recognition::decide(std::move(faces), answer_.policy), answer_.policy);
       auto ts = Clock::now();
       queue_->send(response.dump());
       if (metrics_) {

@@ -3,7 +3,8 @@
 //
 // For each message (format: service/messages.h) it embeds every face crop, matches each against the
 // gallery, and sends one response for the frame to the response queue:
-//   {"request_id", "result": <name of the largest face> | "No face detected", "filename", "faces": [...]}
+//   {"request_id", "result": <the answer policy's choice> | "No face detected", "filename", "faces": [...]}
+// Each face's quality is assessed here, from its detection, the frame's size and its crop.
 // A message that fails (malformed, embedder or queue failure) throws / is reported failed and is NOT
 // answered, so the caller leaves it on the queue: it is retried after the visibility timeout and
 // dead-lettered after the queue's max receive count.
@@ -19,6 +20,7 @@
 #include "face/embedder.h"
 #include "gallery/gallery.h"
 #include "queue/queue.h"
+#include "recognition/answer_policy.h"
 #include "service/metrics.h"
 
 namespace facepipe::service {
@@ -26,8 +28,10 @@ namespace facepipe::service {
 class RecognitionHandler {
  public:
   // `threshold` <= 0: always the nearest person (the course's semantics). `metrics` may be null.
+  // `answer`: which face answers for a frame and the quality gate (default: known, calibrated bounds).
   RecognitionHandler(face::Embedder& embedder, const gallery::Gallery& gallery, float threshold,
-                     std::shared_ptr<queue::Queue> response_queue, Metrics* metrics = nullptr);
+                     std::shared_ptr<queue::Queue> response_queue, Metrics* metrics = nullptr,
+                     recognition::AnswerOptions answer = {});
   // One message; returns the response it sent. Throws facepipe::Error on failure (nothing sent).
   nlohmann::json handle(const std::string& message_body);
   // Up to 10 messages as an SQS trigger delivers them; the crops of all messages go through the embedder
@@ -43,6 +47,7 @@ class RecognitionHandler {
   face::Embedder& embedder_;
   const gallery::Gallery& gallery_;
   float threshold_;
+  recognition::AnswerOptions answer_;
   std::shared_ptr<queue::Queue> queue_;
   Metrics* metrics_;
 };

@@ -5,7 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include "core/error.h"
-#include "face/engine.h"
+#include "engine/loader.h"
 #include "recognition/thresholds.h"
 
 namespace facepipe::service {
@@ -21,7 +21,11 @@ StageEngine load_stage_engine(const StageEngineOptions& o) {
     spdlog::info("engine: created an empty gallery '{}' for {}", o.gallery_path, id);
   }
   if (o.need_gallery || !o.gallery_path.empty()) {
-    if (o.gallery_path.empty() || !std::filesystem::exists(o.gallery_path))
+    if (o.gallery_path.empty())
+      throw Error(ErrorKind::kInvalidInput,
+                  "no gallery: pass --gallery G.db (make one with `facepipe enroll --gallery G.db --folder "
+                  "people/`), or run only the queues with --queues-only");
+    if (!std::filesystem::exists(o.gallery_path))
       throw Error(ErrorKind::kNotFound,
                   "gallery '" + o.gallery_path +
                       "' does not exist; enrol people first (facepipe enroll) and pass --gallery");

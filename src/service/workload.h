@@ -52,4 +52,8 @@ struct WorkloadReport {
 
 WorkloadReport run_workload(const std::vector<WorkloadItem>& items, const WorkloadOptions& options);
 
+// Why the run does not pass ("3 of 5 answers wrong, 1 request failed or unanswered"), or "" when every
+// request was answered and every answer was right.
+std::string workload_failure(const WorkloadReport& report);
+
 }  // namespace facepipe::service

@@ -175,6 +175,26 @@ ClipInfo decode_clip(std::string_view bytes, const FramePolicy& policy, const Fr
                                           std::to_string(info.height) +
                                           " exceed the limit; record at a lower resolution");
 
+  // The budget against what the container declares, before decoding anything.
+  if (stream->nb_frames > 0)
+    info.expected_frames = static_cast<int>(std::min<int64_t>(stream->nb_frames, 1 << 30));
+  const double declared_frames =
+      info.expected_frames > 0 ? info.expected_frames : info.duration * std::max(info.fps, 0.0);
+  double kept_frames = declared_frames;
+  if (policy.kind == FramePolicy::Kind::kFirst) kept_frames = std::min(1.0, declared_frames);
+  if (policy.kind == FramePolicy::Kind::kPerSecond && info.fps > 0)
+    kept_frames = declared_frames * std::min(1.0, policy.per_second / info.fps);
+  const double frame_pixels = double(info.width) * info.height;
+  if (declared_frames * frame_pixels > double(limits.max_decoded_pixels) ||
+      kept_frames * frame_pixels > double(limits.max_delivered_pixels))
+    throw Error(ErrorKind::kTooLarge,
+                "clip declares " + std::to_string(static_cast<int64_t>(declared_frames)) + " frames of " +
+                    std::to_string(info.width) + "x" + std::to_string(info.height) + ", " +
+                    std::to_string(static_cast<int64_t>(kept_frames)) + " of them to recognise with policy " +
+                    policy.to_string() + ": above the decode budget (" +
+                    std::to_string(limits.max_delivered_pixels / 1'000'000) +
+                    " megapixels recognised); upload shorter or lower-resolution clips, or use policy=fps:2");
+
   std::unique_ptr<AVCodecContext, CodecCloser> decoder(libav().avcodec_alloc_context3(codec));
   if (!decoder || libav().avcodec_parameters_to_context(decoder.get(), stream->codecpar) < 0)
     throw Error(ErrorKind::kInvalidInput, "cannot set up the " + info.codec + " decoder");
@@ -190,15 +210,35 @@ ClipInfo decode_clip(std::string_view bytes, const FramePolicy& policy, const Fr
   double next_time = 0;
   bool stop = false;
   double last_time = 0;
+  int64_t decoded_pixels = 0, delivered_pixels = 0;
+  // Stops decoding, keeping what was delivered: the result says it is incomplete and why.
+  auto incomplete = [&](const std::string& why) {
+    if (info.complete) info.error = why;
+    info.complete = false;
+    stop = true;
+  };
 
   auto drain = [&]() {
     for (;;) {
       const int rc = libav().avcodec_receive_frame(decoder.get(), frame.get());
       if (rc == AVERROR(EAGAIN) || rc == AVERROR_EOF) return;
-      if (rc < 0) throw Error(ErrorKind::kInvalidInput, "corrupt clip: " + av_error(rc));
-      if (++info.decoded > limits.max_frames)
-        throw Error(ErrorKind::kTooLarge,
-                    "clip has more than " + std::to_string(limits.max_frames) + " frames");
+      if (rc < 0) {
+        if (info.decoded == 0) throw Error(ErrorKind::kInvalidInput, "corrupt clip: " + av_error(rc));
+        return incomplete("corrupt video data after " + std::to_string(info.decoded) +
+                          " frames: " + av_error(rc));
+      }
+      if (info.decoded >= limits.max_frames) {
+        libav().av_frame_unref(frame.get());
+        return incomplete("decode budget reached: more than " + std::to_string(limits.max_frames) +
+                          " frames");
+      }
+      decoded_pixels += int64_t(frame->width) * frame->height;
+      if (decoded_pixels > limits.max_decoded_pixels) {
+        libav().av_frame_unref(frame.get());
+        return incomplete("decode budget reached after " + std::to_string(info.decoded) + " frames (" +
+                          std::to_string(limits.max_decoded_pixels / 1'000'000) + " megapixels decoded)");
+      }
+      ++info.decoded;
       const int64_t pts =
           frame->best_effort_timestamp == AV_NOPTS_VALUE ? frame->pts : frame->best_effort_timestamp;
       const double t = pts == AV_NOPTS_VALUE ? last_time : static_cast<double>(pts - start) * time_base;
@@ -219,7 +259,14 @@ ClipInfo decode_clip(std::string_view bytes, const FramePolicy& policy, const Fr
                 std::floor(t * policy.per_second + 1e-6) / policy.per_second + 1.0 / policy.per_second;
           break;
       }
+      if (keep && delivered_pixels + int64_t(frame->width) * frame->height > limits.max_delivered_pixels) {
+        libav().av_frame_unref(frame.get());
+        return incomplete("decode budget reached after " + std::to_string(info.delivered) +
+                          " frames recognised (" + std::to_string(limits.max_delivered_pixels / 1'000'000) +
+                          " megapixels)");
+      }
       if (keep) {
+        delivered_pixels += int64_t(frame->width) * frame->height;
         if (frame->width <= 0 || frame->height <= 0 ||
             int64_t(frame->width) * frame->height > limits.max_pixels)
           throw Error(ErrorKind::kTooLarge, "decoded frame of an unsupported size");
@@ -239,26 +286,39 @@ ClipInfo decode_clip(std::string_view bytes, const FramePolicy& policy, const Fr
     }
   };
 
+  bool user_stop = false;
   while (!stop) {
     const int rc = libav().av_read_frame(format.get(), packet.get());
     if (rc == AVERROR_EOF) break;
-    if (rc < 0) throw Error(ErrorKind::kInvalidInput, "corrupt clip: " + av_error(rc));
+    if (rc < 0) {
+      if (info.decoded == 0) throw Error(ErrorKind::kInvalidInput, "corrupt clip: " + av_error(rc));
+      incomplete("the stream breaks off after " + std::to_string(info.decoded) + " frames: " + av_error(rc));
+      break;
+    }
     if (packet->stream_index == stream_index) {
       const int sent = libav().avcodec_send_packet(decoder.get(), packet.get());
       libav().av_packet_unref(packet.get());
-      if (sent < 0 && sent != AVERROR(EAGAIN))
-        throw Error(ErrorKind::kInvalidInput, "corrupt clip: " + av_error(sent));
+      if (sent < 0 && sent != AVERROR(EAGAIN)) {
+        if (info.decoded == 0) throw Error(ErrorKind::kInvalidInput, "corrupt clip: " + av_error(sent));
+        incomplete("corrupt video data after " + std::to_string(info.decoded) + " frames: " + av_error(sent));
+        break;
+      }
       drain();
     } else {
       libav().av_packet_unref(packet.get());
     }
   }
+  user_stop = stop && info.complete;
   if (!stop) {
     libav().avcodec_send_packet(decoder.get(), nullptr);  // flush the frames the decoder still holds
     drain();
   }
   if (info.decoded == 0)
     throw Error(ErrorKind::kInvalidInput, "the clip holds no decodable frame (truncated?)");
+  // A stream that ends (EOF) before the frames its index declares was cut short: an upload truncated.
+  if (!user_stop && info.complete && info.expected_frames > 0 && info.decoded < info.expected_frames)
+    incomplete("truncated: the stream ends after " + std::to_string(info.decoded) + " of the " +
+               std::to_string(info.expected_frames) + " frames the container declares");
   if (info.duration <= 0) info.duration = last_time;
   return info;
 }

@@ -21,10 +21,16 @@ struct FramePolicy {
   std::string to_string() const;
 };
 
+// The decode budget, in frames x pixels: decoding costs per decoded pixel, recognition per pixel of the
+// frames the policy keeps. A clip whose container already declares more than the budget is refused
+// (kTooLarge) before anything is decoded; one that turns out larger stops at the budget with `complete`
+// false.
 struct ClipLimits {
-  double max_seconds = 60;         // longer clips are refused: recognition is per short upload
-  int64_t max_pixels = 8'294'400;  // 4K frames at most
-  int max_frames = 2000;           // decoded frames, whatever the policy keeps
+  double max_seconds = 60;                     // longer clips are refused: recognition is per short upload
+  int64_t max_pixels = 8'294'400;              // 4K frames at most
+  int max_frames = 2000;                       // decoded frames, whatever the policy keeps
+  int64_t max_decoded_pixels = 4'000'000'000;  // sum over decoded frames: 60 s of 1080p at 30 fps
+  int64_t max_delivered_pixels = 600'000'000;  // sum over kept frames: ~290 1080p or ~72 4K frames
 };
 
 struct ClipInfo {
@@ -34,6 +40,11 @@ struct ClipInfo {
   int decoded = 0;    // frames decoded
   int delivered = 0;  // frames handed to the callback
   std::string codec;
+  // False when decoding stopped before the stream's end: truncated or corrupt data after some good
+  // frames, or the decode budget reached; `error` says which. The frames before it were delivered.
+  bool complete = true;
+  std::string error;
+  int expected_frames = 0;  // frames the container declares (0 when it does not say)
 };
 
 // Called for each frame the policy keeps: its time in seconds from the clip's start and its pixels
@@ -41,7 +52,8 @@ struct ClipInfo {
 using FrameSink = std::function<bool(double seconds, const cv::Mat& rgb)>;
 
 // Decodes `bytes` (MP4/MOV/MKV/... with any codec this libavcodec decodes). Error(kInvalidInput) for
-// data that is not a video or is corrupt, Error(kTooLarge) past `limits`.
+// data that is not a video or holds no decodable frame, Error(kTooLarge) when the container declares more
+// than `limits`; a stream that breaks off after good frames is returned with `complete` false.
 ClipInfo decode_clip(std::string_view bytes, const FramePolicy& policy, const FrameSink& sink,
                      const ClipLimits& limits = {});
 

@@ -6,9 +6,9 @@
 #include <zip.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
-#include <cstdio>
 #include <functional>
 #include <optional>
 #include <unordered_map>
@@ -16,6 +16,13 @@
 #include "core/error.h"
 
 namespace facepipe::weights {
+
+TorchValue::TorchValue() = default;
+TorchValue::TorchValue(const TorchValue&) = default;
+TorchValue::TorchValue(TorchValue&&) noexcept = default;
+TorchValue& TorchValue::operator=(const TorchValue&) = default;
+TorchValue& TorchValue::operator=(TorchValue&&) noexcept = default;
+TorchValue::~TorchValue() = default;
 namespace {
 
 using Bytes = std::vector<uint8_t>;
@@ -27,10 +34,12 @@ using Bytes = std::vector<uint8_t>;
 // A bounds-checked cursor over a byte range.
 class Reader {
  public:
-  Reader(const uint8_t* data, size_t size, std::string file) : p_(data), end_(data + size), file_(std::move(file)) {}
+  Reader(const uint8_t* data, size_t size, std::string file)
+      : p_(data), end_(data + size), file_(std::move(file)) {}
   size_t left() const { return static_cast<size_t>(end_ - p_); }
   const uint8_t* take(size_t n) {
-    if (n > left()) fail(file_, "truncated (wanted " + std::to_string(n) + " bytes, " + std::to_string(left()) + " left)");
+    if (n > left())
+      fail(file_, "truncated (wanted " + std::to_string(n) + " bytes, " + std::to_string(left()) + " left)");
     const uint8_t* at = p_;
     p_ += n;
     return at;
@@ -63,12 +72,16 @@ enum class DType { kFloat, kDouble, kHalf, kLong, kInt, kShort, kByte, kChar, kB
 size_t dtype_size(DType t) {
   switch (t) {
     case DType::kDouble:
-    case DType::kLong: return 8;
+    case DType::kLong:
+      return 8;
     case DType::kFloat:
-    case DType::kInt: return 4;
+    case DType::kInt:
+      return 4;
     case DType::kHalf:
-    case DType::kShort: return 2;
-    default: return 1;
+    case DType::kShort:
+      return 2;
+    default:
+      return 1;
   }
 }
 
@@ -84,7 +97,20 @@ struct Storage {
 struct Obj;
 using ObjPtr = std::shared_ptr<Obj>;
 struct Obj {
-  enum class Kind { kNone, kBool, kInt, kFloat, kString, kList, kTuple, kDict, kGlobal, kStorage, kTensor, kMark };
+  enum class Kind {
+    kNone,
+    kBool,
+    kInt,
+    kFloat,
+    kString,
+    kList,
+    kTuple,
+    kDict,
+    kGlobal,
+    kStorage,
+    kTensor,
+    kMark
+  };
   Kind kind = Kind::kNone;
   int64_t i = 0;
   double f = 0;
@@ -125,7 +151,8 @@ std::optional<DType> storage_dtype(const std::string& global) {
 }
 
 std::vector<int64_t> int_tuple(const ObjPtr& o, const std::string& file, const char* what) {
-  if (o->kind != Obj::Kind::kTuple && o->kind != Obj::Kind::kList) fail(file, std::string(what) + " is not a tuple");
+  if (o->kind != Obj::Kind::kTuple && o->kind != Obj::Kind::kList)
+    fail(file, std::string(what) + " is not a tuple");
   std::vector<int64_t> v;
   for (const auto& x : o->items) {
     if (x->kind != Obj::Kind::kInt) fail(file, std::string(what) + " holds a non-integer");
@@ -175,7 +202,8 @@ ObjPtr unpickle(Reader& in, const std::function<ObjPtr(const ObjPtr&)>& persiste
     return it->second;
   };
   auto reduce = [&](const ObjPtr& fn, const ObjPtr& args) -> ObjPtr {
-    if (fn->kind != Obj::Kind::kGlobal || args->kind != Obj::Kind::kTuple) fail(file, "corrupt pickle (bad REDUCE)");
+    if (fn->kind != Obj::Kind::kGlobal || args->kind != Obj::Kind::kTuple)
+      fail(file, "corrupt pickle (bad REDUCE)");
     const auto& a = args->items;
     if (fn->s == "collections.OrderedDict" || fn->s == "builtins.dict") {
       auto d = make(Obj::Kind::kDict);
@@ -205,11 +233,20 @@ ObjPtr unpickle(Reader& in, const std::function<ObjPtr(const ObjPtr&)>& persiste
   for (;;) {
     const uint8_t op = in.u8();
     switch (op) {
-      case 0x80: in.u8(); break;                  // PROTO
-      case 0x95: in.take(8); break;               // FRAME (framing is irrelevant for a buffer)
-      case '.': return pop();                     // STOP
-      case '(': marks.push_back(stack.size()); break;  // MARK
-      case 'N': stack.push_back(make(Obj::Kind::kNone)); break;
+      case 0x80:
+        in.u8();
+        break;  // PROTO
+      case 0x95:
+        in.take(8);
+        break;  // FRAME (framing is irrelevant for a buffer)
+      case '.':
+        return pop();  // STOP
+      case '(':
+        marks.push_back(stack.size());
+        break;  // MARK
+      case 'N':
+        stack.push_back(make(Obj::Kind::kNone));
+        break;
       case 0x88:
       case 0x89: {
         auto b = make(Obj::Kind::kBool);
@@ -217,9 +254,15 @@ ObjPtr unpickle(Reader& in, const std::function<ObjPtr(const ObjPtr&)>& persiste
         stack.push_back(b);
         break;
       }
-      case 'J': stack.push_back(make_int(static_cast<int32_t>(in.le(4)))); break;
-      case 'K': stack.push_back(make_int(in.u8())); break;
-      case 'M': stack.push_back(make_int(static_cast<int64_t>(in.le(2)))); break;
+      case 'J':
+        stack.push_back(make_int(static_cast<int32_t>(in.le(4))));
+        break;
+      case 'K':
+        stack.push_back(make_int(in.u8()));
+        break;
+      case 'M':
+        stack.push_back(make_int(static_cast<int64_t>(in.le(2))));
+        break;
       case 0x8a:    // LONG1
       case 0x8b: {  // LONG4
         const size_t n = op == 0x8a ? in.u8() : in.le(4);
@@ -244,12 +287,12 @@ ObjPtr unpickle(Reader& in, const std::function<ObjPtr(const ObjPtr&)>& persiste
         stack.push_back(o);
         break;
       }
-      case 'X':     // BINUNICODE
-      case 'T':     // BINSTRING
-      case 'B':     // BINBYTES
-      case 0x8c:    // SHORT_BINUNICODE
-      case 'U':     // SHORT_BINSTRING
-      case 'C': {   // SHORT_BINBYTES
+      case 'X':    // BINUNICODE
+      case 'T':    // BINSTRING
+      case 'B':    // BINBYTES
+      case 0x8c:   // SHORT_BINUNICODE
+      case 'U':    // SHORT_BINSTRING
+      case 'C': {  // SHORT_BINBYTES
         const size_t n = (op == 'X' || op == 'T' || op == 'B') ? in.le(4) : in.u8();
         const uint8_t* b = in.take(n);
         stack.push_back(make_str(std::string(reinterpret_cast<const char*>(b), n)));
@@ -264,21 +307,40 @@ ObjPtr unpickle(Reader& in, const std::function<ObjPtr(const ObjPtr&)>& persiste
       }
       case 0x93: {  // STACK_GLOBAL
         ObjPtr name = pop(), module = pop();
-        if (name->kind != Obj::Kind::kString || module->kind != Obj::Kind::kString) fail(file, "corrupt STACK_GLOBAL");
+        if (name->kind != Obj::Kind::kString || module->kind != Obj::Kind::kString)
+          fail(file, "corrupt STACK_GLOBAL");
         auto g = make(Obj::Kind::kGlobal);
         g->s = module->s + "." + name->s;
         stack.push_back(g);
         break;
       }
-      case 'q': memo[in.u8()] = top(); break;
-      case 'r': memo[static_cast<uint32_t>(in.le(4))] = top(); break;
-      case 0x94: memo[static_cast<uint32_t>(memo.size())] = top(); break;
-      case 'h': stack.push_back(memo_get(in.u8())); break;
-      case 'j': stack.push_back(memo_get(static_cast<uint32_t>(in.le(4)))); break;
-      case '}': stack.push_back(make(Obj::Kind::kDict)); break;
-      case ']': stack.push_back(make(Obj::Kind::kList)); break;
-      case ')': stack.push_back(make(Obj::Kind::kTuple)); break;
-      case 't': stack.push_back(tuple_of(pop_mark())); break;
+      case 'q':
+        memo[in.u8()] = top();
+        break;
+      case 'r':
+        memo[static_cast<uint32_t>(in.le(4))] = top();
+        break;
+      case 0x94:
+        memo[static_cast<uint32_t>(memo.size())] = top();
+        break;
+      case 'h':
+        stack.push_back(memo_get(in.u8()));
+        break;
+      case 'j':
+        stack.push_back(memo_get(static_cast<uint32_t>(in.le(4))));
+        break;
+      case '}':
+        stack.push_back(make(Obj::Kind::kDict));
+        break;
+      case ']':
+        stack.push_back(make(Obj::Kind::kList));
+        break;
+      case ')':
+        stack.push_back(make(Obj::Kind::kTuple));
+        break;
+      case 't':
+        stack.push_back(tuple_of(pop_mark()));
+        break;
       case 0x85:
       case 0x86:
       case 0x87: {
@@ -336,8 +398,10 @@ ObjPtr unpickle(Reader& in, const std::function<ObjPtr(const ObjPtr&)>& persiste
         stack.push_back(reduce(cls, args));
         break;
       }
-      case 'b': pop(); break;  // BUILD: object state (e.g. a state dict's _metadata) is not needed
-      case 'Q': {              // BINPERSID
+      case 'b':
+        pop();
+        break;     // BUILD: object state (e.g. a state dict's _metadata) is not needed
+      case 'Q': {  // BINPERSID
         ObjPtr pid = pop();
         stack.push_back(persistent_load(pid));
         break;
@@ -436,8 +500,10 @@ double element(const Storage& s, int64_t index) {
       std::memcpy(&v, p, 2);
       return v;
     }
-    case DType::kChar: return static_cast<int8_t>(*p);
-    default: return *p;
+    case DType::kChar:
+      return static_cast<int8_t>(*p);
+    default:
+      return *p;
   }
 }
 
@@ -455,7 +521,8 @@ Tensor materialize(const Obj& t, const std::string& file) {
     if (t.sizes[d] < 0 || t.strides[d] < 0) fail(file, "negative tensor size or stride");
     if (t.sizes[d] > 0) max_index += (t.sizes[d] - 1) * t.strides[d];
   }
-  if (n > 0 && (t.offset < 0 || max_index >= s.numel)) fail(file, "tensor view exceeds its storage '" + s.key + "'");
+  if (n > 0 && (t.offset < 0 || max_index >= s.numel))
+    fail(file, "tensor view exceeds its storage '" + s.key + "'");
   out.data.resize(static_cast<size_t>(n));
   const size_t rank = t.sizes.size();
   std::vector<int64_t> idx(rank, 0);
@@ -474,7 +541,9 @@ Tensor materialize(const Obj& t, const std::string& file) {
 TorchValue convert(const ObjPtr& o, const std::string& file) {
   TorchValue v;
   switch (o->kind) {
-    case Obj::Kind::kNone: v.kind = TorchValue::Kind::kNone; break;
+    case Obj::Kind::kNone:
+      v.kind = TorchValue::Kind::kNone;
+      break;
     case Obj::Kind::kBool:
       v.kind = TorchValue::Kind::kBool;
       v.int_value = o->i;
@@ -504,7 +573,8 @@ TorchValue convert(const ObjPtr& o, const std::string& file) {
       v.kind = TorchValue::Kind::kTensor;
       v.tensor = materialize(*o, file);
       break;
-    default: fail(file, "unexpected object in the pickle");
+    default:
+      fail(file, "unexpected object in the pickle");
   }
   return v;
 }
@@ -547,7 +617,8 @@ ObjPtr load_legacy(const Bytes& bytes, const std::string& file) {
     Storage& s = *it->second;
     if (numel != s.numel) fail(file, "storage '" + s.key + "' has an inconsistent size");
     const size_t n = static_cast<size_t>(numel) * dtype_size(s.dtype);
-    if (numel < 0 || n / dtype_size(s.dtype) != static_cast<size_t>(numel)) fail(file, "storage size overflows");
+    if (numel < 0 || n / dtype_size(s.dtype) != static_cast<size_t>(numel))
+      fail(file, "storage size overflows");
     fill_storage(s, in.take(n), n, file);
   }
   return root;
@@ -576,7 +647,8 @@ ObjPtr load_zip(const std::filesystem::path& path, const std::string& file) {
   for (zip_int64_t i = 0; i < count; ++i) {
     const std::string name = zip_get_name(archive, static_cast<zip_uint64_t>(i), 0);
     const std::string suffix = "data.pkl";
-    if (name.size() >= suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0 &&
+    if (name.size() >= suffix.size() &&
+        name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0 &&
         std::count(name.begin(), name.end(), '/') == 1) {
       pkl = i;
       prefix = name.substr(0, name.size() - suffix.size());
@@ -603,7 +675,8 @@ ObjPtr load_any(const std::filesystem::path& path) {
   if (bytes.size() >= 4 && bytes[0] == 'P' && bytes[1] == 'K' && bytes[2] == 3 && bytes[3] == 4)
     return load_zip(path, file);
   if (bytes.size() >= 2 && bytes[0] == 0x80 && bytes[1] == 0x02) return load_legacy(bytes, file);
-  fail(file, bytes.empty() ? "the file is empty" : "neither a zip archive nor a legacy pickle (foreign file?)");
+  fail(file,
+       bytes.empty() ? "the file is empty" : "neither a zip archive nor a legacy pickle (foreign file?)");
 }
 
 }  // namespace
@@ -624,7 +697,9 @@ const Tensor& expect(const StateDict& dict, const std::string& name, const std::
   return it->second;
 }
 
-TorchValue load_torch_object(const std::filesystem::path& path) { return convert(load_any(path), path.string()); }
+TorchValue load_torch_object(const std::filesystem::path& path) {
+  return convert(load_any(path), path.string());
+}
 
 StateDict load_state_dict(const std::filesystem::path& path, const std::vector<std::string>& skip_prefixes) {
   const std::string file = path.string();

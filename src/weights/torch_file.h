@@ -25,9 +25,17 @@ struct TorchValue {
   int64_t int_value = 0;  // kBool, kInt
   double float_value = 0;
   std::string string_value;
-  std::vector<TorchValue> items;                          // kList, kTuple
+  std::vector<TorchValue> items;                           // kList, kTuple
   std::vector<std::pair<TorchValue, TorchValue>> entries;  // kDict, in insertion order
   Tensor tensor;                                           // kTensor (converted to float32)
+  // Out of line: clang with libstdc++ refuses to instantiate pair<TorchValue, TorchValue>'s traits while
+  // TorchValue is still incomplete (the fuzzing build, scripts/fuzz.sh).
+  TorchValue();
+  TorchValue(const TorchValue&);
+  TorchValue(TorchValue&&) noexcept;
+  TorchValue& operator=(const TorchValue&);
+  TorchValue& operator=(TorchValue&&) noexcept;
+  ~TorchValue();
 };
 
 // Any object saved with torch.save (e.g. facenet-pytorch's data.pt = [embeddings, names]).
@@ -36,6 +44,7 @@ TorchValue load_torch_object(const std::filesystem::path& path);
 // A state dict (OrderedDict name -> tensor). Keys starting with one of `skip_prefixes` are dropped (the
 // VGGFace2 file carries a `logits.*` classifier the embedder does not use), and so are BatchNorm's
 // `num_batches_tracked` counters, which only training reads.
-StateDict load_state_dict(const std::filesystem::path& path, const std::vector<std::string>& skip_prefixes = {});
+StateDict load_state_dict(const std::filesystem::path& path,
+                          const std::vector<std::string>& skip_prefixes = {});
 
 }  // namespace facepipe::weights

@@ -7,7 +7,7 @@
 #include <fstream>
 
 #include "image/codec.h"
-#include "service/process_util.h"
+#include "testutil/process_util.h"
 
 namespace facepipe::testing {
 namespace {

@@ -5,7 +5,7 @@
 
 #include <cmath>
 
-#include "face/engine.h"
+#include "engine/loader.h"
 #include "image/codec.h"
 #include "service/base64.h"
 #include "testutil/testutil.h"

@@ -40,7 +40,8 @@ class Moto : public ::testing::Test {
 };
 MotoServer* Moto::server_ = nullptr;
 
-TEST_F(Moto, SqsCreateSendReceiveDeleteAndRedrive) {
+// The rest of the SQS contract against moto is tests/queue/queue_contract_test.cpp.
+TEST_F(Moto, SqsQueueByUrlWithoutGetQueueUrlAndDeadLetterArnLookedUp) {
   auto sqs = queue::make_sqs_queue_service(server_->url(), config());
   auto q = sqs->create("fp-test-req", {.visibility_timeout = std::chrono::seconds(30),
                                        .max_receive_count = 2,
@@ -49,25 +50,16 @@ TEST_F(Moto, SqsCreateSendReceiveDeleteAndRedrive) {
   EXPECT_EQ(sqs->get("fp-test-req")->url(), q->url());
   const auto lists = sqs->list("fp-test");
   EXPECT_NE(std::find(lists.begin(), lists.end(), "fp-test-dlq"), lists.end());
-
-  q->send(R"({"request_id":"a"})");
-  q->send_batch({R"({"request_id":"b"})", R"({"request_id":"c"})"});
-  EXPECT_EQ(q->stats().visible, 3);
-  auto got = q->receive({.max_messages = 10, .wait = std::chrono::seconds(1)});
-  ASSERT_EQ(got.size(), 3u);
-  EXPECT_EQ(got[0].receive_count, 1);
-  EXPECT_EQ(q->stats().in_flight, 3);
-  q->remove(got[0].receipt_handle);
-  q->remove(got[1].receipt_handle);
-  q->change_visibility(got[2].receipt_handle, std::chrono::seconds(0));  // give it back now
-  auto again = q->receive({.max_messages = 10, .wait = std::chrono::seconds(1)});
-  ASSERT_EQ(again.size(), 1u);
-  EXPECT_EQ(again[0].body, got[2].body);
-  EXPECT_EQ(again[0].receive_count, 2);
+  const auto c = q->config();  // moto's own ARN for the dead-letter queue came back as its name
+  EXPECT_EQ(c.dead_letter_queue, "fp-test-dlq");
+  EXPECT_EQ(c.max_receive_count, 2);
 
   // The same queue by URL, as a Lambda function opens it (no GetQueueUrl).
   auto by_url = queue::open_sqs_queue_url(q->url(), config());
   by_url->send("by url");
+  auto got = q->receive({.max_messages = 10, .wait = std::chrono::seconds(1)});
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].body, "by url");
   q->purge();
   EXPECT_THROW(sqs->get("fp-test-missing"), Error);
 }

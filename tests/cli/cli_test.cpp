@@ -130,6 +130,10 @@ TEST(Cli, BenchReportsFramesAndPeakMemory) {
   const auto report = nlohmann::json::parse(r.output.substr(r.output.rfind('{')));
   EXPECT_EQ(report["frames"], 2);
   EXPECT_GT(report["frame_ms_median"].get<double>(), 0);
+  // The split compare-reference.sh sets beside the reference's: detect within the frame, the rest embeds.
+  EXPECT_GT(report["detect_ms_median"].get<double>(), 0);
+  EXPECT_LE(report["decode_detect_ms_median"].get<double>(), report["frame_ms_p90"].get<double>());
+  EXPECT_GT(report["embed_ms_median"].get<double>(), 0);
   EXPECT_LT(report["peak_rss_mb"].get<double>(), 300) << r.output;
   EXPECT_NE(run_command(fp() + "bench --runs 1 x.jpg").exit_code, 0);
 }
@@ -144,17 +148,20 @@ TEST(Cli, JsonLogsAreOneObjectALine) {
   const auto r = run_command("FACEPIPE_REQUEST_QUEUE_URL=http://127.0.0.1:9/0/q FACEPIPE_LOG_FORMAT=json " +
                              fp() + "lambda face-detection --runtime-api 127.0.0.1:9 2>&1");
   ASSERT_NE(r.exit_code, 0);
-  int objects = 0;
+  int objects = 0, errors = 0;
   std::istringstream lines(r.output);
   for (std::string line; std::getline(lines, line);) {
     if (line.empty() || line[0] != '{') continue;
     const auto j = nlohmann::json::parse(line);
-    EXPECT_EQ(j["level"], "error") << line;
+    // The queue is opened by URL without a call (as on AWS), so start-up logs come before the failure.
+    EXPECT_TRUE(j["level"] == "info" || j["level"] == "error") << line;
+    errors += j["level"] == "error";
     EXPECT_FALSE(j["message"].get<std::string>().empty());
     EXPECT_TRUE(j.contains("time"));
     ++objects;
   }
   EXPECT_GE(objects, 1) << r.output;
+  EXPECT_GE(errors, 1) << r.output;
   EXPECT_EQ(run_command(fp() + "--log-format xml detect x.jpg").exit_code, 2);
 }
 }  // namespace

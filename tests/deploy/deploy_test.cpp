@@ -63,7 +63,7 @@ size_t find_or_fail(const std::string& hay, const std::string& needle) {
 // would for a fresh account: no ECR repository yet, a stack whose outputs exist after the deploy.
 void write_stubs(const fs::path& bin) {
   write_file(bin / "aws", R"SH(#!/usr/bin/env bash
-echo "aws $*" >>"$STUB_LOG"
+echo "aws $*${AWS_PROFILE:+ [profile $AWS_PROFILE]}" >>"$STUB_LOG"
 case "$1 $2" in
   "sts get-caller-identity") [ -z "${STUB_NO_CREDENTIALS:-}" ] || exit 255; echo 123456789012 ;;
   "configure get") exit 1 ;;
@@ -112,12 +112,14 @@ fs::path fake_models(const fs::path& root) {
 }
 
 // A small gallery database as facepipe makes them (sqlite3 when present, else any file).
-fs::path fake_gallery(const fs::path& root) {
-  const fs::path g = root / "gallery.db";
+fs::path fake_gallery(const fs::path& root, const std::string& embedder = "faceapi-resnet34/150",
+                      const std::string& file = "gallery.db") {
+  const fs::path g = root / file;
   if (have("sqlite3")) {
     EXPECT_EQ(run_command("sqlite3 " + sh_quote(g.string()) +
                           " \"CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
-                          " INSERT INTO meta VALUES ('embedder_id', 'faceapi-resnet34/150');\"")
+                          " INSERT INTO meta VALUES ('embedder_id', '" +
+                          embedder + "');\"")
                   .exit_code,
               0);
   } else {
@@ -328,8 +330,7 @@ TEST(DeployScript, DryRunPrintsEveryCommandAndRunsNothing) {
   // `aws` and `docker` that leave a mark if started: a dry run must start neither (and needs neither).
   for (const char* tool : {"aws", "docker"})
     write_file(tmp.path / "bin" / tool, "#!/bin/sh\ntouch \"" + (tmp.path / "ran").string() + "\"\nexit 1\n", true);
-  const fs::path gallery = tmp.path / "some.db";
-  write_file(gallery, "gallery");
+  const fs::path gallery = fake_gallery(tmp.path, "faceapi-resnet34/150", "some.db");
   const std::string env = "PATH=" + sh_quote((tmp.path / "bin").string()) + ":\"$PATH\" AWS_REGION= AWS_DEFAULT_REGION= ";
   const auto r = run_command(env + script() + " --dry-run --id t1 --region us-east-1 --tag v1 --gallery " +
                              sh_quote(gallery.string()) + " --param DetectionMemorySize=2048 2>/dev/null");
@@ -381,6 +382,9 @@ TEST(DeployScript, DryRunPrintsEveryCommandAndRunsNothing) {
   EXPECT_LT(rm, ds);
   EXPECT_LT(ds, wait);
   EXPECT_LT(wait, repo);
+  EXPECT_EQ(del.output.find("deleted stack"), std::string::npos) << "a dry run deleted nothing:\n"
+                                                                 << del.output;
+  find_or_fail(del.output, "would delete stack facepipe-t1");
   EXPECT_FALSE(fs::exists(tmp.path / "ran"));
 }
 
@@ -420,8 +424,9 @@ TEST(DeployScript, DeploysThroughTheAwsCliAndDocker) {
   const fs::path people = tmp.path / "people.csv";
   write_file(people, "name,major,year\nAlice Smith,Physics,2\r\nBob,\"C\\S\",3");  // CRLF and no final newline
   const fs::path log = tmp.path / "calls.log";
-  const std::string env = "STUB_LOG=" + sh_quote(log.string()) + " PATH=" + sh_quote((tmp.path / "bin").string()) +
-                          ":\"$PATH\" AWS_REGION= AWS_DEFAULT_REGION= ";
+  const std::string env =
+      "STUB_LOG=" + sh_quote(log.string()) + " PATH=" + sh_quote((tmp.path / "bin").string()) +
+      ":\"$PATH\" AWS_REGION= AWS_DEFAULT_REGION= FACEPIPE_BIN=" + sh_quote(facepipe_binary().string()) + " ";
   const auto r = run_command(env + deploy.string() + " --id t1 --region us-east-1 --tag v1 --models " +
                                  sh_quote(models.string()) + " --gallery " + sh_quote(gallery.string()) +
                                  " --people " + sh_quote(people.string()),
@@ -434,15 +439,25 @@ TEST(DeployScript, DeploysThroughTheAwsCliAndDocker) {
       find_or_fail(calls, "aws ecr describe-repositories --region us-east-1 --repository-names facepipe-t1"),
       find_or_fail(calls, "aws ecr create-repository --region us-east-1 --repository-name facepipe-t1"),
       find_or_fail(calls, "aws ecr put-lifecycle-policy"),
-      find_or_fail(calls, "docker login --username AWS --password-stdin 123456789012.dkr.ecr.us-east-1.amazonaws.com <<< stub-password"),
-      find_or_fail(calls, "docker build --platform linux/amd64 --provenance=false -f deploy/aws/Dockerfile -t facepipe-lambda:v1 ."),
+      find_or_fail(calls,
+                   "docker login --username AWS --password-stdin "
+                   "123456789012.dkr.ecr.us-east-1.amazonaws.com <<< stub-password"),
+      find_or_fail(calls,
+                   "docker build --platform linux/amd64 --provenance=false -f deploy/aws/Dockerfile -t "
+                   "facepipe-lambda:v1 ."),
       find_or_fail(calls, "docker tag facepipe-lambda:v1 " + uri),
       find_or_fail(calls, "docker push " + uri),
-      find_or_fail(calls, "aws cloudformation deploy --region us-east-1 --stack-name facepipe-t1 --template-file "
-                          "deploy/aws/template.yaml --capabilities CAPABILITY_NAMED_IAM --no-fail-on-empty-changeset "
-                          "--parameter-overrides Id=t1 ImageUri=" + uri + " EnableVideo=true CreateGradingUser=false"),
-      find_or_fail(calls, R"(aws dynamodb put-item --region us-east-1 --table-name t1-people --item {"name":{"S":"Alice Smith"},"major":{"S":"Physics"},"year":{"S":"2"}})"),
-      find_or_fail(calls, R"(--item {"name":{"S":"Bob"},"major":{"S":"\"C\\S\""},"year":{"S":"3"}})"),
+      find_or_fail(
+          calls,
+          "aws cloudformation deploy --region us-east-1 --stack-name facepipe-t1 --template-file "
+          "deploy/aws/template.yaml --capabilities CAPABILITY_NAMED_IAM --no-fail-on-empty-changeset "
+          "--parameter-overrides Id=t1 ImageUri=" +
+              uri + " EnableVideo=true CreateGradingUser=false"),
+      // Read as `facepipe people import` reads it: quotes unwrapped, numbers stay numbers.
+      find_or_fail(
+          calls,
+          R"(aws dynamodb put-item --region us-east-1 --table-name t1-people --item {"major":{"S":"Physics"},"name":{"S":"Alice Smith"},"year":{"N":"2"}})"),
+      find_or_fail(calls, R"(--item {"major":{"S":"C\\S"},"name":{"S":"Bob"},"year":{"N":"3"}})"),
   };
   EXPECT_TRUE(std::is_sorted(order.begin(), order.end())) << calls;
   find_or_fail(r.output, "Function URL:       https://stuburl.lambda-url.us-east-1.on.aws/");
@@ -466,7 +481,7 @@ TEST(DeployScript, DeploysThroughTheAwsCliAndDocker) {
 
   // Cleaning up.
   fs::remove(log);
-  const auto del = run_command(env + deploy.string() + " --id t1 --region us-east-1 --delete", true);
+  const auto del = run_command(env + deploy.string() + " --id t1 --region us-east-1 --delete --yes", true);
   ASSERT_EQ(del.exit_code, 0) << del.output;
   const std::string dcalls = read_file(log);
   std::vector<size_t> dorder = {
@@ -477,6 +492,74 @@ TEST(DeployScript, DeploysThroughTheAwsCliAndDocker) {
   };
   EXPECT_TRUE(std::is_sorted(dorder.begin(), dorder.end())) << dcalls;
   EXPECT_EQ(dcalls.find("docker"), std::string::npos) << "--delete needs no docker";
+}
+
+// What a new user trips over (issue 16): relative paths, a dry run that skipped the gallery checks, --delete
+// without asking, no way to see the URLs again, no --profile.
+TEST(DeployScript, ChecksPathsGalleriesAndConfirmations) {
+  TempDir tmp;
+  const fs::path deploy = copy_checkout(tmp.path / "checkout");
+  write_stubs(tmp.path / "bin");
+  const fs::path models = fake_models(tmp.path);
+  fake_gallery(tmp.path);
+  const fs::path log = tmp.path / "calls.log";
+  const std::string env = "STUB_LOG=" + sh_quote(log.string()) +
+                          " PATH=" + sh_quote((tmp.path / "bin").string()) +
+                          ":\"$PATH\" AWS_REGION= AWS_DEFAULT_REGION= AWS_PROFILE= ";
+  const std::string base = " --id t1 --region us-east-1 --models " + sh_quote(models.string());
+
+  // A relative --gallery is the caller's, not the checkout's.
+  auto r = run_command("cd " + sh_quote(tmp.path.string()) + " && " + env + deploy.string() + " --dry-run" +
+                           base + " --gallery gallery.db",
+                       true);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  find_or_fail(r.output, (tmp.path / "gallery.db").string());
+
+  // The dry run checks the gallery as a real deploy does.
+  write_file(tmp.path / "text.db", "not a database");
+  fake_gallery(tmp.path, "irv1-vggface2/box240", "vgg.db");
+  fake_gallery(tmp.path, "irv1-random/box160", "random.db");
+  for (const auto& [file, message] :
+       std::vector<std::pair<std::string, std::string>>{{"text.db", "is not a facepipe gallery database"},
+                                                        {"vgg.db", "VGGFace2"},
+                                                        {"random.db", "random-weight"}}) {
+    r = run_command(
+        env + deploy.string() + " --dry-run" + base + " --gallery " + sh_quote((tmp.path / file).string()),
+        true);
+    EXPECT_NE(r.exit_code, 0) << file << ":\n" << r.output;
+    EXPECT_NE(r.output.find(message), std::string::npos) << file << ":\n" << r.output;
+  }
+
+  // --delete asks first: a wrong answer (or none) deletes nothing; the stack's name, or --yes, goes ahead.
+  for (const std::string answer : {"echo wrong |", "true |"}) {
+    fs::remove(log);
+    r = run_command(answer + " " + env + deploy.string() + base + " --delete", true);
+    EXPECT_NE(r.exit_code, 0) << r.output;
+    EXPECT_NE(r.output.find("--yes"), std::string::npos) << r.output;
+    EXPECT_EQ(read_file(log).find("delete-stack"), std::string::npos) << "deleted without confirmation";
+  }
+  r = run_command("echo facepipe-t1 | " + env + deploy.string() + base + " --delete", true);
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(read_file(log).find("delete-stack"), std::string::npos);
+
+  // --outputs prints the URLs again (no docker, nothing deployed); --profile reaches every aws call.
+  fs::remove(log);
+  r = run_command(env + deploy.string() + base + " --outputs --profile course", true);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  find_or_fail(r.output, "Function URL:       https://stuburl.lambda-url.us-east-1.on.aws/");
+  find_or_fail(r.output,
+               "Response queue URL: https://sqs.us-east-1.amazonaws.com/123456789012/t1-resp-queue");
+  const std::string calls = read_file(log);
+  EXPECT_EQ(calls.find("docker"), std::string::npos) << calls;
+  EXPECT_EQ(calls.find("cloudformation deploy"), std::string::npos) << calls;
+  std::istringstream lines(calls);
+  int aws_calls = 0;
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("aws ", 0) != 0) continue;
+    ++aws_calls;
+    EXPECT_NE(line.find("[profile course]"), std::string::npos) << line;
+  }
+  EXPECT_GT(aws_calls, 2);
 }
 
 TEST(DeployScript, MissingToolsOrCredentialsSayWhatToDo) {

@@ -4,6 +4,9 @@
 #include "image/codec.h"
 
 #include <png.h>
+#include <unistd.h>
+
+#include <fstream>
 
 #include <gtest/gtest.h>
 #include <opencv2/imgproc.hpp>
@@ -118,5 +121,67 @@ TEST(Codec, DamagedDataIsRefused) {
   EXPECT_THROW(decode("GIF89a..."), Error);
 }
 
+// CMYK and YCCK JPEGs against Pillow itself (Debian's python3-pil, libjpeg-turbo underneath as here):
+// ImageMagick's `convert -colorspace CMYK` writes YCCK (Adobe transform 2), Pillow writes plain CMYK.
+// Pillow's Image.open(f).convert("RGB") must give the very same pixels as decode().
+namespace cmyk {
+
+std::filesystem::path scratch(const std::string& name) {
+  auto dir = std::filesystem::temp_directory_path() / ("fp_cmyk_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  return dir / name;
+}
+
+// Pillow's RGB pixels of `jpeg` (raw, row-major), or an empty Mat when Pillow is missing.
+cv::Mat pillow_rgb(const std::filesystem::path& jpeg, int w, int h) {
+  const auto raw = scratch(jpeg.filename().string() + ".rgb");
+  const auto r = facepipe::testing::run_command(
+      "/usr/bin/python3 -c 'import sys; from PIL import Image; im = Image.open(sys.argv[1]); "
+      "open(sys.argv[2], \"wb\").write(im.convert(\"RGB\").tobytes()); print(im.mode)' " +
+          jpeg.string() + " " + raw.string(),
+      true);
+  EXPECT_EQ(r.exit_code, 0) << r.output << " (scripts/deps.sh installs python3-pil)";
+  EXPECT_NE(r.output.find("CMYK"), std::string::npos) << r.output;
+  const std::string bytes = facepipe::testing::read_file(raw);
+  if (bytes.size() != size_t(w) * h * 3) return {};
+  return cv::Mat(h, w, CV_8UC3, const_cast<char*>(bytes.data())).clone();
+}
+
+TEST(Codec, YcckJpegFromImageMagickDecodesAsPillowDoes) {
+  const auto src = facepipe::testing::datasets() / "video_frames/Obama/frame_001.jpg";
+  const auto out = scratch("cmyk.jpg");
+  const auto r = facepipe::testing::run_command(
+      "convert " + src.string() + " -resize 320x180 -colorspace CMYK -quality 90 " + out.string(), true);
+  ASSERT_EQ(r.exit_code, 0) << r.output << " (scripts/deps.sh installs imagemagick)";
+  const std::string bytes = facepipe::testing::read_file(out);
+  const cv::Mat ours = decode(bytes);
+  ASSERT_EQ(ours.cols, 320);
+  ASSERT_EQ(ours.rows, 180);
+  const cv::Mat theirs = pillow_rgb(out, 320, 180);
+  ASSERT_FALSE(theirs.empty());
+  EXPECT_EQ(cv::norm(ours, theirs, cv::NORM_INF), 0);
+  // And it is still the picture: close to the RGB original at the same size.
+  cv::Mat small;
+  cv::resize(load_rgb(src), small, cv::Size(320, 180), 0, 0, cv::INTER_AREA);
+  EXPECT_GT(cv::PSNR(ours, small), 15);
+}
+
+TEST(Codec, CmykJpegFromPillowDecodesAsPillowDoes) {
+  // Pillow writes Adobe CMYK (no colour transform); ImageMagick above writes YCCK.
+  const auto src = facepipe::testing::datasets() / "video_frames/Bean/frame_001.jpg";
+  const auto out = scratch("pillow_cmyk.jpg");
+  const auto r = facepipe::testing::run_command(
+      "/usr/bin/python3 -c 'import sys; from PIL import Image; Image.open(sys.argv[1]).resize((200, 120))"
+      ".convert(\"CMYK\").save(sys.argv[2], quality=92)' " +
+          src.string() + " " + out.string(),
+      true);
+  ASSERT_EQ(r.exit_code, 0) << r.output << " (scripts/deps.sh installs python3-pil)";
+  const cv::Mat ours = decode(facepipe::testing::read_file(out));
+  const cv::Mat theirs = pillow_rgb(out, 200, 120);
+  ASSERT_FALSE(theirs.empty());
+  EXPECT_EQ(cv::norm(ours, theirs, cv::NORM_INF), 0);
+}
+
+}  // namespace cmyk
 }  // namespace
 }  // namespace facepipe::image

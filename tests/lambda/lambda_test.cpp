@@ -18,10 +18,10 @@
 #include "queue/queue.h"
 #include "queue/sqs_queue.h"
 #include "service/base64.h"
-#include "service/process_util.h"
 #include "testutil/fake_lambda_runtime.h"
 #include "testutil/moto_server.h"
-#include "video/recording.h"
+#include "testutil/process_util.h"
+#include "testutil/recording.h"
 
 namespace facepipe::testing {
 namespace {

@@ -3,7 +3,7 @@
 
 #include <gtest/gtest.h>
 
-#include "face/engine.h"
+#include "engine/loader.h"
 #include "recognition/enroll.h"
 #include "recognition/thresholds.h"
 #include "testutil/testutil.h"

@@ -4,7 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "core/error.h"
-#include "face/engine.h"
+#include "engine/loader.h"
 #include "gallery/gallery.h"
 #include "image/decode.h"
 #include "recognition/enroll.h"

@@ -8,10 +8,10 @@
 
 #include <nlohmann/json.hpp>
 
-#include "process_util.h"
-#include "queue/http_sqs_client.h"
 #include "queue/queue.h"
+#include "queue/sqs_rules.h"
 #include "service/base64.h"
+#include "testutil/process_util.h"
 
 namespace facepipe::testing {
 namespace {
@@ -42,8 +42,8 @@ std::string frame_request(const std::string& id, const fs::path& path) {
 // Collects responses from `queue_url` until every id in `ids` is answered or `limit` passes; deletes them.
 std::map<std::string, std::string> collect(const std::string& queue_url, const std::set<std::string>& ids,
                                            std::chrono::seconds limit) {
-  auto [endpoint, name] = queue::split_queue_url(queue_url);
-  auto q = queue::open_queue_service(endpoint)->get(name);
+  const auto url = queue::parse_queue_url(queue_url);
+  auto q = queue::open_queue_service(url.endpoint)->get(url.name);
   std::map<std::string, std::string> got;
   auto end = std::chrono::steady_clock::now() + limit;
   while (got.size() < ids.size() && std::chrono::steady_clock::now() < end) {
@@ -281,6 +281,84 @@ TEST(ServiceFaults, RestartOfServeLosesNoQueuedFrame) {
   auto url = serve.wait_listening();
   ASSERT_FALSE(url.empty()) << serve.log();
   EXPECT_EQ(collect(url + "/000000000000/r-resp-queue", ids, 60s), expected) << serve.log();
+}
+
+// Issue 14 finding 6: queues deleted under a running serve were invisible (frames got 200, /healthz said ok),
+// and a queue recreated with other attributes made the next serve refuse to start with no way out.
+TEST(ServiceQueues, DeletedQueuesShowInHealthAndServeRecreatesThemOnStart) {
+  auto dir = temp_dir("deleted");
+  const std::vector<std::string> args = {"serve",      "--queues-only",         "--port", "0",
+                                         "--data-dir", (dir / "data").string(), "--id",   "h"};
+  {
+    Child serve(args, dir / "serve1.log");
+    auto url = serve.wait_listening();
+    ASSERT_FALSE(url.empty()) << serve.log();
+    httplib::Client c(url);
+    EXPECT_EQ(c.Get("/healthz")->status, 200);
+    auto del = shell("aws --endpoint-url " + url + " sqs delete-queue --queue-url " + url +
+                     "/000000000000/h-resp-queue");
+    ASSERT_EQ(del.status, 0) << del.out;
+    auto health = c.Get("/healthz");
+    ASSERT_TRUE(health);
+    EXPECT_EQ(health->status, 503) << health->body;
+    auto j = json::parse(health->body);
+    EXPECT_EQ(j["status"], "unhealthy");
+    ASSERT_EQ(j["problems"].size(), 1u) << health->body;
+    EXPECT_NE(j["problems"][0].get<std::string>().find("h-resp-queue"), std::string::npos) << health->body;
+  }
+  Child serve(args, dir / "serve2.log");
+  auto url = serve.wait_listening();
+  ASSERT_FALSE(url.empty()) << serve.log();
+  httplib::Client c(url);
+  EXPECT_EQ(c.Get("/healthz")->status, 200) << c.Get("/healthz")->body;
+  auto got =
+      shell("aws --endpoint-url " + url + " --output json sqs get-queue-url --queue-name h-resp-queue");
+  EXPECT_EQ(got.status, 0) << got.out;
+}
+
+TEST(ServiceQueues, AttributeMismatchExplainsResetQueuesWhichKeepsMessages) {
+  auto dir = temp_dir("mismatch");
+  const std::vector<std::string> args = {"serve",      "--queues-only",         "--port", "0",
+                                         "--data-dir", (dir / "data").string(), "--id",   "m"};
+  {
+    Child serve(args, dir / "serve1.log");
+    auto url = serve.wait_listening();
+    ASSERT_FALSE(url.empty()) << serve.log();
+    const std::string q = url + "/000000000000/m-req-queue";
+    ASSERT_EQ(shell("aws --endpoint-url " + url + " sqs delete-queue --queue-url " + q).status, 0);
+    ASSERT_EQ(shell("aws --endpoint-url " + url + " sqs create-queue --queue-name m-req-queue").status, 0);
+    ASSERT_EQ(
+        shell("aws --endpoint-url " + url + " sqs send-message --queue-url " + q + " --message-body kept")
+            .status,
+        0);
+  }
+  auto refused = shell("timeout 20 " + facepipe_cmd("serve --queues-only --port 0 --data-dir " +
+                                                    (dir / "data").string() + " --id m"));
+  EXPECT_NE(refused.status, 0);
+  EXPECT_NE(refused.out.find("m-req-queue"), std::string::npos) << refused.out;
+  EXPECT_NE(refused.out.find("--reset-queues"), std::string::npos) << refused.out;
+  auto reset_args = args;
+  reset_args.push_back("--reset-queues");
+  Child serve(reset_args, dir / "serve2.log");
+  auto url = serve.wait_listening();
+  ASSERT_FALSE(url.empty()) << serve.log();
+  const std::string q = url + "/000000000000/m-req-queue";
+  auto attrs = shell("aws --endpoint-url " + url + " --output json sqs get-queue-attributes --queue-url " +
+                     q + " --attribute-names All");
+  ASSERT_EQ(attrs.status, 0) << attrs.out;
+  auto a = json::parse(attrs.out)["Attributes"];
+  EXPECT_EQ(a["VisibilityTimeout"], "30");
+  EXPECT_NE(a.value("RedrivePolicy", "").find("m-req-dlq"), std::string::npos) << attrs.out;
+  EXPECT_EQ(a["ApproximateNumberOfMessages"], "1");  // reset kept the message
+}
+
+TEST(ServiceQueues, EmptyOrInvalidIdIsRefused) {
+  for (const std::string& id : std::vector<std::string>{"''", "'a b'", std::string(70, 'x')}) {
+    auto r = shell("timeout 20 " + facepipe_cmd("serve --queues-only --port 0 --data-dir " +
+                                                temp_dir("id").string() + " --id " + id));
+    EXPECT_NE(r.status, 0) << id;
+    EXPECT_NE(r.out.find("--id"), std::string::npos) << id << ": " << r.out;
+  }
 }
 
 }  // namespace

@@ -2,13 +2,13 @@
 // `camera --mode clips` uploading Obama.mp4 (several in flight), `results` printing each result with its
 // record and latency; then an unusable upload gets a 4xx and an error result on the queue.
 #define FACEPIPE_BIN FACEPIPE_BINARY
-#include "service/process_util.h"
+#include "testutil/process_util.h"
 
 #include <fstream>
 #include <map>
 #include <sstream>
 
-#include "video/recording.h"
+#include "testutil/recording.h"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -30,7 +30,7 @@ TEST(CameraLoop, ClipsUploadedByTheCameraComeBackWithRecordsAndLatency) {
       facepipe_cmd("people import --gallery " + gallery.string() + " " + (dir / "people.csv").string()));
   ASSERT_EQ(r.status, 0) << r.out;
   EXPECT_NE(r.out.find("imported 4"), std::string::npos) << r.out;
-  r = shell(facepipe_cmd("people get --gallery " + gallery.string() + " Obama"));
+  r = shell(facepipe_cmd("people get --json --gallery " + gallery.string() + " Obama"));
   ASSERT_EQ(r.status, 0) << r.out;
   EXPECT_EQ(nlohmann::json::parse(r.out)["year"], 1991);
   r = shell(facepipe_cmd("people get --gallery " + gallery.string() + " Nobody"));
@@ -43,7 +43,8 @@ TEST(CameraLoop, ClipsUploadedByTheCameraComeBackWithRecordsAndLatency) {
   ASSERT_FALSE(url.empty()) << serve.log();
 
   const std::string clip = (datasets() / "videos/Obama.mp4").string();
-  r = shell(facepipe_cmd("camera --source " + clip + " --mode clips --repeat 3 --in-flight 2 --url " + url));
+  r = shell(
+      facepipe_cmd("camera --json --source " + clip + " --mode clips --repeat 3 --in-flight 2 --url " + url));
   ASSERT_EQ(r.status, 0) << r.out << serve.log();
   EXPECT_NE(r.out.find("\"acknowledged\":3"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("camera: "), std::string::npos) << "no progress line: " << r.out;
@@ -60,7 +61,7 @@ TEST(CameraLoop, ClipsUploadedByTheCameraComeBackWithRecordsAndLatency) {
   // first with Bean and the last with Obama.
   const auto recording = dir / "recording.mp4";
   make_recording({"Bean", "Obama"}, recording);
-  r = shell(facepipe_cmd("camera --source " + recording.string() +
+  r = shell(facepipe_cmd("camera --json --source " + recording.string() +
                          " --mode clips --clip-seconds 1 --no-realtime --id-prefix rec --url " + url));
   ASSERT_EQ(r.status, 0) << r.out << serve.log();
   const int clips = nlohmann::json::parse(r.out.substr(r.out.rfind('{')))["sent"];

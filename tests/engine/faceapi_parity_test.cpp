@@ -7,7 +7,7 @@
 #include <fstream>
 
 #include "face/embedder.h"
-#include "face/mtcnn.h"
+#include "engine/mtcnn.h"
 #include "image/decode.h"
 #include "models/faceapi_resnet.h"
 #include "testutil/testutil.h"

@@ -4,7 +4,7 @@
 #include <cmath>
 
 #include "face/embedder.h"
-#include "face/mtcnn.h"
+#include "engine/mtcnn.h"
 #include "image/decode.h"
 #include "models/inception_resnet_v1.h"
 #include "testutil/testutil.h"

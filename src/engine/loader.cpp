@@ -1,8 +1,8 @@
-#include "face/engine.h"
+#include "engine/loader.h"
 
 #include "core/error.h"
 #include "core/paths.h"
-#include "face/mtcnn.h"
+#include "engine/mtcnn.h"
 #include "models/faceapi_resnet.h"
 #include "models/inception_resnet_v1.h"
 

@@ -1,7 +1,8 @@
-#include "face/mtcnn.h"
+#include "engine/mtcnn.h"
 
 #include <algorithm>
 #include <cmath>
+#include <exception>
 #include <numeric>
 
 #include "core/error.h"
@@ -90,15 +91,17 @@ void regress(Cand& c, const float* reg) {
 }
 
 // Cuts each box (truncated to integers, 1-based, clipped to the image as facenet's pad()) out of the
-// float image and area-resizes it to size x size, standardised. Boxes with nothing inside the image
-// get no crop; `valid` says which.
-std::vector<float> crops_for(const std::vector<float>& chw, int height, int width,
-                             const std::vector<Cand>& boxes, int size, std::vector<char>& valid) {
+// 8-bit frame and area-resizes it to size x size, standardised. Resampling the 8-bit pixels directly is
+// bit-identical to facenet's float patch (integer sums are exact) and spares a float copy of the frame.
+// Boxes with nothing inside the image get no crop; `valid` says which.
+std::vector<float> crops_for(const cv::Mat& rgb, const std::vector<Cand>& boxes, int size,
+                             std::vector<char>& valid) {
+  const int height = rgb.rows, width = rgb.cols;
   const size_t plane = static_cast<size_t>(3) * size * size;
   std::vector<float> out;
   out.reserve(boxes.size() * plane);
   valid.assign(boxes.size(), 0);
-  std::vector<float> patch, resized(plane);
+  std::vector<float> resized(plane);
   for (size_t k = 0; k < boxes.size(); ++k) {
     int x = static_cast<int>(std::trunc(boxes[k].x1)), y = static_cast<int>(std::trunc(boxes[k].y1));
     int ex = static_cast<int>(std::trunc(boxes[k].x2)), ey = static_cast<int>(std::trunc(boxes[k].y2));
@@ -108,17 +111,42 @@ std::vector<float> crops_for(const std::vector<float>& chw, int height, int widt
     ey = std::min(ey, height);
     if (!(ey > y - 1 && ex > x - 1)) continue;
     const int ph = ey - (y - 1), pw = ex - (x - 1);
-    patch.resize(static_cast<size_t>(3) * ph * pw);
-    for (int c = 0; c < 3; ++c)
-      for (int r = 0; r < ph; ++r)
-        std::copy_n(&chw[(static_cast<size_t>(c) * height + (y - 1 + r)) * width + (x - 1)], pw,
-                    &patch[(static_cast<size_t>(c) * ph + r) * pw]);
-    nn::adaptive_avg_pool2d(patch.data(), 3, ph, pw, resized.data(), size, size);
+    nn::adaptive_avg_pool2d_rgb8(rgb.ptr<uint8_t>(y - 1) + 3 * static_cast<size_t>(x - 1), ph, pw,
+                                 static_cast<long>(rgb.step), resized.data(), size, size);
     for (float& v : resized) v = (v - 127.5f) * 0.0078125f;
     out.insert(out.end(), resized.begin(), resized.end());
     valid[k] = 1;
   }
   return out;
+}
+
+// One pyramid level: the frame area-resampled at `s`, standardised, through PNet; the proposals above
+// `threshold` after NMS 0.5 within the level.
+std::vector<Cand> pnet_level(models::MtcnnNets& nets, const nn::RgbIntegral& integral, int h, int w, double s,
+                             float threshold) {
+  const int hs = static_cast<int>(h * s + 1), ws = static_cast<int>(w * s + 1);
+  std::vector<float> scaled(static_cast<size_t>(3) * hs * ws);
+  integral.resample(scaled.data(), hs, ws, /*interleaved=*/true);
+  for (float& v : scaled) v = (v - 127.5f) * 0.0078125f;
+  const models::PNetOutput out = nets.pnet(scaled.data(), hs, ws);
+  const float sf = static_cast<float>(s);
+  const size_t hw = static_cast<size_t>(out.height) * out.width;
+  std::vector<Cand> level;
+  for (int y = 0; y < out.height; ++y)
+    for (int x = 0; x < out.width; ++x) {
+      const size_t i = static_cast<size_t>(y) * out.width + x;
+      const float p = out.prob[i];
+      if (!(p >= threshold)) continue;
+      Cand c{};
+      c.x1 = std::floor((2.f * static_cast<float>(x) + 1.f) / sf);
+      c.y1 = std::floor((2.f * static_cast<float>(y) + 1.f) / sf);
+      c.x2 = std::floor((2.f * static_cast<float>(x) + 12.f) / sf);
+      c.y2 = std::floor((2.f * static_cast<float>(y) + 12.f) / sf);
+      c.score = p;
+      for (int k = 0; k < 4; ++k) c.reg[k] = out.reg[k * hw + i];
+      level.push_back(c);
+    }
+  return nms_torchvision(std::move(level), 0.5f);
 }
 
 }  // namespace
@@ -133,12 +161,6 @@ std::vector<Detection> Mtcnn::detect(const cv::Mat& rgb) {
   if (rgb.empty() || rgb.type() != CV_8UC3)
     throw Error(ErrorKind::kInvalidInput, "detect() needs an 8-bit RGB image");
   const int h = rgb.rows, w = rgb.cols;
-  std::vector<float> chw(static_cast<size_t>(3) * h * w);
-  for (int y = 0; y < h; ++y) {
-    const uint8_t* row = rgb.ptr<uint8_t>(y);
-    for (int x = 0; x < w; ++x)
-      for (int c = 0; c < 3; ++c) chw[(static_cast<size_t>(c) * h + y) * w + x] = row[3 * x + c];
-  }
 
   // The pyramid: scales 12/min_face_size * factor^k while the shorter side stays >= 12 pixels.
   std::vector<double> scales;
@@ -150,35 +172,25 @@ std::vector<Detection> Mtcnn::detect(const cv::Mat& rgb) {
     minl *= options_.factor;
   }
 
-  // Stage 1: PNet on every scale; NMS 0.5 within each scale, then 0.7 across scales.
-  std::vector<Cand> boxes;
-  std::vector<float> scaled;
+  // Stage 1: PNet on every scale; NMS 0.5 within each scale, then 0.7 across scales. The levels run
+  // in parallel, each on one core (oneDNN runs a primitive single-threaded inside a parallel region):
+  // the largest level is about half the pyramid's work, so largest-first dynamic scheduling balances two
+  // cores, and small levels no longer pay for splitting a few rows over both.
   const nn::RgbIntegral integral(rgb.data, h, w, static_cast<long>(rgb.step));
-  for (double s : scales) {
-    const int hs = static_cast<int>(h * s + 1), ws = static_cast<int>(w * s + 1);
-    scaled.resize(static_cast<size_t>(3) * hs * ws);
-    integral.resample(scaled.data(), hs, ws);
-    for (float& v : scaled) v = (v - 127.5f) * 0.0078125f;
-    const models::PNetOutput out = nets_->pnet(scaled.data(), hs, ws);
-    const float sf = static_cast<float>(s);
-    const size_t hw = static_cast<size_t>(out.height) * out.width;
-    std::vector<Cand> level;
-    for (int y = 0; y < out.height; ++y)
-      for (int x = 0; x < out.width; ++x) {
-        const size_t i = static_cast<size_t>(y) * out.width + x;
-        const float p = out.prob[i];
-        if (!(p >= options_.thresholds[0])) continue;
-        Cand c{};
-        c.x1 = std::floor((2.f * static_cast<float>(x) + 1.f) / sf);
-        c.y1 = std::floor((2.f * static_cast<float>(y) + 1.f) / sf);
-        c.x2 = std::floor((2.f * static_cast<float>(x) + 12.f) / sf);
-        c.y2 = std::floor((2.f * static_cast<float>(y) + 12.f) / sf);
-        c.score = p;
-        for (int k = 0; k < 4; ++k) c.reg[k] = out.reg[k * hw + i];
-        level.push_back(c);
-      }
-    for (const Cand& c : nms_torchvision(std::move(level), 0.5f)) boxes.push_back(c);
+  std::vector<std::vector<Cand>> per_level(scales.size());
+  std::exception_ptr failure;
+#pragma omp parallel for schedule(dynamic, 1)
+  for (size_t level = 0; level < scales.size(); ++level) {
+    try {
+      per_level[level] = pnet_level(*nets_, integral, h, w, scales[level], options_.thresholds[0]);
+    } catch (...) {
+#pragma omp critical(mtcnn_failure)
+      failure = std::current_exception();
+    }
   }
+  if (failure) std::rethrow_exception(failure);
+  std::vector<Cand> boxes;
+  for (auto& level : per_level) boxes.insert(boxes.end(), level.begin(), level.end());
   boxes = nms_torchvision(std::move(boxes), 0.7f);
   for (Cand& c : boxes) {
     const float rw = c.x2 - c.x1, rh = c.y2 - c.y1;
@@ -195,7 +207,7 @@ std::vector<Detection> Mtcnn::detect(const cv::Mat& rgb) {
   // Stage 2: RNet on 24x24 crops.
   {
     std::vector<char> valid;
-    const std::vector<float> crops = crops_for(chw, h, w, boxes, 24, valid);
+    const std::vector<float> crops = crops_for(rgb, boxes, 24, valid);
     const int n = static_cast<int>(crops.size() / (size_t{3} * 24 * 24));
     const models::RNetOutput out = nets_->rnet(crops.data(), n);
     std::vector<Cand> kept;
@@ -219,7 +231,7 @@ std::vector<Detection> Mtcnn::detect(const cv::Mat& rgb) {
   // Stage 3: ONet on 48x48 crops: final boxes, probabilities and landmarks.
   {
     std::vector<char> valid;
-    const std::vector<float> crops = crops_for(chw, h, w, boxes, 48, valid);
+    const std::vector<float> crops = crops_for(rgb, boxes, 48, valid);
     const int n = static_cast<int>(crops.size() / (size_t{3} * 48 * 48));
     const models::ONetOutput out = nets_->onet(crops.data(), n);
     std::vector<Cand> kept;

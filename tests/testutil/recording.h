@@ -9,6 +9,7 @@ extern "C" {
 #include <libswscale/swscale.h>
 }
 
+#include <cstring>
 #include <filesystem>
 #include <stdexcept>
 #include <string>
@@ -89,6 +90,63 @@ inline std::vector<double> make_recording(const std::vector<std::string>& people
   avcodec_free_context(&enc);
   avformat_free_context(fmt);
   return starts;
+}
+
+}  // namespace facepipe::testing
+
+namespace facepipe::testing {
+
+// A flat grey clip of `frames` frames at w x h and `fps` (MPEG-4 Part 2 in MP4): cheap to encode at any size,
+// for tests of the decode budget.
+inline void make_flat_clip(const std::filesystem::path& out, int w, int h, int fps, int frames) {
+  AVFormatContext* fmt = nullptr;
+  avformat_alloc_output_context2(&fmt, nullptr, "mp4", out.c_str());
+  const AVCodec* codec = avcodec_find_encoder(AV_CODEC_ID_MPEG4);
+  if (!fmt || !codec) throw std::runtime_error("no MP4 muxer or MPEG-4 encoder");
+  AVStream* stream = avformat_new_stream(fmt, nullptr);
+  AVCodecContext* enc = avcodec_alloc_context3(codec);
+  enc->width = w;
+  enc->height = h;
+  enc->pix_fmt = AV_PIX_FMT_YUV420P;
+  enc->time_base = {1, fps};
+  enc->framerate = {fps, 1};
+  enc->gop_size = fps;
+  enc->max_b_frames = 0;
+  enc->bit_rate = 1'000'000;
+  if (fmt->oformat->flags & AVFMT_GLOBALHEADER) enc->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
+  if (avcodec_open2(enc, codec, nullptr) < 0) throw std::runtime_error("cannot open the MPEG-4 encoder");
+  avcodec_parameters_from_context(stream->codecpar, enc);
+  stream->time_base = enc->time_base;
+  avio_open(&fmt->pb, out.c_str(), AVIO_FLAG_WRITE);
+  if (avformat_write_header(fmt, nullptr) < 0) throw std::runtime_error("cannot write the MP4 header");
+  AVFrame* frame = av_frame_alloc();
+  frame->format = enc->pix_fmt;
+  frame->width = w;
+  frame->height = h;
+  av_frame_get_buffer(frame, 0);
+  for (int p = 0; p < 3; ++p)
+    std::memset(frame->data[p], 128, static_cast<size_t>(frame->linesize[p]) * (p ? (h + 1) / 2 : h));
+  AVPacket* packet = av_packet_alloc();
+  auto drain = [&] {
+    while (avcodec_receive_packet(enc, packet) == 0) {
+      av_packet_rescale_ts(packet, enc->time_base, stream->time_base);
+      packet->stream_index = stream->index;
+      av_interleaved_write_frame(fmt, packet);
+    }
+  };
+  for (int i = 0; i < frames; ++i) {
+    frame->pts = i;
+    avcodec_send_frame(enc, frame);
+    drain();
+  }
+  avcodec_send_frame(enc, nullptr);
+  drain();
+  av_write_trailer(fmt);
+  avio_closep(&fmt->pb);
+  av_packet_free(&packet);
+  av_frame_free(&frame);
+  avcodec_free_context(&enc);
+  avformat_free_context(fmt);
 }
 
 }  // namespace facepipe::testing

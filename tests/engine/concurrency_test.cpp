@@ -6,7 +6,7 @@
 
 #include <gtest/gtest.h>
 
-#include "face/engine.h"
+#include "engine/loader.h"
 #include "image/decode.h"
 #include "recognition/pipeline.h"
 #include "testutil/testutil.h"

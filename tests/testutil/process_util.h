@@ -48,6 +48,12 @@ class Child {
   }
   ~Child() { kill_now(); }
   Child(const Child&) = delete;
+  pid_t pid() const { return pid_; }
+  // Still running (not exited or killed)?
+  bool alive() {
+    int status = 0;
+    return pid_ > 0 && waitpid(pid_, &status, WNOHANG) == 0;
+  }
   void kill_now(int sig = SIGKILL) {
     if (pid_ <= 0) return;
     ::kill(pid_, sig);
@@ -81,6 +87,15 @@ class Child {
   std::filesystem::path log_;
   pid_t pid_ = -1;
 };
+
+// A process's resident set (VmRSS) or its peak (VmHWM) in bytes from /proc; 0 when it is gone.
+inline size_t proc_memory(pid_t pid, const std::string& field = "VmRSS") {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind(field + ":", 0) == 0) return std::stoull(line.substr(field.size() + 1)) * 1024;
+  return 0;
+}
 
 struct ShellResult {
   int status = -1;

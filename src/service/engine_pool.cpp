@@ -1,0 +1,181 @@
+#include "service/engine_pool.h"
+
+#include <malloc.h>
+
+#include <algorithm>
+#include <exception>
+
+#include <spdlog/spdlog.h>
+
+#include "service/metrics.h"
+
+namespace facepipe::service {
+
+struct EnginePool::Job {
+  int64_t pixels = 0;
+  const std::function<void()>* work = nullptr;
+  enum class State { kQueued, kRunning, kDone, kRefused } state = State::kQueued;
+  std::exception_ptr error;
+  std::condition_variable done_cv;
+};
+
+EnginePool::EnginePool(EnginePoolOptions options) : options_(options) {
+  if (options_.threads <= 0)
+    options_.threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  if (options_.pixel_budget <= 0 || options_.byte_budget <= 0)
+    throw Error(ErrorKind::kInvalidInput, "the engine's pixel and byte budgets must be positive");
+  // glibc gives each new thread its own arena, up to 8 per core, and each keeps its high-water mark: with
+  // dozens of HTTP threads that was 100-120 MB each (issue 14). A few shared arenas keep one.
+  static const bool arenas_limited = [] { return mallopt(M_ARENA_MAX, 2) == 1; }();
+  (void)arenas_limited;
+  for (int i = 0; i < options_.threads; ++i) threads_.emplace_back([this] { loop(); });
+}
+
+EnginePool::~EnginePool() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+    for (auto& job : queue_) {
+      job->state = Job::State::kRefused;
+      job->done_cv.notify_all();
+    }
+    queue_.clear();
+  }
+  work_cv_.notify_all();
+  for (auto& t : threads_) t.join();
+}
+
+void EnginePool::refuse_locked() { ++stats_.refused; }
+
+void EnginePool::run(int64_t pixels, const std::function<void()>& work) {
+  pixels = std::max<int64_t>(pixels, 1);
+  if (pixels > options_.pixel_budget) {
+    std::lock_guard lock(mu_);
+    refuse_locked();
+    throw Error(ErrorKind::kTooLarge, "the frame's " + std::to_string(pixels) +
+                                          " pixels exceed the engine's budget of " +
+                                          std::to_string(options_.pixel_budget) + "; send a smaller frame");
+  }
+  auto job = std::make_shared<Job>();
+  job->pixels = pixels;
+  job->work = &work;
+  std::unique_lock lock(mu_);
+  if (stopping_)
+    throw Overloaded("the service is shutting down; retry on another instance", options_.retry_after_s);
+  if (queue_.size() >= options_.max_queued) {
+    refuse_locked();
+    throw Overloaded("the engine is busy (" + std::to_string(queue_.size()) +
+                         " frames waiting); retry after the Retry-After delay",
+                     options_.retry_after_s);
+  }
+  queue_.push_back(job);
+  stats_.queued = queue_.size();
+  work_cv_.notify_all();
+  const auto deadline = std::chrono::steady_clock::now() + options_.max_wait;
+  while (job->state == Job::State::kQueued) {
+    if (job->done_cv.wait_until(lock, deadline) == std::cv_status::timeout &&
+        job->state == Job::State::kQueued) {
+      queue_.erase(std::find(queue_.begin(), queue_.end(), job));
+      stats_.queued = queue_.size();
+      refuse_locked();
+      work_cv_.notify_all();  // the head may have changed
+      throw Overloaded("the engine did not get to this frame within " +
+                           std::to_string(options_.max_wait.count()) +
+                           " ms; retry after the Retry-After delay",
+                       options_.retry_after_s);
+    }
+  }
+  job->done_cv.wait(lock,
+                    [&] { return job->state == Job::State::kDone || job->state == Job::State::kRefused; });
+  if (job->state == Job::State::kRefused)
+    throw Overloaded("the service is shutting down; retry on another instance", options_.retry_after_s);
+  if (job->error) std::rethrow_exception(job->error);
+}
+
+void EnginePool::loop() {
+  std::unique_lock lock(mu_);
+  for (;;) {
+    // FIFO: only the head may start, and only when its pixels fit beside the running jobs.
+    work_cv_.wait(lock, [&] {
+      return stopping_ ||
+             (!queue_.empty() && stats_.pixels_in_flight + queue_.front()->pixels <= options_.pixel_budget);
+    });
+    if (stopping_) return;
+    auto job = queue_.front();
+    queue_.pop_front();
+    job->state = Job::State::kRunning;
+    job->done_cv.notify_all();
+    stats_.queued = queue_.size();
+    ++stats_.running;
+    stats_.pixels_in_flight += job->pixels;
+    stats_.peak_pixels = std::max(stats_.peak_pixels, stats_.pixels_in_flight);
+    work_cv_.notify_all();  // the next job may fit too
+    lock.unlock();
+    try {
+      (*job->work)();
+    } catch (...) {
+      job->error = std::current_exception();
+    }
+    // A rare huge frame leaves hundreds of MB free in this thread's arena (the raised mmap threshold,
+    // nn/layers.cpp, keeps large blocks on the heap); give them back so they do not stay resident.
+    // Checked, not done every job: trimming each frame would make the kernel zero fresh pages again.
+    if (options_.trim_above_bytes > 0 && mallinfo2().fordblks > options_.trim_above_bytes) malloc_trim(0);
+    lock.lock();
+    stats_.pixels_in_flight -= job->pixels;
+    --stats_.running;
+    ++stats_.completed;
+    job->state = Job::State::kDone;
+    job->done_cv.notify_all();
+    work_cv_.notify_all();
+  }
+}
+
+EnginePool::BytesLease::~BytesLease() {
+  if (!pool_) return;
+  std::lock_guard lock(pool_->mu_);
+  pool_->stats_.bytes_in_flight -= bytes_;
+}
+
+EnginePool::BytesLease EnginePool::hold_bytes(int64_t bytes) {
+  std::lock_guard lock(mu_);
+  if (stats_.bytes_in_flight + bytes > options_.byte_budget) {
+    refuse_locked();
+    throw Overloaded("the service holds " + std::to_string(stats_.bytes_in_flight) +
+                         " request bytes already (budget " + std::to_string(options_.byte_budget) +
+                         "); retry after the Retry-After delay",
+                     options_.retry_after_s);
+  }
+  stats_.bytes_in_flight += bytes;
+  stats_.peak_bytes = std::max(stats_.peak_bytes, stats_.bytes_in_flight);
+  return BytesLease(this, bytes);
+}
+
+EnginePool::Stats EnginePool::stats() const {
+  std::lock_guard lock(mu_);
+  return stats_;
+}
+
+void EnginePool::export_metrics(Metrics& metrics) {
+  metrics.add_collector([this](std::string& out) {
+    const Stats s = stats();
+    out += "# TYPE facepipe_engine_pixels_in_flight gauge\nfacepipe_engine_pixels_in_flight " +
+           std::to_string(s.pixels_in_flight) + "\n";
+    out += "# TYPE facepipe_engine_pixel_budget gauge\nfacepipe_engine_pixel_budget " +
+           std::to_string(options_.pixel_budget) + "\n";
+    out += "# TYPE facepipe_engine_bytes_in_flight gauge\nfacepipe_engine_bytes_in_flight " +
+           std::to_string(s.bytes_in_flight) + "\n";
+    out += "# TYPE facepipe_engine_byte_budget gauge\nfacepipe_engine_byte_budget " +
+           std::to_string(options_.byte_budget) + "\n";
+    out += "# TYPE facepipe_engine_peak_pixels gauge\nfacepipe_engine_peak_pixels " +
+           std::to_string(s.peak_pixels) + "\n";
+    out += "# TYPE facepipe_engine_peak_bytes gauge\nfacepipe_engine_peak_bytes " +
+           std::to_string(s.peak_bytes) + "\n";
+    out += "# TYPE facepipe_engine_jobs gauge\nfacepipe_engine_jobs{state=\"queued\"} " +
+           std::to_string(s.queued) + "\nfacepipe_engine_jobs{state=\"running\"} " +
+           std::to_string(s.running) + "\n";
+    out += "# TYPE facepipe_engine_refused_total counter\nfacepipe_engine_refused_total " +
+           std::to_string(s.refused) + "\n";
+  });
+}
+
+}  // namespace facepipe::service
