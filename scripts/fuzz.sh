@@ -61,7 +61,7 @@ fi
 echo "fuzz: $target for ${seconds}s (corpus $corpus)"
 log=$BUILD/findings/$target.log
 set +e
-nice -n 10 "$BUILD/${target}_fuzz" -max_total_time="$seconds" -rss_limit_mb=4096 -max_len=1048576 \
+nice -n 10 "$BUILD/fuzz/${target}_fuzz" -max_total_time="$seconds" -rss_limit_mb=4096 -max_len=1048576 \
   -artifact_prefix="$findings/" -print_final_stats=1 "$@" "$corpus" >"$log" 2>&1
 rc=$?
 set -e

@@ -198,8 +198,8 @@ std::vector<EnrollResult> enroll(gallery::Gallery& gallery, face::Detector& dete
     if (embeddings.empty() && result.duplicates == 0)
       throw Error(ErrorKind::kInvalidInput,
                   "no usable photo of '" + source.name + "': " + std::to_string(result.no_face) +
-                      " without a face, " + std::to_string(failed_gate) + " failing the quality gate, " +
-                      std::to_string(result.unreadable) + " unreadable" +
+                      " without a face, " + std::to_string(result.unreadable) + " unreadable, " +
+                      std::to_string(failed_gate) + " failing the quality gate" +
                       (result.skipped.empty()
                            ? ""
                            : " (first: " + result.skipped[0].first + ": " + result.skipped[0].second + ")") +

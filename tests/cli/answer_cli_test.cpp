@@ -1,4 +1,5 @@
 // The answer policy, the quality gate and the accuracy report as a user meets them on the command line.
+#include <unistd.h>
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
@@ -19,7 +20,9 @@ std::string fp() {
 }
 
 fs::path fresh(const std::string& name) {
-  const fs::path p = fs::temp_directory_path() / ("facepipe_answer_cli_" + name);
+  // Per process: ctest runs each test of this file as its own process, several at once.
+  const fs::path p =
+      fs::temp_directory_path() / ("facepipe_answer_cli_" + std::to_string(::getpid()) + "_" + name);
   fs::remove_all(p);
   for (const char* suffix : {"-wal", "-shm"}) fs::remove(p.string() + suffix);
   return p;
