@@ -51,6 +51,9 @@ class SqliteGallery : public Gallery {
     }
     exec("PRAGMA journal_mode=WAL");
     exec("PRAGMA foreign_keys=ON");
+    // Erasure: a removed person's embeddings, face images and record are overwritten with zeros as their
+    // pages are freed, not left readable in the file's free pages.
+    exec("PRAGMA secure_delete=ON");
     exec(
         "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
         "CREATE TABLE IF NOT EXISTS people (name TEXT PRIMARY KEY, record TEXT NOT NULL DEFAULT 'null');"

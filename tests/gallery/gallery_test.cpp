@@ -172,6 +172,33 @@ TEST(GalleryFaces, StoresImagesWithIdsPagesAndRemovesThem) {
   EXPECT_THROW(g->rename("Bob", "X"), Error);
 }
 
+TEST(GalleryFaces, RemovingAPersonLeavesNoTraceOfTheirImageOrRecordInTheFile) {
+  const auto db = fresh_db("erasure");
+  const std::string image(20000, 'Q');  // a face image of recognisable bytes
+  {
+    auto g = Gallery::open(db, "test/4");
+    g->add_face("Eve", unit(4, 0), image);
+    g->set_record("Eve", {{"name", "Eve"}, {"secret", "ZZTOPSECRETZZ"}});
+    g->add_face("Kept", unit(4, 1), "other");
+  }
+  const auto contains = [&](const std::string& what) {
+    std::string bytes;
+    for (const char* suffix : {"", "-wal"}) {
+      const fs::path p = db.string() + suffix;
+      if (fs::exists(p)) bytes += facepipe::testing::read_file(p);
+    }
+    return bytes.find(what) != std::string::npos;
+  };
+  ASSERT_TRUE(contains(image.substr(0, 1000)));
+  {
+    auto g = Gallery::open(db);
+    g->remove("Eve");
+  }  // closing checkpoints the WAL into the file
+  EXPECT_FALSE(contains(image.substr(0, 1000)));
+  EXPECT_FALSE(contains("ZZTOPSECRETZZ"));
+  EXPECT_EQ(Gallery::open(db)->people().size(), 1u);
+}
+
 TEST(GalleryFaces, MigratesAVersionOneGalleryGivingEveryEmbeddingAnId) {
   const auto db = fresh_db("migrate");
   {
