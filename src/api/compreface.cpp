@@ -399,13 +399,12 @@ Response CompreFaceApi::add_face(const Request& r) const {
   Query q = read_query(r, options_.max_prediction_count);
   q.limit = 0;
   const std::string bytes = image_field(r, "file");
-  const auto faces = find_faces(bytes, q, false);
+  const auto faces = find_faces(bytes, q, true);
   if (faces.size() > 1)
     fail(400, code::kTooManyFaces,
          "the image has " + std::to_string(faces.size()) +
              " faces; an example of a subject must show one face (crop it, or raise det_prob_threshold)");
-  auto embedded = find_faces(bytes, q, true);  // (one face: detection again is cheap next to embedding)
-  const std::string id = gallery_.add_face(subject, embedded[0].embedding, bytes);
+  const std::string id = gallery_.add_face(subject, faces[0].embedding, bytes);
   return Response::of({{"image_id", id}, {"subject", subject}}, 201);
 }
 
