@@ -79,7 +79,6 @@ std::optional<Role> required_role(const AccessRequest& r) {
     return Role::kRecognize;
   if (starts_with(r.path, rec) || starts_with(r.path, "/api/v1/people"))
     return r.method == "GET" ? Role::kRead : Role::kAdmin;
-  if (r.method == "POST" && r.path == "/") return Role::kRecognize;
   return r.method == "GET" ? Role::kRead : Role::kAdmin;  // /metrics, unknown paths (they answer 404)
 }
 
