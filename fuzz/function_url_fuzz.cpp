@@ -6,6 +6,7 @@
 #include "core/error.h"
 #include "face/detector.h"
 #include "fuzz_util.h"
+#include "server/error_status.h"
 #include "queue/queue.h"
 #include "service/detection.h"
 
@@ -32,7 +33,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   } catch (const facepipe::Error& e) {
     // The message goes back to the client in JSON: it must be encodable as such.
     (void)nlohmann::json{{"message", e.what()}}.dump();
-    facepipe::fuzz::check_status(e.http_status(), e.what());
+    facepipe::fuzz::check_status(facepipe::server::http_status(e), e.what());
   }
   return 0;
 }
