@@ -11,6 +11,7 @@
 #include "server/clip_endpoint.h"
 #include "server/compreface_routes.h"
 #include "server/http_server.h"
+#include "service/crop_contract.h"
 #include "service/detection.h"
 #include "service/queue_connect.h"
 #include "service/recognition.h"
@@ -70,8 +71,9 @@ bool needs_engine(const ServeOptions& o) { return !(o.role == Role::kServe && o.
 // Mistakes in the options themselves, before anything slow (the models) is loaded.
 const ServeOptions& checked(const ServeOptions& o) {
   if (o.role != Role::kServe && o.queue_endpoint.empty())
-    throw Error(ErrorKind::kInvalidInput,
-                "a worker needs the queues' endpoint: pass --queue-endpoint URL (facepipe serve's, or AWS SQS)");
+    throw Error(
+        ErrorKind::kInvalidInput,
+        "a worker needs the queues' endpoint: pass --queue-endpoint URL (facepipe serve's, or AWS SQS)");
   return o;
 }
 
@@ -121,6 +123,7 @@ void Service::open_serve_queues() {
   auto q = queue::ensure_service_queues(*queues_, options_.id, options_.queues, options_.reset_queues);
   requests_ = q.request;
   responses_ = q.response;
+  dead_letter_ = q.dead_letter;
   add_queue_depths(metrics_, {q.request, q.response, q.dead_letter});
 }
 
@@ -128,8 +131,17 @@ void Service::open_worker_queues() {
   const auto names = queue::service_queue_names(options_.id);
   queues_ = queue::open_queue_service(options_.queue_endpoint);
   requests_ = service::connect_queue(*queues_, names.request, options_.queue_endpoint);
-  if (options_.role == Role::kRecognize)
+  if (options_.role == Role::kRecognize) {
     responses_ = service::connect_queue(*queues_, names.response, options_.queue_endpoint);
+    try {  // where messages that can never succeed go at once; without it, the queue's own redrive
+      dead_letter_ = queues_->get(names.dead_letter);
+    } catch (const std::exception& e) {
+      spdlog::warn(
+          "recognize: no dead-letter queue {} ({}): failing messages return until the request "
+          "queue's max receive count",
+          names.dead_letter, e.what());
+    }
+  }
 }
 
 // The transport, bound before any engine thread starts: a port in use ends the command cleanly.
@@ -152,9 +164,9 @@ void Service::start_http() {
       return server::check_access(*authorizer_, r);
     });
     if (engine_ && engine_->gallery) {  // the CompreFace-compatible API under /api/v1/
-      compreface_ = std::make_unique<api::CompreFaceApi>(
-          *engine_->detector, *engine_->embedder, *engine_->gallery,
-          api::CompreFaceOptions{.threshold = engine_->threshold});
+      compreface_ =
+          std::make_unique<api::CompreFaceApi>(*engine_->detector, *engine_->embedder, *engine_->gallery,
+                                               api::CompreFaceOptions{.threshold = engine_->threshold});
       server::add_compreface_routes(http_->routes(), *compreface_, metrics_);
     } else {
       server::add_compreface_absent_route(http_->routes());
@@ -172,11 +184,18 @@ void Service::start_http() {
 void Service::start_handlers() {
   const bool in_process_recognition =
       engine_ && options_.role != Role::kDetect && !(options_.role == Role::kServe && options_.no_recognize);
-  if (in_process_recognition)
+  // The crops on the request queue must be the embedder's (service/crop_contract.h): a process that detects
+  // says which it cuts; a separate recognizer refuses to start on other ones.
+  if (engine_ && options_.role == Role::kRecognize)
+    service::check_crops(*requests_, engine_->embedder->crop_spec(), engine_->embedder->id());
+  if (in_process_recognition) {
     recognition_ = std::make_unique<service::RecognitionHandler>(
         *engine_->embedder, *engine_->gallery, engine_->threshold, responses_, &metrics_, options_.answer);
+    recognition_->set_dead_letter_queue(dead_letter_);
+  }
   if (!http_ || !engine_) return;
 
+  service::announce_crops(*requests_, engine_->embedder->crop_spec());
   pool_ = std::make_unique<service::EnginePool>(options_.engine_pool);
   pool_->export_metrics(metrics_);
   service::DetectionOptions detection_options;

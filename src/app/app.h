@@ -68,11 +68,11 @@ struct ServeOptions {
 
   // HTTP (kServe, kDetect).
   std::string host = "127.0.0.1";
-  int port = 8080;          // 0 = any free port (see Service::port())
-  std::string public_url;   // kServe: the URL in returned queue URLs (default: the bound address)
-  std::string tls_cert;     // kServe: PEM chain; with tls_key, serve HTTPS
-  std::string tls_key;      // kServe: PEM private key
-  int http_threads = 32;    // kServe (a detection worker keeps the transport's defaults)
+  int port = 8080;         // 0 = any free port (see Service::port())
+  std::string public_url;  // kServe: the URL in returned queue URLs (default: the bound address)
+  std::string tls_cert;    // kServe: PEM chain; with tls_key, serve HTTPS
+  std::string tls_key;     // kServe: PEM private key
+  int http_threads = 32;   // kServe (a detection worker keeps the transport's defaults)
   size_t max_body_bytes = size_t{6} * 1024 * 1024;  // kServe
   std::chrono::seconds wait_timeout{30};            // POST /?wait=1 waits this long for the answer
   // kServe beyond loopback: without API keys, refused unless this says what may be anonymous
@@ -84,9 +84,9 @@ struct ServeOptions {
   service::StageEngineOptions engine;
   service::EnginePoolOptions engine_pool;  // kServe, kDetect: decoding and detection within budgets
   recognition::AnswerOptions answer;       // kServe, kRecognize: which face answers, the quality gate
-  int recognizers = 1;        // recognition worker threads (kServe, kRecognize)
-  bool queues_only = false;   // kServe: only the queues (SQS API), no face engine
-  bool no_recognize = false;  // kServe: no recognition workers (they run as `worker recognize`)
+  int recognizers = 1;                     // recognition worker threads (kServe, kRecognize)
+  bool queues_only = false;                // kServe: only the queues (SQS API), no face engine
+  bool no_recognize = false;               // kServe: no recognition workers (they run as `worker recognize`)
 };
 
 class Service {
@@ -123,7 +123,7 @@ class Service {
   ServeOptions options_;
   service::Metrics metrics_;
   std::unique_ptr<queue::QueueService> queues_;
-  std::shared_ptr<queue::Queue> requests_, responses_;
+  std::shared_ptr<queue::Queue> requests_, responses_, dead_letter_;  // dead_letter_ may be null
   std::optional<service::StageEngine> engine_;
   std::unique_ptr<auth::KeyStore> keys_;
   std::unique_ptr<auth::Authorizer> authorizer_;

@@ -21,14 +21,16 @@ inline constexpr const char* kEndToEndSeconds = "facepipe_end_to_end_seconds";  
 inline constexpr const char* kFramesAccepted = "facepipe_frames_accepted_total";
 inline constexpr const char* kFramesRefused = "facepipe_frames_refused_total";
 inline constexpr const char* kMessagesFailed = "facepipe_messages_failed_total";
+inline constexpr const char* kMessagesDeadLettered =
+    "facepipe_messages_dead_lettered_total";  // at once, with the reason
 inline constexpr const char* kResponses = "facepipe_responses_total";
 inline constexpr const char* kBatches = "facepipe_batches_total";
 inline constexpr const char* kQueueMessages = "facepipe_queue_messages";  // gauge, queue=, state=
 inline constexpr const char* kHttpRequests = "facepipe_http_requests_total";
 inline constexpr const char* kHttpRequestSeconds = "facepipe_http_request_seconds";
 inline constexpr const char* kSqsRequests = "facepipe_sqs_requests_total";
-inline constexpr const char* kHttpRefused = "facepipe_http_refused_total";  // reason= (limits, 413/429/503)
-inline constexpr const char* kHttpConnections = "facepipe_http_connections";              // gauge
+inline constexpr const char* kHttpRefused = "facepipe_http_refused_total";    // reason= (limits, 413/429/503)
+inline constexpr const char* kHttpConnections = "facepipe_http_connections";  // gauge
 inline constexpr const char* kHttpBodyBytesInFlight = "facepipe_http_body_bytes_in_flight";  // gauge
 // The engine pool (service/engine_pool.h), gauges unless named _total.
 inline constexpr const char* kEnginePixelsInFlight = "facepipe_engine_pixels_in_flight";

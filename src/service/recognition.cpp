@@ -58,7 +58,7 @@ bool RecognitionHandler::dead_letter(const std::string& body, const std::string&
     return false;
   }
   spdlog::error("recognize: message dead-lettered to '{}' at once: {}", dead_letter_->name(), reason);
-  if (metrics_) metrics_->inc("facepipe_messages_dead_lettered_total");
+  if (metrics_) metrics_->inc(metric::kMessagesDeadLettered);
   return true;
 }
 

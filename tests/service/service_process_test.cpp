@@ -283,6 +283,51 @@ TEST(ServiceFaults, RestartOfServeLosesNoQueuedFrame) {
   EXPECT_EQ(collect(url + "/000000000000/r-resp-queue", ids, 60s), expected) << serve.log();
 }
 
+// Issue 16, "silent mismatches": a detector and a recognizer whose galleries name different embedders
+// failed only as client timeouts. Now a recognizer started before the detector said which crops it cuts
+// dead-letters each stray message at once with the reason, and one started after is refused.
+TEST(ServiceMismatch, OtherCropsDeadLetterAtOnceAndARecognizerForThemIsRefused) {
+  auto dir = temp_dir("mismatch");
+  const auto irv1 = dir / "irv1.db";  // another embedder (same network cost as VGGFace2, random weights)
+  auto enrolled =
+      shell(facepipe_cmd("enroll --embedder irv1-random --gallery " + irv1.string() + " --folder " +
+                         (datasets() / "video_frames").string() + " --per-person 1"));
+  ASSERT_EQ(enrolled.status, 0) << enrolled.out;
+  Child queues({"serve", "--queues-only", "--port", "0", "--data-dir", (dir / "data").string(), "--id", "mm"},
+               dir / "queues.log");
+  const auto url = queues.wait_listening();
+  ASSERT_FALSE(url.empty()) << queues.log();
+  const std::vector<std::string> recognize = {
+      "worker", "recognize", "--queue-endpoint", url, "--gallery", irv1.string(), "--id", "mm"};
+  Child early(recognize, dir / "early.log");  // nothing announced yet: it cannot know
+  Child detect({"worker", "detect", "--queue-endpoint", url, "--gallery", video_gallery().string(), "--id",
+                "mm", "--port", "0"},
+               dir / "detect.log");
+  const auto detect_url = detect.wait_listening();
+  ASSERT_FALSE(detect_url.empty()) << detect.log();
+  httplib::Client c(detect_url);
+  auto res = c.Post("/", frame_request("stray-1", video_frames().front().path), "application/json");
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 200) << res->body;
+  auto dlq = queue::open_queue_service(url)->get("mm-req-dlq");
+  json dead;
+  for (int i = 0; i < 300 && dead.is_null(); ++i)
+    for (auto& m : dlq->receive({.max_messages = 1, .wait = 200ms})) dead = json::parse(m.body);
+  ASSERT_FALSE(dead.is_null()) << "not dead-lettered at once: " << early.log();
+  EXPECT_EQ(dead["request_id"], "stray-1");
+  EXPECT_NE(dead["dead_letter"]["reason"].get<std::string>().find("another embedder"), std::string::npos)
+      << dead["dead_letter"].dump();
+  auto requests = queue::open_queue_service(url)->get("mm-req-queue");
+  EXPECT_EQ(requests->stats().visible + requests->stats().in_flight, 0) << "it must not come back";
+  EXPECT_EQ(requests->tags()["facepipe:crops"], "aligned-150-0");  // face-api's, said by the detector
+  // Started now, the same recognizer is refused with what to change.
+  auto refused = shell(
+      facepipe_cmd("worker recognize --queue-endpoint " + url + " --gallery " + irv1.string() + " --id mm"));
+  EXPECT_NE(refused.status, 0) << refused.out;
+  EXPECT_NE(refused.out.find("cuts crops"), std::string::npos) << refused.out;
+  EXPECT_NE(refused.out.find("same gallery"), std::string::npos) << refused.out;
+}
+
 // Issue 14 finding 6: queues deleted under a running serve were invisible (frames got 200, /healthz said ok),
 // and a queue recreated with other attributes made the next serve refuse to start with no way out.
 TEST(ServiceQueues, DeletedQueuesShowInHealthAndServeRecreatesThemOnStart) {
