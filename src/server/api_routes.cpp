@@ -25,29 +25,6 @@ Response from_sqs(const SqsReply& reply) {
   return r;
 }
 
-std::string xml_escaped(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '&':
-        out += "&amp;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
-
 // An SQS error in the request's own protocol (JSON when it came with X-Amz-Target, XML otherwise).
 Response sqs_refusal(const Request& req, int status, const std::string& code, const std::string& message) {
   Response r;
@@ -61,7 +38,7 @@ Response sqs_refusal(const Request& req, int status, const std::string& code, co
     r.body =
         "<?xml version=\"1.0\"?><ErrorResponse xmlns=\"http://queue.amazonaws.com/doc/2012-11-05/\">"
         "<Error><Type>Sender</Type><Code>" +
-        code + "</Code><Message>" + xml_escaped(message) +
+        code + "</Code><Message>" + xml_text(message) +
         "</Message><Detail/></Error><RequestId>00000000-0000-4000-8000-000000000000</RequestId>"
         "</ErrorResponse>";
   }
