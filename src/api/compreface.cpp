@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "face/distance.h"
 #include "image/decode.h"
 #include "service/base64.h"
 
@@ -328,9 +329,7 @@ namespace {
 
 float distance(const face::Embedding& a, const face::Embedding& b) {
   if (a.size() != b.size()) fail(400, code::kIncorrectArgument, "embeddings of different sizes");
-  float sum = 0;
-  for (size_t i = 0; i < a.size(); ++i) sum += (a[i] - b[i]) * (a[i] - b[i]);
-  return std::sqrt(sum);
+  return face::l2_distance(a, b);
 }
 
 }  // namespace
