@@ -16,14 +16,11 @@
 #include <thread>
 
 #include "app/app.h"
-#include "engine/loader.h"
-#include "gallery/gallery.h"
 #include "queue/queue.h"
-#include "recognition/enroll.h"
-#include "recognition/thresholds.h"
 #include "server/http_server.h"
 #include "service/base64.h"
 #include "service/workload.h"
+#include "testutil/enrolled_engine.h"
 #include "testutil/testutil.h"
 
 namespace fs = std::filesystem;
@@ -45,20 +42,11 @@ struct Service {
   std::thread thread;
 
   Service() {
-    service::StageEngine parts;
-    engine::EngineOptions opts;
-    opts.models_dir = facepipe::testing::shared_models().string();
-    parts.detector = engine::make_detector(opts);
-    parts.embedder = engine::make_embedder(opts);
-    parts.gallery = gallery::Gallery::in_memory(parts.embedder->id());
-    recognition::enroll(*parts.gallery, *parts.detector, *parts.embedder,
-                        recognition::sources_from_folder(facepipe::testing::datasets() / "video_frames", 3));
-    parts.threshold = recognition::default_threshold(parts.embedder->id());
     app::ServeOptions o;
     o.id = "b";
     o.data_dir = scratch("serve").string();
     o.port = 0;
-    svc = std::make_unique<app::Service>(o, std::move(parts));
+    svc = std::make_unique<app::Service>(o, facepipe::testing::enrolled_engine(engine::EmbedderKind::kAuto));
     thread = std::thread([this] { svc->run(); });
   }
   ~Service() {

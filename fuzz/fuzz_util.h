@@ -10,9 +10,24 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <string>
+#include <utility>
 
 namespace facepipe::fuzz {
+
+// The input of a harness that takes two parts (a name or path, then a body): the input and, when it has
+// a newline, the text before the first one (`head`) and after it (`body`).
+struct TwoParts {
+  std::string input;
+  std::optional<std::pair<std::string, std::string>> head_body;
+};
+inline TwoParts split_first_line(const uint8_t* data, size_t size) {
+  TwoParts p{std::string(reinterpret_cast<const char*>(data), size), std::nullopt};
+  if (const size_t nl = p.input.find('\n'); nl != std::string::npos)
+    p.head_body.emplace(p.input.substr(0, nl), p.input.substr(nl + 1));
+  return p;
+}
 
 // A per-process scratch directory (under /dev/shm when it exists: the readers open a path every run).
 inline const std::filesystem::path& scratch_dir() {

@@ -3,22 +3,13 @@
 #include <string>
 
 #include "fuzz_util.h"
-#include "queue/queue.h"
-#include "server/sqs_protocol.h"
+#include "sqs_fuzz.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static auto queues = facepipe::queue::open_queue_service("memory:");
-  static bool made = [] {
-    queues->create("fuzz-q", {});
-    return true;
-  }();
-  (void)made;
-  const std::string input(reinterpret_cast<const char*>(data), size);
-  const size_t nl = input.find('\n');
-  const std::string action = nl == std::string::npos ? input : input.substr(0, nl);
-  const std::string body = nl == std::string::npos ? "" : input.substr(nl + 1);
-  facepipe::server::SqsProtocol sqs(*queues, "http://127.0.0.1:9324");
-  const auto reply = sqs.handle_json("AmazonSQS." + action, body);
+  const auto parts = facepipe::fuzz::split_first_line(data, size);
+  const std::string action = parts.head_body ? parts.head_body->first : parts.input;
+  const std::string body = parts.head_body ? parts.head_body->second : "";
+  const auto reply = facepipe::fuzz::sqs_protocol().handle_json("AmazonSQS." + action, body);
   facepipe::fuzz::check_status(reply.status, reply.body);
   return 0;
 }

@@ -1,29 +1,16 @@
 // The SQS query protocol (form-encoded Action=...) over an in-memory queue store. Input: the request path,
-// a newline, the form body, decoded by cpp-httplib's own form parser as the server does.
-#include <httplib.h>
-
+// a newline, the form body, decoded by the transport's own form parser (server/http_types.h) as serve does.
 #include <string>
 
 #include "fuzz_util.h"
-#include "queue/queue.h"
-#include "server/sqs_protocol.h"
+#include "server/http_types.h"
+#include "sqs_fuzz.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static auto queues = facepipe::queue::open_queue_service("memory:");
-  static bool made = [] {
-    queues->create("fuzz-q", {});
-    return true;
-  }();
-  (void)made;
-  const std::string input(reinterpret_cast<const char*>(data), size);
-  const size_t nl = input.find('\n');
-  const std::string path = nl == std::string::npos ? "/" : input.substr(0, nl);
-  const std::string form = nl == std::string::npos ? input : input.substr(nl + 1);
-  httplib::Params parsed;
-  httplib::detail::parse_query_text(form, parsed);
-  std::multimap<std::string, std::string> params(parsed.begin(), parsed.end());
-  facepipe::server::SqsProtocol sqs(*queues, "http://127.0.0.1:9324");
-  const auto reply = sqs.handle_query(params, path);
+  const auto parts = facepipe::fuzz::split_first_line(data, size);
+  const std::string path = parts.head_body ? parts.head_body->first : "/";
+  const std::string form = parts.head_body ? parts.head_body->second : parts.input;
+  const auto reply = facepipe::fuzz::sqs_protocol().handle_query(facepipe::server::parse_form(form), path);
   facepipe::fuzz::check_status(reply.status, reply.body);
   return 0;
 }

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "face/distance.h"
 #include "image/decode.h"
 #include "service/base64.h"
 
@@ -16,26 +17,6 @@ namespace facepipe::api {
 using nlohmann::json;
 
 namespace {
-
-// facepipe's error kinds as HTTP statuses (the same table as server/error_status.h, which api cannot
-// include: server depends on api).
-int status_of(ErrorKind kind) {
-  switch (kind) {
-    case ErrorKind::kInvalidInput:
-      return 400;
-    case ErrorKind::kNotFound:
-      return 404;
-    case ErrorKind::kTooLarge:
-      return 413;
-    case ErrorKind::kConflict:
-      return 409;
-    case ErrorKind::kUnavailable:
-      return 503;
-    case ErrorKind::kInternal:
-      return 500;
-  }
-  return 500;
-}
 
 // A refusal in CompreFace's terms, thrown inside handlers and answered by handle().
 struct ApiError {
@@ -189,7 +170,7 @@ Response CompreFaceApi::handle(Request request) const {
     int c = code::kIncorrectArgument;
     if (e.kind() == ErrorKind::kNotFound) c = code::kSubjectNotFound;
     if (e.kind() == ErrorKind::kUnavailable || e.kind() == ErrorKind::kInternal) c = 41;
-    return compreface_error(status_of(e.kind()), c, e.what());
+    return compreface_error(http_status(e.kind()), c, e.what());
   } catch (const std::exception& e) {
     spdlog::error("api {} {}: unexpected failure: {}", request.method, request.path, e.what());
     return compreface_error(500, code::kUndefined, std::string("unexpected failure: ") + e.what());
@@ -348,9 +329,7 @@ namespace {
 
 float distance(const face::Embedding& a, const face::Embedding& b) {
   if (a.size() != b.size()) fail(400, code::kIncorrectArgument, "embeddings of different sizes");
-  float sum = 0;
-  for (size_t i = 0; i < a.size(); ++i) sum += (a[i] - b[i]) * (a[i] - b[i]);
-  return std::sqrt(sum);
+  return face::l2_distance(a, b);
 }
 
 }  // namespace

@@ -4,6 +4,25 @@
 #include <cctype>
 
 namespace facepipe::api {
+
+int http_status(ErrorKind kind) {
+  switch (kind) {
+    case ErrorKind::kInvalidInput:
+      return 400;
+    case ErrorKind::kNotFound:
+      return 404;
+    case ErrorKind::kTooLarge:
+      return 413;
+    case ErrorKind::kConflict:
+      return 409;
+    case ErrorKind::kUnavailable:
+      return 503;
+    case ErrorKind::kInternal:
+      return 500;
+  }
+  return 500;
+}
+
 namespace {
 
 std::string lower(std::string s) {

@@ -12,7 +12,14 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/error.h"
+
 namespace facepipe::api {
+
+// facepipe::Error kinds as HTTP statuses, the one table for every edge that speaks HTTP (these APIs, the
+// server's routes through server/error_status.h, the Lambda function URL): kInvalidInput 400, kNotFound
+// 404, kTooLarge 413, kConflict 409, kUnavailable 503, kInternal 500.
+int http_status(ErrorKind kind);
 
 // One part of a multipart/form-data body.
 struct UploadedFile {

@@ -3,7 +3,7 @@
 // Every failure a user can cause (a bad file, a bad request, a missing model) is reported as a
 // facepipe::Error whose message says what went wrong and, where there is one, what to do next.
 // Callers at the edges (CLI, HTTP server, Lambda handler) turn it into an exit code or a 4xx/5xx
-// (server/error_status.h maps kinds to HTTP statuses; core knows nothing of HTTP).
+// (api/http.h maps kinds to HTTP statuses; core knows nothing of HTTP).
 #pragma once
 
 #include <stdexcept>

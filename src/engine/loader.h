@@ -1,6 +1,7 @@
 // Builds the face engine's parts from the models directory: the detector and the embedder a deployment
 // uses. Everything that runs the engine (service stages, CLI, Lambda, benchmarks) loads it here, so the
-// choice of model and preprocessing lives in one place. Model file names: models.manifest (CMake generates engine/model_files.h from it).
+// choice of model and preprocessing lives in one place. Model file names: models.manifest (CMake
+// generates engine/model_files.h from it).
 #pragma once
 
 #include <memory>

@@ -12,6 +12,7 @@
 #include <unordered_map>
 
 #include "core/error.h"
+#include "face/distance.h"
 
 namespace facepipe::gallery {
 namespace {
@@ -321,11 +322,7 @@ class SqliteGallery : public Gallery {
     const size_t d = static_cast<size_t>(dim_);
     for (size_t i = 0; i < names_.size(); ++i) {
       const float* row = &matrix_[i * d];
-      float sum = 0;
-      for (size_t k = 0; k < d; ++k) {
-        const float diff = embedding[k] - row[k];
-        sum += diff * diff;
-      }
+      const float sum = face::squared_l2_distance(embedding.data(), row, d);
       auto [it, inserted] = nearest.try_emplace(names_[i], sum);
       if (!inserted) it->second = std::min(it->second, sum);
     }
@@ -347,11 +344,7 @@ class SqliteGallery : public Gallery {
     const size_t d = static_cast<size_t>(dim_);
     for (size_t i = 0; i < names_.size(); ++i) {
       const float* row = &matrix_[i * d];
-      float sum = 0;
-      for (size_t k = 0; k < d; ++k) {
-        const float diff = embedding[k] - row[k];
-        sum += diff * diff;
-      }
+      const float sum = face::squared_l2_distance(embedding.data(), row, d);
       if (sum < best) {
         best = sum;
         best_i = i;
@@ -375,11 +368,7 @@ class SqliteGallery : public Gallery {
     std::unordered_map<std::string, size_t> index;
     for (size_t i = 0; i < names_.size(); ++i) {
       const float* row = &matrix_[i * d];
-      float sum = 0;
-      for (size_t j = 0; j < d; ++j) {
-        const float diff = embedding[j] - row[j];
-        sum += diff * diff;
-      }
+      const float sum = face::squared_l2_distance(embedding.data(), row, d);
       auto [it, added] = index.emplace(names_[i], best.size());
       if (added)
         best.push_back({names_[i], sum});

@@ -5,6 +5,7 @@
 #include <map>
 
 #include "core/error.h"
+#include "face/distance.h"
 #include "image/decode.h"
 #include "recognition/pipeline.h"
 
@@ -181,10 +182,7 @@ std::vector<EnrollResult> enroll(gallery::Gallery& gallery, face::Detector& dete
       const face::Embedding& embedding = embedded[u * per_photo];
       std::optional<std::string> same = gallery::find_same_photo(gallery, embedding);
       for (const auto& pending : accepted) {
-        float sum = 0;
-        for (size_t k = 0; k < pending.size() && k < embedding.size(); ++k)
-          sum += (pending[k] - embedding[k]) * (pending[k] - embedding[k]);
-        if (std::sqrt(sum) < gallery::kSamePhotoDistance) same = source.name;
+        if (face::l2_distance(pending, embedding) < gallery::kSamePhotoDistance) same = source.name;
       }
       if (same) {
         ++result.duplicates;

@@ -16,47 +16,9 @@ namespace {
 
 using nlohmann::json;
 
-std::string xml_escaped(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '&':
-        out += "&amp;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
-
 // An SQS error in the request's own protocol (JSON when it came with X-Amz-Target, XML otherwise).
 Response sqs_refusal(const Request& req, int status, const std::string& code, const std::string& message) {
-  Response r;
-  r.status = status;
-  if (req.has_header("X-Amz-Target")) {
-    r.content_type = "application/x-amz-json-1.0";
-    r.body = json{{"__type", "com.amazonaws.sqs#" + code}, {"message", message}}.dump();
-    r.headers.emplace_back("x-amzn-query-error", code + ";Sender");
-  } else {
-    r.content_type = "text/xml";
-    r.body =
-        "<?xml version=\"1.0\"?><ErrorResponse xmlns=\"http://queue.amazonaws.com/doc/2012-11-05/\">"
-        "<Error><Type>Sender</Type><Code>" +
-        code + "</Code><Message>" + xml_escaped(message) +
-        "</Message><Detail/></Error><RequestId>00000000-0000-4000-8000-000000000000</RequestId>"
-        "</ErrorResponse>";
-  }
-  return r;
+  return to_response(fault_reply({code, code, message, status, true}, req.has_header("X-Amz-Target")));
 }
 
 // True when a browser sent the request from a page of another origin. Browsers send Origin on every

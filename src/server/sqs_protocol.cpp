@@ -612,6 +612,12 @@ const Action& find_action(const std::string& action) {
 
 }  // namespace
 
+std::string xml_text(const std::string& raw) {
+  std::string out;
+  xml_escape(out, raw);
+  return out;
+}
+
 std::string md5_hex(const std::string& data) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int len = 0;

@@ -79,4 +79,8 @@ Response to_response(const SqsReply& reply);
 // Hex MD5 of a message body, as SQS returns in MD5OfMessageBody / MD5OfBody (the SDKs verify it).
 std::string md5_hex(const std::string& data);
 
+// `raw` as XML character data for the query protocol's replies (and any other XML answer): invalid UTF-8
+// and characters XML 1.0 cannot hold become U+FFFD, then the markup characters are escaped.
+std::string xml_text(const std::string& raw);
+
 }  // namespace facepipe::server

@@ -8,10 +8,8 @@
 
 #include "app/app.h"
 #include "core/error.h"
-#include "engine/loader.h"
-#include "recognition/enroll.h"
-#include "recognition/thresholds.h"
 #include "service/base64.h"
+#include "testutil/enrolled_engine.h"
 #include "testutil/testutil.h"
 
 namespace facepipe::app {
@@ -28,17 +26,7 @@ fs::path scratch(const std::string& tag) {
 }
 
 service::StageEngine enrolled_engine() {
-  service::StageEngine parts;
-  engine::EngineOptions o;
-  o.models_dir = facepipe::testing::shared_models().string();
-  o.embedder = engine::EmbedderKind::kFaceApi;
-  parts.detector = engine::make_detector(o);
-  parts.embedder = engine::make_embedder(o);
-  parts.gallery = gallery::Gallery::in_memory(parts.embedder->id());
-  recognition::enroll(*parts.gallery, *parts.detector, *parts.embedder,
-                      recognition::sources_from_folder(facepipe::testing::datasets() / "video_frames", 3));
-  parts.threshold = recognition::default_threshold(parts.embedder->id());
-  return parts;
+  return facepipe::testing::enrolled_engine(engine::EmbedderKind::kFaceApi);
 }
 
 TEST(AppService, ServesTheFunctionUrlWithWaitAndStopsOnRequest) {

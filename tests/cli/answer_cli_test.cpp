@@ -14,10 +14,8 @@ using facepipe::testing::datasets;
 using facepipe::testing::run_command;
 using facepipe::testing::shared_models;
 
-std::string fp() {
-  return "'" + facepipe::testing::facepipe_binary().string() + "' --models-dir '" + shared_models().string() +
-         "' ";
-}
+// The command with the bundled models (tests/testutil).
+constexpr auto fp = &facepipe::testing::facepipe_command;
 
 fs::path fresh(const std::string& name) {
   // Per process: ctest runs each test of this file as its own process, several at once.

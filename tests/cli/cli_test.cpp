@@ -16,10 +16,8 @@ using facepipe::testing::run_command;
 using facepipe::testing::shared;
 using facepipe::testing::shared_models;
 
-std::string fp() {
-  return "'" + facepipe::testing::facepipe_binary().string() + "' --models-dir '" + shared_models().string() +
-         "' ";
-}
+// The command with the bundled models (tests/testutil).
+constexpr auto fp = &facepipe::testing::facepipe_command;
 
 fs::path temp(const std::string& name) {
   const fs::path p = fs::temp_directory_path() / ("facepipe_cli_" + name);

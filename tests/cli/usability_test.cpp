@@ -25,10 +25,8 @@ using facepipe::testing::shared;
 using facepipe::testing::shared_models;
 using nlohmann::json;
 
-std::string fp() {
-  return "'" + facepipe::testing::facepipe_binary().string() + "' --models-dir '" + shared_models().string() +
-         "' ";
-}
+// The command with the bundled models (tests/testutil).
+constexpr auto fp = &facepipe::testing::facepipe_command;
 
 // A fresh scratch folder per test.
 fs::path scratch(const std::string& name) {
@@ -38,13 +36,8 @@ fs::path scratch(const std::string& name) {
   return p;
 }
 
-std::string q(const fs::path& p) { return "'" + p.string() + "'"; }
-
-std::string frame(const std::string& person, int n) {
-  char name[32];
-  std::snprintf(name, sizeof name, "frame_%03d.jpg", n);
-  return (datasets() / "video_frames" / person / name).string();
-}
+constexpr auto q = &facepipe::testing::shell_quoted;
+constexpr auto frame = &facepipe::testing::video_frame;
 
 // The last JSON document of an output (progress lines may come first).
 json last_json(const std::string& out) {

@@ -15,6 +15,18 @@ fs::path source_dir() { return fs::path(FACEPIPE_SOURCE_DIR); }
 
 fs::path facepipe_binary() { return fs::path(FACEPIPE_BINARY); }
 
+std::string facepipe_command() {
+  return shell_quoted(facepipe_binary()) + " --models-dir " + shell_quoted(shared_models()) + " ";
+}
+
+std::string video_frame(const std::string& person, int n) {
+  char name[32];
+  std::snprintf(name, sizeof name, "frame_%03d.jpg", n);
+  return (datasets() / "video_frames" / person / name).string();
+}
+
+std::string shell_quoted(const fs::path& path) { return "'" + path.string() + "'"; }
+
 CommandResult run_command(const std::string& command, bool merge_stderr) {
   CommandResult r;
   FILE* pipe = popen((command + (merge_stderr ? " 2>&1" : "")).c_str(), "r");

@@ -19,6 +19,12 @@ std::filesystem::path datasets();
 std::filesystem::path source_dir();
 // The built facepipe command (for tests that run it as a user would).
 std::filesystem::path facepipe_binary();
+// "'<facepipe_binary>' --models-dir '<shared_models>' ": the start of a shell command line.
+std::string facepipe_command();
+// datasets()/video_frames/<person>/frame_<NNN>.jpg, the bundled frames.
+std::string video_frame(const std::string& person, int n);
+// `path` in single quotes for a shell command line.
+std::string shell_quoted(const std::filesystem::path& path);
 
 // Runs a shell command; returns its exit code and what it printed on stdout (stderr too with `merge_stderr`).
 struct CommandResult {
