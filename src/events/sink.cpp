@@ -6,6 +6,7 @@
 #include <mutex>
 
 #include "core/error.h"
+#include "events/mqtt_sink.h"
 #include "queue/queue.h"
 
 namespace facepipe::events {
@@ -47,6 +48,8 @@ class QueueSink : public EventSink {
 std::unique_ptr<EventSink> open_event_sink(const std::string& url) {
   if (url == "stdout:") return std::make_unique<LineSink>(std::cout);
   if (url.rfind("file:", 0) == 0) return std::make_unique<LineSink>(url.substr(5));
+  if (url.rfind("mqtt://", 0) == 0 || url.rfind("mqtts://", 0) == 0)
+    return std::make_unique<MqttSink>(parse_mqtt_url(url));
   if (url.rfind("http://", 0) == 0 || url.rfind("https://", 0) == 0)
     return std::make_unique<QueueSink>(nullptr, queue::open_queue_url(url));
   if (url.rfind("memory:", 0) == 0 || url.rfind("sqlite:", 0) == 0) {
