@@ -5,6 +5,9 @@
 
 #include <fmt/format.h>
 
+#include <filesystem>
+#include <fstream>
+
 #include "events/describe.h"
 #include "events/sink.h"
 #include "queue/queue.h"
@@ -104,6 +107,46 @@ TEST(Results, ParsesUtcTimes) {
        {"", "2026-12-02", "2026-12-02T01:02:03", "2026-12-02T01:02:03.Z", "2026-13-02T01:02:03Z",
         "2026-12-02T01:02:03.456+01:00", "2026-12-02T01:02:03.456Zjunk"})
     EXPECT_FALSE(parse_utc_ms(bad)) << bad;
+}
+
+}  // namespace
+}  // namespace facepipe::events
+
+namespace facepipe::events {
+namespace {
+
+// `facepipe events send`, the new user's check of a sink: delivered, refused URL, unreachable broker.
+TEST(EventsSend, DeliversTheSampleAndSaysWhichSinkFailed) {
+  const auto file = std::filesystem::temp_directory_path() / ("fp_events_send_" + std::to_string(::getpid()));
+  std::filesystem::remove(file);
+  const std::string fp = testing::facepipe_binary().string();
+  auto r =
+      testing::run_with_test_aws(fp + " events send --camera door --name Obama --sink file:" + file.string());
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  std::ifstream in(file);
+  std::vector<json> lines;
+  for (std::string l; std::getline(in, l);) lines.push_back(json::parse(l));
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_EQ(lines[0]["type"], "face.entered");
+  EXPECT_EQ(lines[1]["type"], "face.left");
+  EXPECT_EQ(lines[1]["camera"], "door");
+  EXPECT_EQ(lines[1]["name"], "Obama");
+  std::filesystem::remove(file);
+
+  r = testing::run_with_test_aws(fp + " events send --sink 'mqtt://h/a/+'");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("mqtt://[USER[:PASSWORD]@]HOST[:PORT]"), std::string::npos) << r.output;
+  r = testing::run_with_test_aws(fp + " events send --sink nonsense");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("webhook+http(s)://"), std::string::npos) << r.output;
+
+  const int port = testing::free_port();
+  r = testing::run_with_test_aws(fp +
+                                 " events send --timeout 1 --sink mqtt://127.0.0.1:" + std::to_string(port));
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("FAILED: not acknowledged within 1 s: cannot connect: Connection refused"),
+            std::string::npos)
+      << r.output;
 }
 
 }  // namespace
