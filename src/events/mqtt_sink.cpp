@@ -396,6 +396,9 @@ struct MqttSink::State {
           {
             std::lock_guard lock(mu);
             if (!refused.empty()) why = refused;
+            if (loop_rc == MOSQ_ERR_TLS && !library_error.empty())
+              why += " " + library_error;  // OpenSSL's reason
+            library_error.clear();
             refused.clear();
           }
           failed(was_connected ? "connection lost: " + why : "cannot connect: " + why);
@@ -409,6 +412,8 @@ struct MqttSink::State {
   }
 
   std::string refused;  // the broker's CONNACK refusal, under mu
+  std::string
+      library_error;  // libmosquitto's last error log line (OpenSSL's reason for a TLS error), under mu
 };
 
 namespace {
@@ -425,6 +430,13 @@ void on_connect(mosquitto*, void* obj, int rc) {
 
 void on_publish(mosquitto*, void* obj, int mid) { static_cast<MqttSink::State*>(obj)->on_acknowledged(mid); }
 
+void on_log(mosquitto*, void* obj, int level, const char* text) {
+  if (!(level & MOSQ_LOG_ERR) || !text) return;
+  auto* s = static_cast<MqttSink::State*>(obj);
+  std::lock_guard lock(s->mu);
+  s->library_error = std::string(text).substr(0, 300);
+}
+
 }  // namespace
 
 MqttSink::MqttSink(MqttConfig config) : state_(std::make_unique<State>()) {
@@ -440,6 +452,7 @@ MqttSink::MqttSink(MqttConfig config) : state_(std::make_unique<State>()) {
   mosquitto_max_inflight_messages_set(s.mosq, 100);
   mosquitto_connect_callback_set(s.mosq, on_connect);
   mosquitto_publish_callback_set(s.mosq, on_publish);
+  mosquitto_log_callback_set(s.mosq, on_log);
   mosquitto_will_set(s.mosq, s.available_topic.c_str(), 7, "offline", 1, true);
   if (!s.config.username.empty())
     mosquitto_username_pw_set(s.mosq, s.config.username.c_str(),

@@ -212,6 +212,40 @@ TEST_F(MqttSinkTest, HostileNamesBecomeSafeTopicLevels) {
   }
 }
 
+// mqtts:// to a broker with a certificate for 127.0.0.1 made by openssl here: trusted through ?ca=, and
+// refused (no connection, a clear last error) against the system's CAs.
+TEST(MqttSinkTls, ConnectsOverTlsWithTheGivenCaAndRefusesAnUntrustedBroker) {
+  if (!testing::on_path("mosquitto") || !testing::on_path("openssl"))
+    GTEST_SKIP() << "needs mosquitto and openssl";
+  const fs::path dir = fs::temp_directory_path() / ("fp_mqtts_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const std::string cert = (dir / "cert.pem").string(), key = (dir / "key.pem").string();
+  ASSERT_EQ(std::system(("openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 -addext "
+                         "subjectAltName=IP:127.0.0.1 -keyout " +
+                         key + " -out " + cert + " >/dev/null 2>&1")
+                            .c_str()),
+            0);
+  MosquittoBroker broker(dir, "cafile " + cert + "\ncertfile " + cert + "\nkeyfile " + key + "\n");
+  ASSERT_TRUE(broker.start()) << testing::on_path("mosquitto");
+  const std::string base = "mqtts://127.0.0.1:" + std::to_string(broker.port());
+  {
+    MqttSink sink(parse_mqtt_url(base + "?ca=" + cert));
+    sink.publish(event("face.entered", "door-1", "Obama"));
+    ASSERT_TRUE(sink.wait_acknowledged(10s)) << sink.last_error();
+    EXPECT_TRUE(sink.connected());
+  }
+  MqttSink untrusted(parse_mqtt_url(base + "?reconnect_max=1"));
+  const auto end = std::chrono::steady_clock::now() + 10s;
+  while (untrusted.last_error().empty() && std::chrono::steady_clock::now() < end)
+    std::this_thread::sleep_for(20ms);
+  EXPECT_FALSE(untrusted.connected());
+  EXPECT_NE(untrusted.last_error().find("certificate verify failed"), std::string::npos)
+      << untrusted.last_error();
+  EXPECT_EQ(untrusted.pending(), 0u);
+  fs::remove_all(dir);
+}
+
 TEST(MqttSinkUrl, ParsesTheDocumentedFormsAndRefusesOthersNamingTheValidOnes) {
   const MqttConfig a = parse_mqtt_url("mqtt://127.0.0.1");
   EXPECT_EQ(a.host, "127.0.0.1");

@@ -26,10 +26,12 @@ namespace facepipe::testing {
 
 class MosquittoBroker {
  public:
-  explicit MosquittoBroker(const std::filesystem::path& dir) : dir_(dir), port_(free_port()) {
+  // `listener_extra`: lines for the listener (e.g. TLS: cafile, certfile, keyfile).
+  explicit MosquittoBroker(const std::filesystem::path& dir, const std::string& listener_extra = "")
+      : dir_(dir), port_(free_port()) {
     std::filesystem::create_directories(dir_);
     std::ofstream(dir_ / "mosquitto.conf") << "listener " << port_ << " 127.0.0.1\n"
-                                           << "allow_anonymous true\npersistence false\n"
+                                           << listener_extra << "allow_anonymous true\npersistence false\n"
                                            << "log_dest file " << (dir_ / "mosquitto.log").string() << "\n"
                                            << "log_type all\n"
                                            // As root it would switch to the user "mosquitto", who cannot
