@@ -11,6 +11,7 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 #include <vector>
@@ -232,7 +233,7 @@ struct MqttSink::State {
     std::string name;
     bool known = false;
     std::string since;
-    json distance;
+    std::optional<double> distance;
   };
   struct Camera {
     std::string level;                    // the camera's topic level
@@ -271,7 +272,7 @@ struct MqttSink::State {
                         {"name", t.name},
                         {"known", t.known},
                         {"since", t.since},
-                        {"distance", t.distance}});
+                        {"distance", t.distance ? json(*t.distance) : json(nullptr)}});
       names.insert(t.name);
     }
     return {{"camera", cam.raw},
@@ -579,7 +580,9 @@ void MqttSink::publish(const json& event) {
       }
       t->second.name = name.substr(0, 256);
       t->second.known = event.value("known", false);
-      t->second.distance = event.contains("distance") ? event["distance"] : json(nullptr);
+      t->second.distance = event.contains("distance") && event["distance"].is_number()
+                               ? std::optional<double>(event["distance"].get<double>())
+                               : std::nullopt;
       touched.insert(t->second.name);
     }
     for (const std::string& person : touched) {

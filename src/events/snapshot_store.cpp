@@ -87,7 +87,10 @@ void SnapshotStore::scan() {
       if (!file.is_regular_file() || file.is_symlink() || !looks_like_snapshot(name)) continue;
       const uint64_t size = file.file_size(ec);
       if (ec) continue;
-      by_age_[name] = {dir + "/" + name, size};
+      std::string relative = dir;
+      relative += '/';
+      relative += name;
+      by_age_[name] = {std::move(relative), size};
       bytes_ += size;
     }
   }
