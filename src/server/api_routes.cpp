@@ -16,15 +16,6 @@ namespace {
 
 using nlohmann::json;
 
-Response from_sqs(const SqsReply& reply) {
-  Response r;
-  r.status = reply.status;
-  r.content_type = reply.content_type;
-  r.body = reply.body;
-  for (const auto& [k, v] : reply.headers) r.headers.emplace_back(k, v);
-  return r;
-}
-
 std::string xml_escaped(const std::string& s) {
   std::string out;
   for (char c : s) {
@@ -171,7 +162,7 @@ void add_sqs_routes(RouteTable& routes, queue::QueueService* queues, service::Me
     metrics.inc("facepipe_sqs_requests_total", std::string("protocol=\"") +
                                                    (json_protocol ? "json" : "query") + "\",status=\"" +
                                                    std::to_string(reply.status) + "\"");
-    return from_sqs(reply);
+    return to_response(reply);
   };
   auto json_target = [](const Request& r) { return r.has_header("X-Amz-Target"); };
   // Receives may long-poll (WaitTimeSeconds up to 20 s): on the long-wait threads.
