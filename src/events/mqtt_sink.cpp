@@ -492,12 +492,6 @@ MqttSink::~MqttSink() {
   mosquitto_destroy(s.mosq);
 }
 
-void MqttSink::interrupt() {
-  std::lock_guard lock(state_->mu);
-  state_->stopping = true;
-  state_->changed.notify_all();
-}
-
 bool MqttSink::connected() const { return state_->connected; }
 
 size_t MqttSink::pending() const {

@@ -38,7 +38,7 @@
 #include <memory>
 #include <string>
 
-#include "events/fanout.h"
+#include "events/fanout.h"  // redact_url
 #include "events/sink.h"
 
 namespace facepipe::events {
@@ -67,16 +67,17 @@ MqttConfig parse_mqtt_url(const std::string& url);
 // A topic level made from a camera or person name (see the top of this file); never empty.
 std::string mqtt_topic_level(const std::string& name);
 
-class MqttSink : public EventSink, public Interruptible {
+class MqttSink : public EventSink {
  public:
   // Starts connecting in the background and returns at once; a broker that is down is retried.
   explicit MqttSink(MqttConfig config);
-  ~MqttSink() override;  // publishes "offline", waits up to 2 s for acknowledgements, disconnects
+  // Publishes "offline", waits up to 2 s for acknowledgements, disconnects. (publish never blocks, so the
+  // sink is not Interruptible: a FanOut's stop leaves its last events their 2 s.)
+  ~MqttSink() override;
 
   // Error(kInvalidInput) for an event that is not a JSON object with a string "camera";
   // Error(kUnavailable) when max_queued messages already wait (see the top of this file).
   void publish(const nlohmann::json& event) override;
-  void interrupt() override;
 
   bool connected() const;
   size_t pending() const;  // messages not yet acknowledged by the broker

@@ -7,6 +7,8 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+
 #include "core/error.h"
 #include "events/mqtt_sink.h"
 #include "events/sink.h"
@@ -368,6 +370,58 @@ TEST(MqttSinkDown, ABrokerThatAcceptsAndNeverAnswersTimesOutAndStaysBounded) {
     EXPECT_LE(sink.pending(), 10u);
   }
   EXPECT_LT(std::chrono::steady_clock::now() - start, 8s);
+  ::close(fd);
+}
+
+TEST(MqttSinkDown, ABrokerThatConnectsButNeverAcknowledgesStaysBounded) {
+  // Answers CONNECT with a CONNACK, then reads and ignores everything: no PUBACK ever.
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(fd, 4), 0);
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  std::atomic<bool> stop{false};
+  std::thread broker([&] {
+    const int c = ::accept(fd, nullptr, nullptr);
+    if (c < 0) return;
+    char buf[4096];
+    bool acked = false;
+    timeval tv{0, 100000};
+    ::setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    while (!stop) {
+      const ssize_t n = ::recv(c, buf, sizeof buf, 0);
+      if (n == 0) break;
+      if (n > 0 && !acked) {
+        const unsigned char connack[] = {0x20, 0x02, 0x00, 0x00};
+        ::send(c, connack, sizeof connack, 0);
+        acked = true;
+      }
+    }
+    ::close(c);
+  });
+  {
+    MqttSink sink(
+        parse_mqtt_url("mqtt://127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) + "?max_queued=30"));
+    ASSERT_TRUE(eventually([&] { return sink.connected(); }, 5s));
+    std::string message;
+    int refused = 0;
+    for (int i = 0; i < 200; ++i) try {
+        sink.publish(event("face.entered", "t" + std::to_string(i), "Obama"));
+      } catch (const Error& e) {
+        EXPECT_EQ(e.kind(), ErrorKind::kUnavailable);
+        message = e.what();
+        ++refused;
+      }
+    EXPECT_LE(sink.pending(), 30u);
+    EXPECT_GT(refused, 150);
+    EXPECT_NE(message.find("does not acknowledge"), std::string::npos) << message;
+    EXPECT_FALSE(sink.wait_acknowledged(200ms));
+  }
+  stop = true;
+  broker.join();
   ::close(fd);
 }
 
