@@ -120,17 +120,7 @@ class SqliteKeyStore : public KeyStore {
         std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
             .count();
     const std::string secret = hex(random_bytes(kSecretBytes));
-    const std::string salt = random_bytes(kSaltBytes);
-    const std::string hash = sha256(salt, secret);
-    sqlite3_stmt* st =
-        prepare("INSERT INTO api_keys (id, name, role, salt, hash, created) VALUES (?1,?2,?3,?4,?5,?6)");
-    sqlite3_bind_text(st, 1, k.info.id.c_str(), -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 2, name.c_str(), -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 3, role_name(role), -1, SQLITE_STATIC);
-    sqlite3_bind_blob(st, 4, salt.data(), static_cast<int>(salt.size()), SQLITE_TRANSIENT);
-    sqlite3_bind_blob(st, 5, hash.data(), static_cast<int>(hash.size()), SQLITE_TRANSIENT);
-    sqlite3_bind_int64(st, 6, k.info.created);
-    done(st);
+    insert_key(k.info, secret);
     k.key = kPrefix + k.info.id + "_" + secret;
     return k;
   }
@@ -152,21 +142,10 @@ class SqliteKeyStore : public KeyStore {
         std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
             .count();
     k.info.expires = k.info.created + int64_t{valid_days} * 86400;
-    const std::string salt = random_bytes(kSaltBytes);
-    const std::string hash = sha256(salt, k.secret_access_key);
     exec("BEGIN IMMEDIATE");
     try {
-      sqlite3_stmt* st = prepare(
-          "INSERT INTO api_keys (id, name, role, salt, hash, created, sqs, expires) VALUES "
-          "(?1,?2,?3,?4,?5,?6,1,?7)");
-      sqlite3_bind_text(st, 1, k.info.id.c_str(), -1, SQLITE_TRANSIENT);
-      sqlite3_bind_text(st, 2, name.c_str(), -1, SQLITE_TRANSIENT);
-      sqlite3_bind_text(st, 3, role_name(role), -1, SQLITE_STATIC);
-      sqlite3_bind_blob(st, 4, salt.data(), static_cast<int>(salt.size()), SQLITE_TRANSIENT);
-      sqlite3_bind_blob(st, 5, hash.data(), static_cast<int>(hash.size()), SQLITE_TRANSIENT);
-      sqlite3_bind_int64(st, 6, k.info.created);
-      sqlite3_bind_int64(st, 7, k.info.expires);
-      done(st);
+      insert_key(k.info, k.secret_access_key);
+      sqlite3_stmt* st = nullptr;
       for (int64_t day = -1; day < valid_days; ++day) {
         const std::string date = yyyymmdd(k.info.created + day * 86400);
         const std::string key = aws::date_key(k.secret_access_key, date);
@@ -265,6 +244,23 @@ class SqliteKeyStore : public KeyStore {
     k.sqs = sqlite3_column_int(st, 5) != 0;
     k.expires = sqlite3_column_int64(st, 6);
     return k;
+  }
+  // The key's row: its info and a salted hash of its secret (verify() of API keys compares against it).
+  void insert_key(const KeyInfo& info, const std::string& secret) {
+    const std::string salt = random_bytes(kSaltBytes);
+    const std::string hash = sha256(salt, secret);
+    sqlite3_stmt* st = prepare(
+        "INSERT INTO api_keys (id, name, role, salt, hash, created, sqs, expires) VALUES "
+        "(?1,?2,?3,?4,?5,?6,?7,?8)");
+    sqlite3_bind_text(st, 1, info.id.c_str(), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, info.name.c_str(), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 3, role_name(info.role), -1, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 4, salt.data(), static_cast<int>(salt.size()), SQLITE_TRANSIENT);
+    sqlite3_bind_blob(st, 5, hash.data(), static_cast<int>(hash.size()), SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 6, info.created);
+    sqlite3_bind_int(st, 7, info.sqs ? 1 : 0);
+    sqlite3_bind_int64(st, 8, info.expires);
+    done(st);
   }
   // ALTER TABLE ... ADD COLUMN, where the column may exist already (a store opened before).
   void add_column(const char* sql) {

@@ -48,15 +48,6 @@ std::optional<std::chrono::system_clock::time_point> parse_amz_date(const std::s
   return std::chrono::system_clock::from_time_t(timegm(&tm));
 }
 
-std::string amz_date(std::chrono::system_clock::time_point t) {
-  const std::time_t tt = std::chrono::system_clock::to_time_t(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y%m%dT%H%M%SZ", &tm);
-  return buf;
-}
-
 }  // namespace
 
 bool has_sigv4(const SignedRequest& r) { return r.header("authorization").rfind(kScheme, 0) == 0; }
@@ -85,7 +76,7 @@ SigV4Outcome verify_sigv4(const SignedRequest& r, const KeyStore& keys,
     return refuse("IncompleteSignature", "Authorization header requires existence of an X-Amz-Date header.");
   if (*when < now - kMaxSkew || *when > now + kMaxSkew)
     return refuse("SignatureDoesNotMatch", "Signature expired: " + stamp + " is now earlier than " +
-                                               amz_date(now - kMaxSkew) + " (" + amz_date(now) +
+                                               aws::amz_date(now - kMaxSkew) + " (" + aws::amz_date(now) +
                                                " - 15 min.)");
   if (scope_parts[1] != stamp.substr(0, 8))
     return refuse("SignatureDoesNotMatch", "Credential should be scoped to a valid date: " + scope_parts[1] +

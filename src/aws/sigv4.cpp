@@ -90,6 +90,8 @@ std::string url_decode(const std::string& s) {
   return out;
 }
 
+}  // namespace
+
 std::string amz_date(std::chrono::system_clock::time_point when) {
   const std::time_t t = std::chrono::system_clock::to_time_t(when);
   std::tm tm{};
@@ -98,8 +100,6 @@ std::string amz_date(std::chrono::system_clock::time_point when) {
   std::strftime(buf, sizeof buf, "%Y%m%dT%H%M%SZ", &tm);
   return buf;
 }
-
-}  // namespace
 
 Credentials Credentials::from_environment() {
   const char* id = std::getenv("AWS_ACCESS_KEY_ID");

@@ -41,6 +41,9 @@ std::string signing_key(const std::string& date_key, const std::string& region, 
 std::string signature_hex(const std::string& signing_key, const std::string& amz_date,
                           const std::string& scope, const std::string& canonical_request);
 
+// X-Amz-Date's form of `when`: YYYYMMDDTHHMMSSZ (UTC).
+std::string amz_date(std::chrono::system_clock::time_point when);
+
 // Building blocks, exposed for the tests.
 std::string sha256_hex(const std::string& data);
 std::string canonical_request(const HttpRequest& request, const std::string& service,

@@ -19,7 +19,7 @@ Response answer(const api::CompreFaceApi& api, const Request& request, service::
   } catch (const Error& e) {  // a malformed multipart body: the client's mistake
     out = api::compreface_error(400, api::code::kIncorrectArgument, e.what());
   }
-  metrics.inc("facepipe_http_requests_total", "route=\"api\",status=\"" + std::to_string(out.status) + "\"");
+  metrics.inc(service::metric::kHttpRequests, "route=\"api\",status=\"" + std::to_string(out.status) + "\"");
   return to_server_response(out);
 }
 
