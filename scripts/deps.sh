@@ -10,6 +10,7 @@ packages=(
   libsqlite3-dev sqlite3 libzip-dev zlib1g-dev
   libavformat-dev libavcodec-dev libavutil-dev libswscale-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  libmosquitto-dev mosquitto mosquitto-clients  # the MQTT event sink; its tests run a real broker
   python3 python3-venv
   clang libclang-rt-14-dev  # libFuzzer + ASan/UBSan for scripts/fuzz.sh
   imagemagick                # CMYK/YCCK JPEG tests: ImageMagick writes them, Pillow is the reference

@@ -19,6 +19,7 @@
 #include "cli/commands.h"
 #include "core/error.h"
 #include "core/file.h"
+#include "events/describe.h"
 #include "gallery/gallery.h"
 #include "image/codec.h"
 #include "queue/queue.h"
@@ -262,7 +263,11 @@ void register_results(CLI::App& app, GlobalOptions&) {
         last_seen = std::chrono::steady_clock::now();
         const json body = json::parse(m.body, nullptr, false);
         const std::string id = body.is_object() ? body.value("request_id", "?") : "?";
-        const auto sent = sent_ms(id);
+        // A camera's event (face.entered, ...) carries its own time: latency is from the moment it happened.
+        const bool camera_event = events::is_camera_event(body);
+        const auto sent = camera_event && body["time"].is_string()
+                              ? events::parse_utc_ms(body["time"].get<std::string>())
+                              : sent_ms(id);
         // Latency since sending includes any time the answer sat in the queue before this retriever started;
         // the queue's SentTimestamp tells the two apart.
         const double latency = sent ? static_cast<double>(now_ms() - *sent) / 1000.0 : -1;
@@ -295,10 +300,15 @@ void register_results(CLI::App& app, GlobalOptions&) {
             timing += fmt::format("{}queued {:.2f} s before results started", timing.empty() ? "" : "; ",
                                   waited_before_start);
           if (!timing.empty()) timing = " (" + timing + ")";
-          std::cout << fmt::format("{:<32} {:<16} latency {:>6.2f} s{}{}\n", id,
-                                   body.is_object() ? body.value("result", "?") : m.body, latency, timing,
-                                   records)
-                    << std::flush;
+          if (camera_event)
+            std::cout << fmt::format("{}  latency {:.2f} s{}\n", events::describe_event(body), latency,
+                                     timing)
+                      << std::flush;
+          else
+            std::cout << fmt::format("{:<32} {:<16} latency {:>6.2f} s{}{}\n", id,
+                                     body.is_object() ? body.value("result", "?") : m.body, latency, timing,
+                                     records)
+                      << std::flush;
         }
         q->remove(m.receipt_handle);
       }

@@ -112,6 +112,7 @@ int run(int argc, char** argv) {
   register_video_commands(app, global);
   register_keys_commands(app, global);
   register_people_commands(app, global);
+  register_events_commands(app, global);
 
   try {
     app.parse(argc, argv);

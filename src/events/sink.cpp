@@ -6,6 +6,8 @@
 #include <mutex>
 
 #include "core/error.h"
+#include "events/mqtt_sink.h"
+#include "events/webhook_sink.h"
 #include "queue/queue.h"
 
 namespace facepipe::events {
@@ -47,6 +49,9 @@ class QueueSink : public EventSink {
 std::unique_ptr<EventSink> open_event_sink(const std::string& url) {
   if (url == "stdout:") return std::make_unique<LineSink>(std::cout);
   if (url.rfind("file:", 0) == 0) return std::make_unique<LineSink>(url.substr(5));
+  if (url.rfind("mqtt://", 0) == 0 || url.rfind("mqtts://", 0) == 0)
+    return std::make_unique<MqttSink>(parse_mqtt_url(url));
+  if (url.rfind("webhook+", 0) == 0) return std::make_unique<WebhookSink>(parse_webhook_url(url));
   if (url.rfind("http://", 0) == 0 || url.rfind("https://", 0) == 0)
     return std::make_unique<QueueSink>(nullptr, queue::open_queue_url(url));
   if (url.rfind("memory:", 0) == 0 || url.rfind("sqlite:", 0) == 0) {
@@ -57,9 +62,12 @@ std::unique_ptr<EventSink> open_event_sink(const std::string& url) {
     auto q = svc->create(url.substr(hash + 1), {});
     return std::make_unique<QueueSink>(std::move(svc), std::move(q));
   }
-  throw Error(ErrorKind::kInvalidInput, "no event sink for '" + url +
-                                            "'; use stdout:, file:PATH, an SQS queue URL, or memory:#QUEUE / "
-                                            "sqlite:PATH#QUEUE");
+  throw Error(
+      ErrorKind::kInvalidInput,
+      "no event sink for '" + url +
+          "'; use stdout:, file:PATH, mqtt://HOST[:PORT][/PREFIX] (or mqtts://), "
+          "webhook+http(s)://HOST/PATH, "
+          "an SQS queue URL (http(s)://HOST[:PORT]/ACCOUNT/QUEUE), or memory:#QUEUE / sqlite:PATH#QUEUE");
 }
 
 }  // namespace facepipe::events

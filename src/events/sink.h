@@ -4,7 +4,9 @@
 //   "file:PATH"                            one JSON object a line appended to PATH (created)
 //   "http(s)://HOST[:PORT]/ACCOUNT/QUEUE"  a message on that SQS queue (serve's, AWS SQS, moto)
 //   "memory:" / "sqlite:PATH" + "#QUEUE"   a message on a queue of the embedded store (tests, one machine)
-// MQTT and webhooks are further schemes of open_event_sink (the streams work).
+//   "mqtt://HOST[:PORT][/PREFIX]" / mqtts://  MQTT topics, retained presence, Home Assistant (mqtt_sink.h)
+//   "webhook+http(s)://HOST/PATH"          an HTTP POST of each event, with retries (webhook_sink.h)
+// Several at once, without one holding up the others: events/fanout.h.
 #pragma once
 
 #include <memory>

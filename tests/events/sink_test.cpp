@@ -51,7 +51,7 @@ TEST(EventSink, QueueSinkPutsEachEventOnTheQueue) {
 }
 
 TEST(EventSink, UnknownSchemesAreRefusedWithTheKnownOnes) {
-  for (const char* url : {"mqtt://broker/topic", "memory:", "nonsense"}) {
+  for (const char* url : {"gopher://broker/topic", "memory:", "nonsense"}) {
     try {
       open_event_sink(url);
       ADD_FAILURE() << url << " opened";
