@@ -10,17 +10,17 @@
 #include "core/error.h"
 
 // Why a hand-written kernel over an interleaved matrix, not oneDNN's matmul or FAISS (measured with
-// bench/gallery_bench.cpp, figures in README "Gallery size"):
+// bench/gallery_bench.cpp and bench/extra/faiss_compare.cpp, figures in README "Gallery size"):
 // - One query against the gallery is a matrix-vector product: memory-bound, every stored float is read
-//   once whatever computes it. oneDNN's matmul (M=1) and FAISS's IndexFlatL2 read the same bytes, and both
-//   use ||q||^2 + ||x||^2 - 2 q.x, whose rounding differs from the reference loop's and can swap two
-//   near-equal people. This kernel reads the same bytes at the same speed and gives today's distances bit
-//   for bit: 8 rows interleaved per block, so each AVX2 lane runs the reference's own sequence
-//   `sum += (q[k] - x[k])^2` for one row (no reassociation, no FMA: index.cpp is built with
-//   -ffp-contract=off).
-// - FAISS's IVF (approximate) is the only way under 10 ms at 10^6 x 512 (2 GB of fp32 cannot be read that
-//   fast on this machine), but it breaks the exact semantics the course and the golden tests depend on, and
-//   its lists cannot drop a row in O(1); it is measured, not adopted.
+//   once whatever computes it. oneDNN's matmul (M=1) and FAISS's IndexFlatL2 use
+//   ||q||^2 + ||x||^2 - 2 q.x, whose rounding differs from the reference loop's and can swap two
+//   near-equal people, and they were slower here (oneDNN 1.5-1.9x at 10^5-10^6 rows, FAISS flat 2.5x at
+//   10^5 x 128). This kernel gives today's distances bit for bit: 8 rows interleaved per block, so each
+//   AVX2 lane runs the reference's own sequence `sum += (q[k] - x[k])^2` for one row (no reassociation, no
+//   FMA: index.cpp is built with -ffp-contract=off).
+// - FAISS's IVF (approximate) is the way under 10 ms at 10^6 (2 GB of fp32 at 512-d cannot be read that
+//   fast here), but it breaks the exact semantics the course and the golden tests depend on, its lists
+//   cannot drop a row in O(1), and its training is slow on Debian's reference BLAS: measured, not adopted.
 namespace facepipe::gallery {
 namespace {
 
@@ -88,8 +88,10 @@ BlockKernel kernel() {
 
 // Blocks per unit of work: 512 blocks = 4096 rows, 2 MB of 128-d rows; a stack buffer of their distances.
 constexpr size_t kChunkBlocks = 512;
-// Below this many floats one thread is faster than waking a team (a query over a few thousand rows).
-constexpr size_t kParallelFloats = size_t{1} << 21;
+// Below this many floats (32 MB, twice the L3 cache) one thread is faster than waking a team; above it,
+// the second core adds memory bandwidth. Measured: under load, a team over 10^4 x 512 was slower than one
+// thread (bench/gallery_bench.cpp).
+constexpr size_t kParallelFloats = size_t{1} << 23;
 
 }  // namespace
 

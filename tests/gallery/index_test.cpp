@@ -137,6 +137,40 @@ TEST(GalleryIndex, ExactOnRandomEmbeddingsThroughAddsAndRemovals) {
   }
 }
 
+// Large enough for the two-thread path (over 2^23 floats), with ties planted across the threads' halves.
+TEST(GalleryIndex, TheParallelSearchIsExactAndKeepsInsertionOrderOnTies) {
+  std::mt19937 rng(21);
+  constexpr int kDim = 512;
+  constexpr size_t kRows = 20000;
+  EmbeddingIndex index;
+  index.reset(kDim);
+  Rows rows;
+  std::vector<int64_t> keys;
+  std::vector<std::string> persons;
+  std::vector<float> flat;
+  for (size_t i = 0; i < kRows; ++i) {
+    rows.emplace_back("p" + std::to_string(i), i == kRows - 3 ? rows[123].second : random_unit(rng, kDim));
+    keys.push_back(static_cast<int64_t>(i + 1));
+    persons.push_back(rows.back().first);
+    flat.insert(flat.end(), rows.back().second.begin(), rows.back().second.end());
+  }
+  index.add_many(keys, persons, flat);
+  for (int q = 0; q < 10; ++q) {
+    const auto query = random_unit(rng, kDim);
+    const Match want = brute_force(rows, query);
+    const auto got = index.nearest(query.data());
+    EXPECT_EQ(got.person, want.nearest);
+    EXPECT_EQ(std::sqrt(got.squared), want.distance);
+  }
+  // A tie between row 124 and row 19998: the earlier one wins, also after it moved (a removal).
+  EXPECT_EQ(index.nearest(rows[123].second.data()).person, "p123");
+  ASSERT_TRUE(index.remove(5));  // row 19999 (key 20000) moves into row 4
+  EXPECT_EQ(index.nearest(rows[123].second.data()).person, "p123");
+  ASSERT_TRUE(index.remove(124));
+  EXPECT_EQ(index.nearest(rows[123].second.data()).person, rows[kRows - 3].first);
+  EXPECT_EQ(index.nearest(rows[123].second.data()).squared, 0.f);
+}
+
 TEST(GalleryIndex, MatchesWhileOthersAddAndRemove) {
   // In memory: the same code as a file gallery, without a disk sync per change slowing the writers.
   auto g = Gallery::in_memory("test/128");
