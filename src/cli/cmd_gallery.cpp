@@ -1,30 +1,82 @@
 // facepipe gallery import | list | remove: manage a gallery database without the engine.
+#include <chrono>
 #include <iostream>
 
 #include <fmt/format.h>
 
 #include "cli/commands.h"
 #include "core/error.h"
+#include "gallery/bulk_import.h"
 #include "gallery/data_pt.h"
 #include "gallery/gallery.h"
 #include "gallery/people.h"
 
 namespace facepipe::cli {
 
+namespace {
+
+// The bulk path: progress on stderr about once a second (rows, percent of the file, rows/s), the result on
+// stdout.
+void import_embeddings_csv(const std::string& db, const std::string& file, const std::string& embedder_id,
+                           bool as_json) {
+  using Clock = std::chrono::steady_clock;
+  const auto start = Clock::now();
+  auto last = start;
+  const auto result =
+      gallery::import_embeddings_csv_into(db, file, embedder_id, [&](const gallery::BulkImportProgress& p) {
+        const auto now = Clock::now();
+        if (now - last < std::chrono::seconds(1) && p.bytes < p.total_bytes) return;
+        last = now;
+        const double s = std::chrono::duration<double>(now - start).count();
+        std::cerr << fmt::format(
+            "import: {} rows read, {:.0f}% of the file, {:.0f} rows/s\n", p.rows,
+            p.total_bytes ? 100.0 * static_cast<double>(p.bytes) / static_cast<double>(p.total_bytes) : 100.0,
+            s > 0 ? static_cast<double>(p.rows) / s : 0.0);
+      });
+  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  if (as_json) {
+    nlohmann::json skipped = nlohmann::json::array();
+    for (const auto& [name, why] : result.skipped_examples)
+      skipped.push_back({{"name", name}, {"reason", why}});
+    std::cout << nlohmann::json{{"gallery", db},
+                                {"embedder", embedder_id},
+                                {"imported", result.added},
+                                {"skipped_count", result.skipped},
+                                {"skipped", skipped},
+                                {"seconds", seconds}}
+                     .dump(2)
+              << "\n";
+    return;
+  }
+  std::cout << fmt::format("imported {} embeddings into {} ({}) in {:.1f} s", result.added, db, embedder_id,
+                           seconds);
+  if (result.skipped) std::cout << "; skipped " << result.skipped << " already there (the same embedding)";
+  std::cout << "\n";
+}
+
+}  // namespace
+
 void register_gallery_commands(CLI::App& app, GlobalOptions& /*global*/) {
   auto* gallery_cmd = app.add_subcommand("gallery", "manage a gallery: import a data.pt, list, remove people");
   gallery_cmd->require_subcommand(1);
 
-  auto* import = gallery_cmd->add_subcommand("import", "import facenet-pytorch's data.pt ([embeddings, names])");
+  auto* import = gallery_cmd->add_subcommand(
+      "import",
+      "import facenet-pytorch's data.pt ([embeddings, names]) or an embeddings .csv "
+      "(name,v1,...,vD a line; millions of rows, one transaction)");
   auto db = std::make_shared<std::string>();
   auto file = std::make_shared<std::string>();
   auto embedder_id = std::make_shared<std::string>(gallery::kDataPtEmbedderId);
   import->add_option("--gallery", *db, "gallery database (created when missing)")->required();
   import->add_option("--embedder-id", *embedder_id, "the embedder that made the embeddings")->capture_default_str();
-  import->add_option("file", *file, "data.pt")->required()->check(CLI::ExistingFile);
+  import->add_option("file", *file, "data.pt, or embeddings .csv/.txt")->required()->check(CLI::ExistingFile);
   auto import_json = std::make_shared<bool>(false);
   import->add_flag("--json", *import_json, "print JSON: {gallery, embedder, imported, skipped}");
   import->callback([db, file, embedder_id, import_json] {
+    if (gallery::is_embeddings_csv(*file)) {
+      import_embeddings_csv(*db, *file, *embedder_id, *import_json);
+  return;
+}
     const auto result = gallery::import_data_pt_into(*db, *file, *embedder_id);
   if (*import_json) {
     nlohmann::json skipped = nlohmann::json::array();

@@ -12,7 +12,7 @@
 #include <unordered_map>
 
 #include "core/error.h"
-#include "face/distance.h"
+#include "gallery/index.h"
 
 namespace facepipe::gallery {
 namespace {
@@ -29,8 +29,8 @@ constexpr const char* kNewUuidSql =
 // from). Opening a version-1 gallery read-write migrates it in place, in one transaction.
 constexpr int kSchemaVersion = 2;
 
-// Galleries are small (people x a few embeddings) and matched far more often than changed, so every
-// embedding lives in one contiguous matrix in memory, rebuilt after a change; SQLite only persists.
+// Every embedding lives in one contiguous matrix in memory (gallery/index.h), searched without the SQLite
+// mutex and changed row by row as faces come and go (no reload); SQLite only persists.
 class SqliteGallery : public Gallery {
  public:
   SqliteGallery(const std::string& location, const std::string& embedder_id, bool read_only = false)
@@ -151,10 +151,93 @@ class SqliteGallery : public Gallery {
       exec("ROLLBACK");
       throw;
     }
-    if (dim_ == 0) dim_ = static_cast<int>(embedding.size());
-    names_.push_back(name);
-    matrix_.insert(matrix_.end(), embedding.begin(), embedding.end());
+    if (dim_ == 0) {
+      dim_ = static_cast<int>(embedding.size());
+      index_.reset(dim_);
+    }
+    index_.add(rowid, name, embedding.data());
     return id;
+  }
+
+  BulkAddResult add_bulk(const std::function<bool(std::string&, face::Embedding&)>& next,
+                         const std::function<void(size_t)>& progress) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    BulkAddResult result;
+    // Duplicates by content hash; the value is a stored key (>= 0) or -(position in this import + 1).
+    std::unordered_multimap<uint64_t, int64_t> seen;
+    for (const auto& [h, key] : index_.row_hashes()) seen.emplace(h, key);
+    std::vector<int64_t> keys;
+    std::vector<std::string> persons;
+    std::vector<float> rows;
+    int dim = dim_;
+    auto skip = [&](const std::string& name, std::string why) {
+      ++result.skipped;
+      if (result.skipped_examples.size() < 100) result.skipped_examples.emplace_back(name, std::move(why));
+    };
+    Statement person_st(db_, "INSERT OR IGNORE INTO people (name) VALUES (?1)");
+    Statement embedding_st(db_, "INSERT INTO embeddings (person, vector) VALUES (?1, ?2)");
+    Statement face_st(
+        db_, (std::string("INSERT INTO faces (embedding, uuid) VALUES (?1, ") + kNewUuidSql + ")").c_str());
+    exec("BEGIN IMMEDIATE");
+    try {
+      std::string name;
+      face::Embedding embedding;
+      size_t read = 0;
+      while (next(name, embedding)) {
+        ++read;
+        const std::string where = " (row " + std::to_string(read) + ")";
+        if (name.empty() || name == kUnknown)
+          throw Error(ErrorKind::kInvalidInput,
+                      "a person needs a name other than '' and '" + std::string(kUnknown) + "'" + where);
+        if (embedding.empty())
+          throw Error(ErrorKind::kInvalidInput, "empty embedding for '" + name + "'" + where);
+        for (float v : embedding)
+          if (!std::isfinite(v))
+            throw Error(ErrorKind::kInvalidInput, "embedding for '" + name + "' is not finite" + where);
+        if (dim == 0) dim = static_cast<int>(embedding.size());
+        if (static_cast<int>(embedding.size()) != dim)
+          throw Error(ErrorKind::kConflict, "embedding of " + std::to_string(embedding.size()) +
+                                                " values for a gallery of dimension " + std::to_string(dim) +
+                                                where);
+        const uint64_t h = EmbeddingIndex::hash_row(embedding.data(), dim);
+        bool duplicate = false;
+        for (auto [it, end] = seen.equal_range(h); it != end && !duplicate; ++it) {
+          if (it->second >= 0) {
+            duplicate = index_.row(it->second) == embedding;
+            if (duplicate) skip(name, "already in the gallery (the same embedding)");
+          } else {
+            const size_t pos = static_cast<size_t>(-it->second - 1);
+            duplicate = std::equal(embedding.begin(), embedding.end(),
+                                   rows.begin() + static_cast<std::ptrdiff_t>(pos * dim));
+            if (duplicate) skip(name, "the same embedding as an earlier row");
+          }
+        }
+        if (!duplicate) {
+          person_st.text(1, name).done(*this);
+          embedding_st.text(1, name).blob(2, embedding.data(), embedding.size() * sizeof(float)).done(*this);
+          const int64_t rowid = sqlite3_last_insert_rowid(db_);
+          face_st.int64(1, rowid).done(*this);
+          seen.emplace(h, -static_cast<int64_t>(keys.size()) - 1);
+          keys.push_back(rowid);
+          persons.push_back(name);
+          rows.insert(rows.end(), embedding.begin(), embedding.end());
+        }
+        if (progress && read % 10000 == 0) progress(read);
+      }
+      if (dim_ == 0 && dim != 0) set_meta("dim", std::to_string(dim));
+      exec("COMMIT");
+      if (progress && read % 10000 != 0) progress(read);
+    } catch (...) {
+      exec("ROLLBACK");
+      throw;
+    }
+    if (dim_ == 0 && dim != 0) {
+      dim_ = dim;
+      index_.reset(dim_);
+    }
+    index_.add_many(keys, persons, rows);
+    result.added = keys.size();
+    return result;
   }
 
   bool add_person(const std::string& name) override {
@@ -231,11 +314,14 @@ class SqliteGallery : public Gallery {
     std::lock_guard<std::mutex> lock(mu_);
     auto found = find_face(id);
     if (!found) return std::nullopt;
-    sqlite3_stmt* st =
-        prepare("DELETE FROM embeddings WHERE id = (SELECT embedding FROM faces WHERE uuid = ?1)");
+    sqlite3_stmt* st = prepare("SELECT embedding FROM faces WHERE uuid = ?1");
     sqlite3_bind_text(st, 1, id.c_str(), -1, SQLITE_TRANSIENT);
+    const int64_t key = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+    sqlite3_finalize(st);
+    st = prepare("DELETE FROM embeddings WHERE id = ?1");
+    sqlite3_bind_int64(st, 1, key);
     step_done(st);
-    reload();
+    index_.remove(key);
     return found;
   }
 
@@ -243,7 +329,10 @@ class SqliteGallery : public Gallery {
     std::lock_guard<std::mutex> lock(mu_);
     const int n = person.empty() ? run("DELETE FROM embeddings", {})
                                  : run("DELETE FROM embeddings WHERE person = ?1", {person});
-    reload();
+    if (person.empty())
+      index_.reset(dim_);
+    else
+      index_.remove_person(person);
     return static_cast<size_t>(n);
   }
 
@@ -265,14 +354,14 @@ class SqliteGallery : public Gallery {
       exec("ROLLBACK");
       throw;
     }
-    reload();
+    index_.rename(from, to);
   }
 
   void remove(const std::string& name) override {
     std::lock_guard<std::mutex> lock(mu_);
     if (run("DELETE FROM people WHERE name = ?1", {name}) == 0)
       throw Error(ErrorKind::kNotFound, "no person '" + name + "' in the gallery");
-    reload();
+    index_.remove_person(name);
   }
 
   std::vector<Person> people() const override {
@@ -312,78 +401,95 @@ class SqliteGallery : public Gallery {
     return out;
   }
 
+  // The searches take no SQLite lock: the index has its own, shared between searches.
   std::vector<std::pair<std::string, float>> distances(const face::Embedding& embedding) const override {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (names_.empty()) throw Error(ErrorKind::kInvalidInput, "the gallery is empty: enrol people first");
-    if (static_cast<int>(embedding.size()) != dim_)
-      throw Error(ErrorKind::kInvalidInput, "embedding of " + std::to_string(embedding.size()) +
-                                                " values for a gallery of dimension " + std::to_string(dim_));
-    std::map<std::string, float> nearest;
-    const size_t d = static_cast<size_t>(dim_);
-    for (size_t i = 0; i < names_.size(); ++i) {
-      const float* row = &matrix_[i * d];
-      const float sum = face::squared_l2_distance(embedding.data(), row, d);
-      auto [it, inserted] = nearest.try_emplace(names_[i], sum);
-      if (!inserted) it->second = std::min(it->second, sum);
-    }
+    check_query(embedding);
+    auto best = index_.per_person(embedding.data());
+    if (best.empty()) throw Error(ErrorKind::kInvalidInput, "the gallery is empty: enrol people first");
+    std::sort(best.begin(), best.end(),
+              [](const EmbeddingIndex::PersonBest& a, const EmbeddingIndex::PersonBest& b) {
+                return a.person < b.person;
+              });
     std::vector<std::pair<std::string, float>> out;
-    for (auto& [name, sum] : nearest) out.emplace_back(name, std::sqrt(sum));
+    out.reserve(best.size());
+    for (auto& p : best) out.emplace_back(std::move(p.person), std::sqrt(p.squared));
     return out;
   }
 
   Match match(const face::Embedding& embedding, float threshold) const override {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (names_.empty()) throw Error(ErrorKind::kInvalidInput, "the gallery is empty: enrol people first");
-    if (static_cast<int>(embedding.size()) != dim_)
-      throw Error(ErrorKind::kInvalidInput, "embedding of " + std::to_string(embedding.size()) +
-                                                " values for a gallery of dimension " + std::to_string(dim_));
+    check_query(embedding);
     // Squared distances in float, as torch.dist-style reference code computes; the first of equal
     // distances wins (the seed's list order).
-    float best = std::numeric_limits<float>::infinity();
-    size_t best_i = 0;
-    const size_t d = static_cast<size_t>(dim_);
-    for (size_t i = 0; i < names_.size(); ++i) {
-      const float* row = &matrix_[i * d];
-      const float sum = face::squared_l2_distance(embedding.data(), row, d);
-      if (sum < best) {
-        best = sum;
-        best_i = i;
-      }
-    }
+    const auto best = index_.nearest(embedding.data());
+    if (!best.found) throw Error(ErrorKind::kInvalidInput, "the gallery is empty: enrol people first");
     Match m;
-    m.distance = std::sqrt(best);
-    m.nearest = names_[best_i];
+    m.distance = std::sqrt(best.squared);
+    m.nearest = best.person;
     m.name = (threshold > 0 && m.distance > threshold) ? kUnknown : m.nearest;
     return m;
   }
 
   std::vector<PersonDistance> nearest_people(const face::Embedding& embedding, size_t k) const override {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (names_.empty() || k == 0) return {};
-    if (static_cast<int>(embedding.size()) != dim_)
-      throw Error(ErrorKind::kInvalidInput, "embedding of " + std::to_string(embedding.size()) +
-                                                " values for a gallery of dimension " + std::to_string(dim_));
-    const size_t d = static_cast<size_t>(dim_);
-    std::vector<PersonDistance> best;  // one per person, in first-seen order (ties keep the seed's order)
-    std::unordered_map<std::string, size_t> index;
-    for (size_t i = 0; i < names_.size(); ++i) {
-      const float* row = &matrix_[i * d];
-      const float sum = face::squared_l2_distance(embedding.data(), row, d);
-      auto [it, added] = index.emplace(names_[i], best.size());
-      if (added)
-        best.push_back({names_[i], sum});
-      else if (sum < best[it->second].distance)
-        best[it->second].distance = sum;
+    if (k == 0 || index_.size() == 0) return {};
+    check_query(embedding);
+    auto best = index_.per_person(embedding.data());
+    // Nearest first; ties keep the seed's order (the person's first stored embedding first).
+    auto closer = [](const EmbeddingIndex::PersonBest& a, const EmbeddingIndex::PersonBest& b) {
+      return a.squared < b.squared || (a.squared == b.squared && a.first_key < b.first_key);
+    };
+    if (best.size() > k) {
+      std::partial_sort(best.begin(), best.begin() + static_cast<std::ptrdiff_t>(k), best.end(), closer);
+      best.resize(k);
+    } else {
+      std::sort(best.begin(), best.end(), closer);
     }
-    std::stable_sort(best.begin(), best.end(), [](const PersonDistance& a, const PersonDistance& b) {
-      return a.distance < b.distance;
-    });
-    if (best.size() > k) best.resize(k);
-    for (auto& p : best) p.distance = std::sqrt(p.distance);
-    return best;
+    std::vector<PersonDistance> out;
+    out.reserve(best.size());
+    for (auto& p : best) out.push_back({std::move(p.person), std::sqrt(p.squared)});
+    return out;
   }
 
  private:
+  // A prepared statement reused across rows (bulk import): bind, step, reset.
+  class Statement {
+   public:
+    Statement(sqlite3* db, const char* sql) {
+      if (sqlite3_prepare_v2(db, sql, -1, &st_, nullptr) != SQLITE_OK)
+        throw Error(ErrorKind::kInternal, std::string("gallery SQL: ") + sqlite3_errmsg(db));
+    }
+    ~Statement() { sqlite3_finalize(st_); }
+    Statement(const Statement&) = delete;
+    Statement& operator=(const Statement&) = delete;
+    Statement& text(int i, const std::string& v) {
+      sqlite3_bind_text(st_, i, v.c_str(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+      return *this;
+    }
+    Statement& blob(int i, const void* v, size_t bytes) {
+      sqlite3_bind_blob(st_, i, v, static_cast<int>(bytes), SQLITE_TRANSIENT);
+      return *this;
+    }
+    Statement& int64(int i, int64_t v) {
+      sqlite3_bind_int64(st_, i, v);
+      return *this;
+    }
+    void done(const SqliteGallery& g) {
+      const int rc = sqlite3_step(st_);
+      sqlite3_reset(st_);
+      sqlite3_clear_bindings(st_);
+      if (rc != SQLITE_DONE)
+        throw Error(ErrorKind::kUnavailable, "gallery '" + g.location_ + "': " + sqlite3_errmsg(g.db_));
+    }
+
+   private:
+    sqlite3_stmt* st_ = nullptr;
+  };
+  void check_query(const face::Embedding& embedding) const {
+    const int dim = index_.dim();
+    if (index_.size() == 0) throw Error(ErrorKind::kInvalidInput, "the gallery is empty: enrol people first");
+    if (static_cast<int>(embedding.size()) != dim)
+      throw Error(ErrorKind::kInvalidInput, "embedding of " + std::to_string(embedding.size()) +
+                                                " values for a gallery of dimension " + std::to_string(dim));
+  }
   void exec(const std::string& sql) const {
     char* err = nullptr;
     if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
@@ -491,22 +597,34 @@ class SqliteGallery : public Gallery {
   void set_meta(const std::string& key, const std::string& value) {
     run("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)", {key, value});
   }
+  // Loads every embedding into the index (open time): one pass, in id order, rows appended in chunks.
   void reload() {
-    names_.clear();
-    matrix_.clear();
-    sqlite3_stmt* st = prepare("SELECT person, vector FROM embeddings ORDER BY id");
+    index_.reset(dim_);
+    sqlite3_stmt* st = prepare("SELECT id, person, vector FROM embeddings ORDER BY id");
+    std::vector<int64_t> keys;
+    std::vector<std::string> persons;
+    std::vector<float> rows;
+    auto flush = [&] {
+      index_.add_many(keys, persons, rows);
+      keys.clear();
+      persons.clear();
+      rows.clear();
+    };
     while (sqlite3_step(st) == SQLITE_ROW) {
-      const int bytes = sqlite3_column_bytes(st, 1);
+      const int bytes = sqlite3_column_bytes(st, 2);
       if (dim_ == 0 || bytes != dim_ * static_cast<int>(sizeof(float))) {
         sqlite3_finalize(st);
         throw Error(ErrorKind::kInvalidInput,
                     "gallery '" + location_ + "' is corrupt (embedding of the wrong size)");
       }
-      names_.emplace_back(reinterpret_cast<const char*>(sqlite3_column_text(st, 0)));
-      const auto* v = static_cast<const float*>(sqlite3_column_blob(st, 1));
-      matrix_.insert(matrix_.end(), v, v + dim_);
+      keys.push_back(sqlite3_column_int64(st, 0));
+      persons.emplace_back(reinterpret_cast<const char*>(sqlite3_column_text(st, 1)));
+      const auto* v = static_cast<const float*>(sqlite3_column_blob(st, 2));
+      rows.insert(rows.end(), v, v + dim_);
+      if (keys.size() == 65536) flush();
     }
     sqlite3_finalize(st);
+    flush();
   }
 
   std::string location_;
@@ -515,8 +633,7 @@ class SqliteGallery : public Gallery {
   mutable std::mutex mu_;
   int dim_ = 0;
   bool has_faces_ = false;          // false only for a read-only gallery of schema version 1
-  std::vector<std::string> names_;  // one per stored embedding, in insertion order
-  std::vector<float> matrix_;       // names_.size() x dim_
+  EmbeddingIndex index_;            // every stored embedding; its own lock (searches do not take mu_)
 };
 
 }  // namespace

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -41,6 +42,13 @@ struct PersonDistance {
   float distance = 0;
 };
 
+// What a bulk add did: rows added, and rows skipped as bit-identical to a stored or an earlier row.
+struct BulkAddResult {
+  size_t added = 0;
+  size_t skipped = 0;
+  std::vector<std::pair<std::string, std::string>> skipped_examples;  // (name, why), the first 100
+};
+
 struct Person {
   std::string name;
   int embeddings = 0;
@@ -67,6 +75,14 @@ class Gallery {
   // new face's id. The person is created on first use.
   virtual std::string add_face(const std::string& name, const face::Embedding& embedding,
                                const std::string& image) = 0;
+  // Bulk import: adds the (name, embedding) rows that `next` yields until it returns false, in ONE
+  // transaction with prepared statements (all or nothing: an error rolls every row back), then to the
+  // search index under one lock. A row bit-identical to a stored embedding or an earlier row is skipped
+  // (importing a file twice adds nothing). `progress(rows read)` is called every 10^4 rows. Same errors as
+  // add(), naming the row (1-based).
+  virtual BulkAddResult add_bulk(
+      const std::function<bool(std::string& name, face::Embedding& embedding)>& next,
+      const std::function<void(size_t)>& progress = {}) = 0;
   // Creates a person without faces; false when the name exists already.
   virtual bool add_person(const std::string& name) = 0;
   // Faces in insertion order, of one person (`person` non-empty) or of everyone; `total` gets the count of
