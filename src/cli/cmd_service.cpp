@@ -27,6 +27,7 @@
 #include "recognition/thresholds.h"
 #include "server/clip_endpoint.h"
 #include "server/compreface_routes.h"
+#include "server/console_routes.h"
 #include "server/http_server.h"
 #include "service/detection.h"
 #include "service/engine_pool.h"
@@ -250,9 +251,11 @@ void register_service_commands(CLI::App& app, GlobalOptions& global) {
       return server::check_access(authorizer, r);
     });
     std::unique_ptr<api::CompreFaceApi> compreface;
+    std::unique_ptr<api::Console> console;  // people API, live events, unknown faces, /ui/
     if (engine && engine->gallery) {  // the CompreFace-compatible API under /api/v1/
+      console = server::attach_console(http, *engine->detector, *engine->embedder, *engine->gallery, engine->threshold, sa->data_dir, metrics);
       compreface = std::make_unique<api::CompreFaceApi>(*engine->detector, *engine->embedder, *engine->gallery,
-                                                        api::CompreFaceOptions{.threshold = engine->threshold});
+                                                        api::CompreFaceOptions{.threshold = engine->threshold, .on_recognize = [&](const std::string& image, const auto& faces) { console->observe({.image = image}, faces); }});
       server::add_compreface_routes(http.routes(), *compreface, metrics);
     } else {
       server::add_compreface_absent_route(http.routes());
@@ -281,6 +284,7 @@ void register_service_commands(CLI::App& app, GlobalOptions& global) {
       detection = std::make_unique<service::DetectionHandler>(
           *engine->detector, engine->embedder->crop_spec(), requests, &metrics, detection_options);
       http.set_function([&](const std::string& body, bool wait) {
+        if (console) console->remember_frame(body);
         if (!wait || !in_process_recognition) return detection->handle(body);
         // Register before queueing so a fast answer is not missed; the id is known only after parsing.
         auto request = json::parse(body, nullptr, false);
@@ -310,6 +314,7 @@ void register_service_commands(CLI::App& app, GlobalOptions& global) {
                                                                   engine->threshold, responses, &metrics,
                                                                   *serve_answer);
       recognition->on_response = [&](const json& r) { waiters.deliver(r); };
+      if (console) recognition->on_faces = [&](const json& r, const auto& faces) { console->observe_response(r, faces); };
       for (int i = 0; i < std::max(1, sa->recognizers); ++i)
         workers.emplace_back(
             [&] { service::run_recognition_worker(*requests, *recognition, stop, {}, &metrics); });

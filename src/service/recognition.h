@@ -25,6 +25,17 @@
 
 namespace facepipe::service {
 
+// One face of an answered frame in full, for in-process observers (the web console's events and unknown
+// faces): what the response queue carries plus the crop and the embedding it does not.
+struct RecognizedFace {
+  face::Detection detection;
+  cv::Mat crop;  // the embedder's input, CV_8UC3 RGB
+  face::Embedding embedding;
+  gallery::Match match;
+  recognition::Quality quality;
+  bool answered = false;  // this face gave the frame's answer
+};
+
 class RecognitionHandler {
  public:
   // `threshold` <= 0: always the nearest person (the course's semantics). `metrics` may be null.
@@ -39,6 +50,8 @@ class RecognitionHandler {
   std::vector<size_t> handle_batch(const std::vector<std::string>& bodies);
   // Called with every response sent (serve's ?wait=1). Set before use; must be thread-safe.
   std::function<void(const nlohmann::json&)> on_response;
+  // Called after on_response with the frame's faces in detector order (optional; same rules).
+  std::function<void(const nlohmann::json& response, const std::vector<RecognizedFace>& faces)> on_faces;
 
  private:
   std::vector<size_t> process(const std::vector<std::string>& bodies, std::vector<nlohmann::json>& responses,
