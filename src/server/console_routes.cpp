@@ -93,12 +93,21 @@ std::optional<Response> cross_site_refusal(const Request& request) {
                            "a state change from another site's page is refused; use the console at /ui/ or "
                            "a client that is not a browser page");
   if (!request.has_header("Origin")) return std::nullopt;  // not a browser, or a same-origin GET
+  const std::string origin = request.header("Origin");
+  if (origin == request.base_url) return std::nullopt;
+  // The same server under a loopback name (http://localhost:8080 for http://127.0.0.1:8080). Never
+  // another name merely because the Host header repeats it: under DNS rebinding a foreign page's Origin
+  // and Host agree.
   std::string host = request.header("Host");
   std::transform(host.begin(), host.end(), host.begin(), [](unsigned char c) { return std::tolower(c); });
-  const std::string origin = origin_authority(request.header("Origin"));
-  if (!origin.empty() && origin == host) return std::nullopt;
+  const std::string authority = origin_authority(origin);
+  const std::string name = authority.substr(0, authority.rfind(':'));
+  const bool loopback_name = name == "localhost" || name == "[::1]" || name.rfind("127.", 0) == 0;
+  if (!authority.empty() && authority == host && loopback_name &&
+      authority.substr(authority.rfind(':')) == request.base_url.substr(request.base_url.rfind(':')))
+    return std::nullopt;
   return Response::error(403, "cross_site",
-                         "Origin '" + request.header("Origin") + "' is not this server (" + host +
+                         "Origin '" + origin + "' is not this server (" + request.base_url +
                              "): state changes are taken only from the console's own pages");
 }
 

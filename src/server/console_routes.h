@@ -12,7 +12,9 @@
 // Cross-site requests: the API's keys travel only in a header (x-api-key, never a cookie), which a
 // foreign page cannot set without a CORS preflight that facepipe never grants. On top of that, a state
 // change (anything but GET/HEAD) to these routes that carries an Origin (or Sec-Fetch-Site) showing
-// another site is refused 403, which also protects a loopback serve that runs without keys.
+// another site is refused 403, which also protects a loopback serve that runs without keys. The Origin
+// must be the server's own URL (Request::base_url, never the Host header alone: DNS rebinding), or a
+// loopback name for it on the same port.
 #pragma once
 
 #include <filesystem>
