@@ -1,127 +1,192 @@
 #include "events/snapshot_store.h"
 
-#include <algorithm>
 #include <chrono>
-#include <ctime>
+#include <cstdio>
 #include <fstream>
-#include <vector>
+#include <system_error>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include "core/error.h"
 
 namespace facepipe::events {
-
 namespace fs = std::filesystem;
+namespace {
 
-bool SnapshotStore::valid_name(const std::string& name) {
-  // <8 digits>/<digits>-<kind>.jpg
-  const auto slash = name.find('/');
-  if (slash != 8 || name.size() > 64 || name.size() < 8 + 1 + 1 + 1 + 1 + 4) return false;
-  for (size_t i = 0; i < 8; ++i)
-    if (!std::isdigit(static_cast<unsigned char>(name[i]))) return false;
-  const std::string file = name.substr(9);
-  if (file.size() < 7 || file.compare(file.size() - 4, 4, ".jpg") != 0) return false;
-  const std::string stem = file.substr(0, file.size() - 4);
-  const auto dash = stem.find('-');
-  if (dash == 0 || dash == std::string::npos || dash + 1 == stem.size()) return false;
-  for (size_t i = 0; i < dash; ++i)
-    if (!std::isdigit(static_cast<unsigned char>(stem[i]))) return false;
-  for (size_t i = dash + 1; i < stem.size(); ++i)
-    if (stem[i] < 'a' || stem[i] > 'z') return false;
+constexpr size_t kMaxComponent = 64;
+
+bool safe_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+}
+
+// FNV-1a: a short, stable tag for names that had to be changed (not a security measure).
+uint32_t fnv1a(std::string_view s) {
+  uint32_t h = 2166136261u;
+  for (unsigned char c : s) h = (h ^ c) * 16777619u;
+  return h;
+}
+
+// A stored file name: 13-digit ms time, '-', 6-digit counter, '-', ..., ".jpg".
+bool looks_like_snapshot(const std::string& name) {
+  if (name.size() < 26 || name.size() > 255 || !name.ends_with(".jpg")) return false;
+  for (size_t i = 0; i < 13; ++i)
+    if (name[i] < '0' || name[i] > '9') return false;
+  if (name[13] != '-' || name[20] != '-') return false;
+  for (size_t i = 0; i + 4 < name.size(); ++i)
+    if (!safe_char(name[i])) return false;
   return true;
 }
 
-SnapshotStore::SnapshotStore(fs::path dir, SnapshotOptions options)
-    : dir_(std::move(dir)), options_(options) {
-  fs::create_directories(dir_);
-  std::vector<Entry> found;
-  for (const auto& day : fs::directory_iterator(dir_)) {
-    if (!day.is_directory()) continue;
-    for (const auto& f : fs::directory_iterator(day.path())) {
-      const std::string name = day.path().filename().string() + "/" + f.path().filename().string();
-      if (!f.is_regular_file() || !valid_name(name)) continue;
-      found.push_back({name, static_cast<uint64_t>(f.file_size())});
-      const std::string file = f.path().filename().string();
-      seq_ = std::max<uint64_t>(seq_, std::stoull(file.substr(0, file.find('-'))));
+}  // namespace
+
+std::string SnapshotStore::safe_component(std::string_view name) {
+  std::string out;
+  bool changed = name.empty() || name.size() > kMaxComponent;
+  for (char c : name.substr(0, kMaxComponent)) {
+    if (safe_char(c)) {
+      out += c;
+    } else {
+      out += '_';
+      changed = true;
     }
   }
-  std::sort(found.begin(), found.end(), [](const Entry& a, const Entry& b) {
-    const auto sa = std::stoull(a.name.substr(9)), sb = std::stoull(b.name.substr(9));
-    return sa < sb;
-  });
-  for (auto& e : found) {
-    bytes_ += e.bytes;
-    entries_.push_back(std::move(e));
-  }
-  std::lock_guard lock(mu_);
-  evict_locked();
+  if (changed) out = out.substr(0, kMaxComponent - 9) + fmt::format("_{:08x}", fnv1a(name));
+  return out;
 }
 
-std::string SnapshotStore::put(const std::string& jpeg, const std::string& kind) {
-  if (kind.empty() || kind.size() > 16 || !std::all_of(kind.begin(), kind.end(), [](char c) {
-        return c >= 'a' && c <= 'z';
-      }))
-    throw Error(ErrorKind::kInvalidInput, "snapshot kind '" + kind + "' is not [a-z]{1,16}");
-  const std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char day[16];
-  std::strftime(day, sizeof day, "%Y%m%d", &tm);
+SnapshotStore::SnapshotStore(fs::path root, SnapshotLimits limits) : root_(std::move(root)), limits_(limits) {
+  if (limits_.max_files == 0 || limits_.max_bytes == 0)
+    throw Error(ErrorKind::kInvalidInput, "snapshot retention needs at least 1 file and 1 byte");
+  std::error_code ec;
+  fs::create_directories(root_, ec);
+  if (ec || !fs::is_directory(root_))
+    throw Error(ErrorKind::kInvalidInput, "cannot create the snapshot folder '" + root_.string() +
+                                              "': " + ec.message() + "; choose a writable --data-dir");
+  scan();
   std::lock_guard lock(mu_);
-  const std::string name = fmt::format("{}/{:06}-{}.jpg", day, ++seq_, kind);
-  fs::create_directories(dir_ / day);
-  {
-    // Written beside and renamed, so a reader never sees half a file.
-    const fs::path tmp = dir_ / (name + ".tmp");
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out.write(jpeg.data(), static_cast<std::streamsize>(jpeg.size()));
-    out.close();
-    if (!out) throw Error(ErrorKind::kUnavailable, "cannot write snapshot " + tmp.string() + " (disk full?)");
-    fs::rename(tmp, dir_ / name);
+  evict_locked();  // the limits may have been lowered since the last run
+}
+
+void SnapshotStore::scan() {
+  std::lock_guard lock(mu_);
+  std::error_code ec;
+  for (const auto& camera : fs::directory_iterator(root_, ec)) {
+    if (!camera.is_directory() || camera.is_symlink()) continue;
+    const std::string dir = camera.path().filename().string();
+    if (dir.empty() || dir.size() > kMaxComponent) continue;
+    bool ok = true;
+    for (char c : dir) ok = ok && safe_char(c);
+    if (!ok) continue;
+    for (const auto& file : fs::directory_iterator(camera.path(), ec)) {
+      const std::string name = file.path().filename().string();
+      if (name.ends_with(".tmp")) {  // a save cut short by a crash
+        fs::remove(file.path(), ec);
+        continue;
+      }
+      if (!file.is_regular_file() || file.is_symlink() || !looks_like_snapshot(name)) continue;
+      const uint64_t size = file.file_size(ec);
+      if (ec) continue;
+      by_age_[name] = {dir + "/" + name, size};
+      bytes_ += size;
+    }
   }
-  entries_.push_back({name, jpeg.size()});
-  bytes_ += jpeg.size();
-  evict_locked();
-  return name;
+  if (!by_age_.empty()) counter_ = std::stoull(by_age_.rbegin()->first.substr(14, 6));
+  if (!by_age_.empty())
+    spdlog::info("snapshots: {} kept in {} ({:.1f} MB)", by_age_.size(), root_.string(), bytes_ / 1e6);
 }
 
 void SnapshotStore::evict_locked() {
-  while (!entries_.empty() && (bytes_ > options_.max_bytes || entries_.size() > options_.max_files)) {
+  while (!by_age_.empty() && (by_age_.size() > limits_.max_files || bytes_ > limits_.max_bytes)) {
+    auto oldest = by_age_.begin();
     std::error_code ec;
-    fs::remove(dir_ / entries_.front().name, ec);
-    bytes_ -= entries_.front().bytes;
-    entries_.pop_front();
+    fs::remove(root_ / oldest->second.relative, ec);
+    if (ec) spdlog::warn("snapshots: could not delete {}: {}", oldest->second.relative, ec.message());
+    bytes_ -= oldest->second.size;
+    by_age_.erase(oldest);
   }
 }
 
-std::optional<std::string> SnapshotStore::read(const std::string& name) const {
-  if (!valid_name(name)) return std::nullopt;
-  std::ifstream in(dir_ / name, std::ios::binary);
-  if (!in) return std::nullopt;
-  return std::string(std::istreambuf_iterator<char>(in), {});
+std::string SnapshotStore::save(std::string_view camera, std::string_view track_id, std::string_view kind,
+                                std::span<const uint8_t> jpeg) {
+  if (jpeg.size() < 4 || jpeg[0] != 0xFF || jpeg[1] != 0xD8 || jpeg[2] != 0xFF)
+    throw Error(ErrorKind::kInvalidInput, "a snapshot must be a JPEG (it does not start with FF D8 FF)");
+  if (jpeg.size() > limits_.max_bytes)
+    throw Error(ErrorKind::kTooLarge, fmt::format("a snapshot of {} bytes is over the store's {} bytes",
+                                                  jpeg.size(), limits_.max_bytes));
+  const std::string dir = safe_component(camera);
+  const int64_t ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count();
+  std::string name;
+  {
+    std::lock_guard lock(mu_);
+    // Never behind the newest kept name (a clock stepped back must not make new files look oldest).
+    int64_t at = ms;
+    if (!by_age_.empty()) at = std::max<int64_t>(at, std::stoll(by_age_.rbegin()->first.substr(0, 13)));
+    name = fmt::format("{:013d}-{:06d}-{}-{}.jpg", at, ++counter_ % 1000000, safe_component(track_id),
+                       safe_component(kind));
+    // The counter wraps after 10^6 saves in one millisecond's name: practically never; keep names unique.
+    while (by_age_.count(name))
+      name = fmt::format("{:013d}-{:06d}-{}-{}.jpg", at, ++counter_ % 1000000, safe_component(track_id),
+                         safe_component(kind));
+  }
+  const fs::path folder = root_ / dir;
+  const fs::path final_path = folder / name;
+  const fs::path tmp = folder / (name + ".tmp");
+  std::error_code ec;
+  fs::create_directories(folder, ec);
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out.write(reinterpret_cast<const char*>(jpeg.data()), static_cast<std::streamsize>(jpeg.size()));
+    out.close();
+    if (!out) {
+      fs::remove(tmp, ec);
+      throw Error(ErrorKind::kUnavailable,
+                  "could not write a snapshot to " + folder.string() + " (disk full?)");
+    }
+  }
+  fs::rename(tmp, final_path, ec);
+  if (ec) {
+    fs::remove(tmp, ec);
+    throw Error(ErrorKind::kUnavailable,
+                "could not store a snapshot in " + folder.string() + ": " + ec.message());
+  }
+  std::lock_guard lock(mu_);
+  by_age_[name] = {dir + "/" + name, jpeg.size()};
+  bytes_ += jpeg.size();
+  evict_locked();
+  return dir + "/" + name;
 }
 
-bool SnapshotStore::remove(const std::string& name) {
-  if (!valid_name(name)) return false;
-  std::lock_guard lock(mu_);
-  auto it = std::find_if(entries_.begin(), entries_.end(), [&](const Entry& e) { return e.name == name; });
-  if (it == entries_.end()) return false;
+std::optional<fs::path> SnapshotStore::resolve(std::string_view relative) const {
+  const auto slash = relative.find('/');
+  if (slash == std::string_view::npos || slash == 0 || slash > kMaxComponent) return std::nullopt;
+  const std::string dir(relative.substr(0, slash));
+  const std::string name(relative.substr(slash + 1));
+  for (char c : dir)
+    if (!safe_char(c)) return std::nullopt;
+  if (!looks_like_snapshot(name)) return std::nullopt;  // no '/', no "..", only [A-Za-z0-9_-] then .jpg
+  {
+    std::lock_guard lock(mu_);
+    auto it = by_age_.find(name);
+    if (it == by_age_.end() || it->second.relative != relative) return std::nullopt;
+  }
+  const fs::path file = root_ / dir / name;
   std::error_code ec;
-  fs::remove(dir_ / name, ec);
-  bytes_ -= it->bytes;
-  entries_.erase(it);
-  return true;
+  const auto status = fs::symlink_status(file, ec);
+  if (ec || !fs::is_regular_file(status)) return std::nullopt;
+  return file;
+}
+
+size_t SnapshotStore::count() const {
+  std::lock_guard lock(mu_);
+  return by_age_.size();
 }
 
 uint64_t SnapshotStore::bytes() const {
   std::lock_guard lock(mu_);
   return bytes_;
-}
-
-size_t SnapshotStore::files() const {
-  std::lock_guard lock(mu_);
-  return entries_.size();
 }
 
 }  // namespace facepipe::events
