@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <fstream>
 #include <set>
 
 #include "api/console_internal.h"
@@ -39,7 +40,7 @@ Console::Console(face::Detector& detector, face::Embedder& embedder, gallery::Ga
   router_.add({"GET", v1 + "/faces/{id}/thumbnail", bind(&Console::face_thumbnail)});
   router_.add({"DELETE", v1 + "/faces/{id}", bind(&Console::delete_face)});
   router_.add({"GET", v1 + "/events/recent", bind(&Console::recent_events)});
-  router_.add({"GET", v1 + "/snapshots/{day}/{file}", bind(&Console::snapshot)});
+  router_.add({"GET", v1 + "/snapshots/{camera}/{file}", bind(&Console::snapshot)});
   router_.add({"GET", v1 + "/unknowns", bind(&Console::unknowns)});
   router_.add({"POST", v1 + "/unknowns/{group}/name", bind(&Console::name_unknown_group)});
   router_.add({"GET", v1 + "/openapi.json", bind(&Console::openapi)});
@@ -83,6 +84,27 @@ Response Console::handle(Request request) const {
 }
 
 // ---- events ----
+
+std::string save_snapshot(events::SnapshotStore& store, const std::string& camera, const std::string& track,
+                          const std::string& kind, const std::string& jpeg) {
+  return store.save(camera.empty() ? "upload" : camera, track.empty() ? "api" : track, kind,
+                    {reinterpret_cast<const uint8_t*>(jpeg.data()), jpeg.size()});
+}
+
+std::optional<std::string> read_snapshot(const events::SnapshotStore& store, const std::string& name) {
+  const auto file = store.resolve(name);
+  if (!file) return std::nullopt;
+  std::ifstream in(*file, std::ios::binary);
+  if (!in) return std::nullopt;
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+bool remove_snapshot(const events::SnapshotStore& store, const std::string& name) {
+  const auto file = store.resolve(name);
+  if (!file) return false;
+  std::error_code ec;
+  return std::filesystem::remove(*file, ec);
+}
 
 namespace {
 
@@ -139,7 +161,7 @@ void Console::observe(const FrameSource& source, const std::vector<service::Reco
   std::string frame_name;
   try {
     if (const std::string jpeg = frame_jpeg(source.image); !jpeg.empty())
-      frame_name = snapshots_->put(jpeg, "frame");
+      frame_name = save_snapshot(*snapshots_, source.camera, source.request_id, "frame", jpeg);
   } catch (const std::exception& e) {
     spdlog::warn("console: cannot keep the frame snapshot: {}", e.what());
   }
@@ -159,7 +181,7 @@ void Console::observe(const FrameSource& source, const std::vector<service::Reco
     seen->camera = source.camera;
     try {
       seen->jpeg = image::encode_jpeg(f.crop, 90);
-      seen->snapshot = snapshots_->put(seen->jpeg, "face");
+      seen->snapshot = save_snapshot(*snapshots_, source.camera, source.request_id, "face", seen->jpeg);
     } catch (const std::exception& e) {
       spdlog::warn("console: cannot keep the face snapshot: {}", e.what());
     }
@@ -199,8 +221,8 @@ Response Console::recent_events(const Request& r) const {
 }
 
 Response Console::snapshot(const Request& r) const {
-  const std::string name = r.path_params.at("day") + "/" + r.path_params.at("file");
-  auto bytes = snapshots_->read(name);
+  const std::string name = r.path_params.at("camera") + "/" + r.path_params.at("file");
+  auto bytes = read_snapshot(*snapshots_, name);
   if (!bytes) throw Refusal{404, "not_found", "no snapshot '" + name + "' (snapshots are kept a bounded time)"};
   Response res;
   res.bytes = std::move(*bytes);

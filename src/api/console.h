@@ -20,7 +20,7 @@
 //   DELETE /api/v1/faces/{id}                   delete one face
 //   GET    /api/v1/events/recent?limit=N        the last N events (the live stream is the transport's:
 //                                               server/console_routes.h)
-//   GET    /api/v1/snapshots/{day}/{file}       an event's snapshot JPEG (events/snapshot_store.h names)
+//   GET    /api/v1/snapshots/{camera}/{file}       an event's snapshot JPEG (events/snapshot_store.h names)
 //   GET    /api/v1/unknowns                     recent unknown faces grouped (recognition/cluster.h)
 //   POST   /api/v1/unknowns/{group}/name {"subject"}  enrol the group's best faces as that person
 //   GET    /api/v1/openapi.json                 the OpenAPI document of these routes (docs/openapi.json)
@@ -71,7 +71,7 @@ struct ConsoleOptions {
   size_t remembered_frames = 16;   // function-URL frames held until their answer (for snapshots)
   size_t max_remembered_frame_bytes = 64 * 1024 * 1024;
   events::HubOptions hub;
-  events::SnapshotOptions snapshots;
+  events::SnapshotLimits snapshots;
 };
 
 // Where an observed frame came from.

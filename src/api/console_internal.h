@@ -1,6 +1,7 @@
 // Shared by console.cpp and people.cpp only: the remembered face and request helpers.
 #pragma once
 
+#include <optional>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -28,6 +29,12 @@ struct Console::SeenFace {
 };
 
 Response refusal_response(const Refusal& r);
+// The snapshot store's calls as the console uses them: "" / nullopt / false when there is none.
+std::string save_snapshot(events::SnapshotStore& store, const std::string& camera, const std::string& track,
+                          const std::string& kind, const std::string& jpeg);
+std::optional<std::string> read_snapshot(const events::SnapshotStore& store, const std::string& name);
+// Erasure: deletes the file now (the store's own accounting forgets it at its next eviction or restart).
+bool remove_snapshot(const events::SnapshotStore& store, const std::string& name);
 // A whole-number query parameter within [min, max] (400 otherwise), `fallback` when absent.
 size_t count_param(const Request& r, const std::string& name, size_t fallback, size_t min, size_t max);
 // The body as JSON (400 when it is not).

@@ -192,7 +192,7 @@ void Console::forget_person(const std::string& name) const {
       for (const auto& [kind, file] : e["snapshot"].items())
         if (file.is_string()) snapshots.push_back(file.get<std::string>());
   for (const auto& s : snapshots)
-    if (!s.empty()) snapshots_->remove(s);
+    if (!s.empty()) remove_snapshot(*snapshots_, s);
 }
 
 Response Console::delete_person(const Request& r) const {
@@ -258,7 +258,7 @@ Response Console::add_person_face(const Request& r) const {
     }
     if (body.contains("snapshot")) {
       if (!body["snapshot"].is_string()) throw Refusal{400, "invalid_input", "\"snapshot\" is a snapshot name"};
-      auto bytes = snapshots_->read(body["snapshot"].get<std::string>());
+      auto bytes = read_snapshot(*snapshots_, body["snapshot"].get<std::string>());
       if (!bytes) throw Refusal{404, "snapshot_not_found", "no such snapshot (they are kept a bounded time)"};
       photo = std::move(*bytes);
       if (body.contains("box")) {

@@ -118,7 +118,7 @@ std::vector<size_t> RecognitionHandler::process(const std::vector<std::string>& 
       }
       spdlog::debug("recognize: request {} -> {}", m.request_id, response["result"].get<std::string>());
       responses[i] = response;
-      if (on_response) on_response(response);
+      // Observers first, so that a caller woken by on_response (?wait=1) finds the frame's events.
       if (on_faces) {
         // decide() sorted its copy largest first; the answering face is found again by its box.
         for (const auto& answered : response.value("faces", json::array()))
@@ -127,8 +127,13 @@ std::vector<size_t> RecognitionHandler::process(const std::vector<std::string>& 
               if (answered["box"] == json::array({o.detection.box.x1, o.detection.box.y1, o.detection.box.x2,
                                                   o.detection.box.y2}))
                 o.answered = true;
-        on_faces(response, observed);
+        try {
+          on_faces(response, observed);
+        } catch (const std::exception& e) {  // an observer's trouble is no reason to lose the answer
+          spdlog::warn("recognize: observer of request {} failed: {}", m.request_id, e.what());
+        }
       }
+      if (on_response) on_response(response);
     } catch (const std::exception& e) {
       spdlog::warn("recognize: request {} failed: {}", m.request_id, e.what());
       errors[i] = e.what();

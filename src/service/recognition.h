@@ -50,7 +50,8 @@ class RecognitionHandler {
   std::vector<size_t> handle_batch(const std::vector<std::string>& bodies);
   // Called with every response sent (serve's ?wait=1). Set before use; must be thread-safe.
   std::function<void(const nlohmann::json&)> on_response;
-  // Called after on_response with the frame's faces in detector order (optional; same rules).
+  // Called before on_response with the frame's faces in detector order (optional; same rules; what it
+  // throws is logged, never lost answers).
   std::function<void(const nlohmann::json& response, const std::vector<RecognizedFace>& faces)> on_faces;
 
  private:

@@ -340,7 +340,7 @@ TEST_F(People, UnknownFacesOfTwoStrangersFormTwoGroupsAndNamingOneEnrolsIt) {
   std::set<std::string> people;
   std::string bean_group;
   for (const auto& g : groups) {
-    EXPECT_EQ(g["size"], 4);
+    EXPECT_EQ(g["size"], 4) << unknowns.dump();
     std::set<std::string> in_group;
     for (const auto& f : g["faces"]) in_group.insert(person_of_face[f["face_id"]]);
     ASSERT_EQ(in_group.size(), 1u) << g.dump();
@@ -388,7 +388,7 @@ TEST_F(People, TheOpenApiDocumentDescribesEveryRoute) {
       {"/api/v1/people/{name}/faces", "get"}, {"/api/v1/people/{name}/faces", "post"},
       {"/api/v1/faces/{id}/thumbnail", "get"}, {"/api/v1/faces/{id}", "delete"},
       {"/api/v1/events", "get"},           {"/api/v1/events/recent", "get"},
-      {"/api/v1/snapshots/{day}/{file}", "get"}, {"/api/v1/unknowns", "get"},
+      {"/api/v1/snapshots/{camera}/{file}", "get"}, {"/api/v1/unknowns", "get"},
       {"/api/v1/unknowns/{group}/name", "post"}, {"/api/v1/openapi.json", "get"}};
   for (const auto& [path, method] : routes) EXPECT_TRUE(paths.contains(path) && paths[path].contains(method)) << method << " " << path;
   EXPECT_EQ(read_json(source_dir() / "docs/openapi.json"), doc);
