@@ -127,7 +127,6 @@ try {
   await page.locator('#filter-unknown').check();
   check('the unknown-only filter shows only unknown faces',
     (await page.locator('.event.known').count()) === 0 && (await page.locator('.event.unknown').count()) >= 5);
-  await page.screenshot({ path: path.join(outDir, 'console-events.png') });
   await page.locator('#filter-unknown').uncheck();
 
   await page.locator('#nav a[data-page=unknowns]').click();
@@ -145,6 +144,8 @@ try {
   check('after naming the group the stranger is recognised', named.result === 'Morgan Freeman', JSON.stringify(named.result));
   await page.locator('#nav a[data-page=events]').click();
   await page.locator('.event.known .name', { hasText: 'Morgan Freeman' }).first().waitFor();
+  await page.locator('.event').nth(3).locator('.shot img[src^="blob:"]').waitFor();
+  await page.screenshot({ path: path.join(outDir, 'console-events.png') });
 
   // ---- "this is ..." on an event's face ----
   await postFrame(frame('Bean', 1));
