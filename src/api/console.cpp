@@ -24,7 +24,8 @@ Console::Console(face::Detector& detector, face::Embedder& embedder, gallery::Ga
       options_(std::move(options)),
       curve_(similarity_curve(gallery.embedder_id(), options_.threshold)),
       hub_(options_.hub),
-      snapshots_(std::make_unique<events::SnapshotStore>(options_.data_dir / "snapshots", options_.snapshots)) {
+      snapshots_(
+          std::make_unique<events::SnapshotStore>(options_.data_dir / "snapshots", options_.snapshots)) {
   auto bind = [this](Response (Console::*fn)(const Request&) const) {
     return [this, fn](const Request& r) { return (this->*fn)(r); };
   };
@@ -61,9 +62,9 @@ Response Console::handle(Request request) const {
     auto route = router_.find(request, &method_allowed);
     if (!route) {
       if (method_allowed)
-        return refusal_response({405, "method_not_allowed",
-                                 request.method + " is not served on " + request.path +
-                                     " (see GET /api/v1/openapi.json)"});
+        return refusal_response(
+            {405, "method_not_allowed",
+             request.method + " is not served on " + request.path + " (see GET /api/v1/openapi.json)"});
       return refusal_response(
           {404, "not_found", "no such path '" + request.path + "' (see GET /api/v1/openapi.json)"});
     }
@@ -123,16 +124,16 @@ std::string frame_jpeg(const std::string& image) {
 void Console::remember_frame(const std::string& function_body) {
   try {
     const json j = json::parse(function_body, nullptr, false);
-    if (!j.is_object() || !j.contains("request_id") || !j["request_id"].is_string() || !j.contains("content") ||
-        !j["content"].is_string())
+    if (!j.is_object() || !j.contains("request_id") || !j["request_id"].is_string() ||
+        !j.contains("content") || !j["content"].is_string())
       return;
     std::string bytes = service::base64_decode(j["content"].get<std::string>());
     if (bytes.size() > options_.max_remembered_frame_bytes / 2) return;
     std::lock_guard lock(mu_);
     frame_bytes_ += bytes.size();
     frames_.emplace_back(j["request_id"].get<std::string>(), std::move(bytes));
-    while (!frames_.empty() &&
-           (frames_.size() > options_.remembered_frames || frame_bytes_ > options_.max_remembered_frame_bytes)) {
+    while (!frames_.empty() && (frames_.size() > options_.remembered_frames ||
+                                frame_bytes_ > options_.max_remembered_frame_bytes)) {
       frame_bytes_ -= frames_.front().second.size();
       frames_.pop_front();
     }
@@ -223,7 +224,8 @@ Response Console::recent_events(const Request& r) const {
 Response Console::snapshot(const Request& r) const {
   const std::string name = r.path_params.at("camera") + "/" + r.path_params.at("file");
   auto bytes = read_snapshot(*snapshots_, name);
-  if (!bytes) throw Refusal{404, "not_found", "no snapshot '" + name + "' (snapshots are kept a bounded time)"};
+  if (!bytes)
+    throw Refusal{404, "not_found", "no snapshot '" + name + "' (snapshots are kept a bounded time)"};
   Response res;
   res.bytes = std::move(*bytes);
   res.content_type = "image/jpeg";
@@ -242,7 +244,8 @@ std::vector<std::vector<const Console::SeenFace*>> Console::unknown_groups_locke
   std::vector<face::Embedding> embeddings;
   for (const auto* f : unknown) embeddings.push_back(f->embedding);
   std::vector<std::vector<const SeenFace*>> groups;
-  for (const auto& g : recognition::cluster_faces(embeddings, recognition::cluster_threshold(options_.threshold))) {
+  for (const auto& g :
+       recognition::cluster_faces(embeddings, recognition::cluster_threshold(options_.threshold))) {
     std::vector<const SeenFace*> members;
     for (size_t i : g) members.push_back(unknown[i]);
     groups.push_back(std::move(members));
@@ -253,7 +256,8 @@ std::vector<std::vector<const Console::SeenFace*>> Console::unknown_groups_locke
 Response Console::unknowns(const Request&) const {
   std::lock_guard lock(mu_);
   auto groups = unknown_groups_locked();
-  std::stable_sort(groups.begin(), groups.end(), [](const auto& a, const auto& b) { return a.size() > b.size(); });
+  std::stable_sort(groups.begin(), groups.end(),
+                   [](const auto& a, const auto& b) { return a.size() > b.size(); });
   json out = json::array();
   size_t total = 0;
   for (const auto& g : groups) {

@@ -139,7 +139,7 @@ class Console {
   std::unique_ptr<events::SnapshotStore> snapshots_;
   Router router_;
 
-  mutable std::mutex mu_;  // guards what follows
+  mutable std::mutex mu_;                               // guards what follows
   mutable std::deque<std::unique_ptr<SeenFace>> seen_;  // oldest first
   mutable uint64_t next_face_ = 0;
   mutable std::deque<std::pair<std::string, std::string>> frames_;  // (request_id, image bytes)

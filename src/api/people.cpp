@@ -23,8 +23,9 @@ void check_person_name(const std::string& name, size_t max_bytes) {
     if (c < 0x20 || c == 0x7f || c == '/')
       throw Refusal{400, "invalid_name", "a name may not hold control characters or '/'"};
   if (name == gallery::kUnknown)
-    throw Refusal{400, "invalid_name",
-                  std::string("'") + gallery::kUnknown + "' is what facepipe calls nobody; choose another name"};
+    throw Refusal{
+        400, "invalid_name",
+        std::string("'") + gallery::kUnknown + "' is what facepipe calls nobody; choose another name"};
 }
 
 size_t count_param(const Request& r, const std::string& name, size_t fallback, size_t min, size_t max) {
@@ -38,8 +39,9 @@ size_t count_param(const Request& r, const std::string& name, size_t fallback, s
     used = 0;
   }
   if (used != v->size() || n < static_cast<long long>(min) || n > static_cast<long long>(max))
-    throw Refusal{400, "invalid_input",
-                  name + " must be a whole number from " + std::to_string(min) + " to " + std::to_string(max)};
+    throw Refusal{
+        400, "invalid_input",
+        name + " must be a whole number from " + std::to_string(min) + " to " + std::to_string(max)};
   return static_cast<size_t>(n);
 }
 
@@ -59,11 +61,13 @@ bool has_person(const gallery::Gallery& g, const std::string& name) {
 
 void require_person(const gallery::Gallery& g, const std::string& name) {
   if (!has_person(g, name))
-    throw Refusal{404, "person_not_found", "nobody named '" + name + "' is enrolled (GET /api/v1/people lists them)"};
+    throw Refusal{404, "person_not_found",
+                  "nobody named '" + name + "' is enrolled (GET /api/v1/people lists them)"};
 }
 
 float iou(const face::Box& a, const face::Box& b) {
-  const float w = std::min(a.x2, b.x2) - std::max(a.x1, b.x1), h = std::min(a.y2, b.y2) - std::max(a.y1, b.y1);
+  const float w = std::min(a.x2, b.x2) - std::max(a.x1, b.x1),
+              h = std::min(a.y2, b.y2) - std::max(a.y1, b.y1);
   if (w <= 0 || h <= 0) return 0;
   const float inter = w * h;
   return inter / (a.area() + b.area() - inter);
@@ -124,7 +128,8 @@ Response Console::create_person(const Request& r) const {
   json record = body.value("record", json::object());
   if (!record.is_object()) throw Refusal{400, "invalid_record", "\"record\" must be a JSON object"};
   if (record.dump().size() > options_.max_record_bytes)
-    throw Refusal{413, "too_large", "the record is over " + std::to_string(options_.max_record_bytes) + " bytes"};
+    throw Refusal{413, "too_large",
+                  "the record is over " + std::to_string(options_.max_record_bytes) + " bytes"};
   if (!gallery_.add_person(name)) throw Refusal{409, "person_exists", "'" + name + "' exists already"};
   if (!record.empty()) gallery_.set_record(name, record);
   for (const auto& p : gallery_.people())
@@ -159,7 +164,8 @@ Response Console::rename_person(const Request& r) const {
 Response Console::set_record(const Request& r) const {
   const std::string& name = r.path_params.at("name");
   if (r.body.size() > options_.max_record_bytes)
-    throw Refusal{413, "too_large", "the record is over " + std::to_string(options_.max_record_bytes) + " bytes"};
+    throw Refusal{413, "too_large",
+                  "the record is over " + std::to_string(options_.max_record_bytes) + " bytes"};
   const json record = json_body(r);
   if (!record.is_object())
     throw Refusal{400, "invalid_record", "the record must be a JSON object, e.g. {\"major\": \"Physics\"}"};
@@ -257,7 +263,8 @@ Response Console::add_person_face(const Request& r) const {
       return Response::of({{"face_id", face_id}, {"person", name}, {"from", "event_face"}}, 201);
     }
     if (body.contains("snapshot")) {
-      if (!body["snapshot"].is_string()) throw Refusal{400, "invalid_input", "\"snapshot\" is a snapshot name"};
+      if (!body["snapshot"].is_string())
+        throw Refusal{400, "invalid_input", "\"snapshot\" is a snapshot name"};
       auto bytes = read_snapshot(*snapshots_, body["snapshot"].get<std::string>());
       if (!bytes) throw Refusal{404, "snapshot_not_found", "no such snapshot (they are kept a bounded time)"};
       photo = std::move(*bytes);
@@ -271,7 +278,8 @@ Response Console::add_person_face(const Request& r) const {
       }
     } else if (body.contains("file") && body["file"].is_string()) {
       std::string text = body["file"].get<std::string>();
-      if (text.rfind("data:", 0) == 0 && text.find(',') != std::string::npos) text = text.substr(text.find(',') + 1);
+      if (text.rfind("data:", 0) == 0 && text.find(',') != std::string::npos)
+        text = text.substr(text.find(',') + 1);
       try {
         photo = service::base64_decode(text);
       } catch (const Error&) {
@@ -306,8 +314,9 @@ Response Console::add_person_face(const Request& r) const {
   }
   if (found.empty())
     throw Refusal{422, "no_face", "no face found in this photo; use a clear, frontal photo of the person"};
-  std::stable_sort(found.begin(), found.end(),
-                   [](const face::Detection& a, const face::Detection& b) { return a.box.area() > b.box.area(); });
+  std::stable_sort(found.begin(), found.end(), [](const face::Detection& a, const face::Detection& b) {
+    return a.box.area() > b.box.area();
+  });
   const face::CropSpec spec = embedder_.crop_spec();
   struct Candidate {
     face::Detection d;
@@ -323,21 +332,25 @@ Response Console::add_person_face(const Request& r) const {
     if (q.ok()) usable.push_back({d, std::move(crop), q});
   }
   if (usable.size() > 1)
-    throw Refusal{422, "several_faces",
+    throw Refusal{422,
+                  "several_faces",
                   std::to_string(usable.size()) + " faces in this photo; crop it to the one person",
                   {{"faces", usable.size()}}};
   if (usable.empty())
-    throw Refusal{422, "poor_quality",
-                  "the face fails the quality gate (" + largest->failed +
-                      "); give a sharper, frontal, well-lit photo",
-                  {{"quality", largest->to_json()}}};
+    throw Refusal{
+        422,
+        "poor_quality",
+        "the face fails the quality gate (" + largest->failed + "); give a sharper, frontal, well-lit photo",
+        {{"quality", largest->to_json()}}};
   const auto embedding = embedder_.embed({usable[0].crop}).at(0);
   if (auto same = gallery::find_same_photo(gallery_, embedding))
     throw Refusal{422, "duplicate", "this photo is already enrolled as '" + *same + "'"};
   const std::string id = gallery_.add_face(name, embedding, face_thumbnail_jpeg(rgb, usable[0].d.box));
-  return Response::of(
-      {{"face_id", id}, {"person", name}, {"quality", usable[0].q.to_json()}, {"faces_in_photo", found.size()}},
-      201);
+  return Response::of({{"face_id", id},
+                       {"person", name},
+                       {"quality", usable[0].q.to_json()},
+                       {"faces_in_photo", found.size()}},
+                      201);
 }
 
 Response Console::face_thumbnail(const Request& r) const {

@@ -6,9 +6,12 @@
 
 namespace facepipe::recognition {
 
-float cluster_threshold(float open_set_threshold) { return open_set_threshold > 0 ? open_set_threshold : 1.0f; }
+float cluster_threshold(float open_set_threshold) {
+  return open_set_threshold > 0 ? open_set_threshold : 1.0f;
+}
 
-std::vector<std::vector<size_t>> cluster_faces(const std::vector<face::Embedding>& embeddings, float threshold) {
+std::vector<std::vector<size_t>> cluster_faces(const std::vector<face::Embedding>& embeddings,
+                                               float threshold) {
   const size_t n = embeddings.size();
   constexpr float kApart = std::numeric_limits<float>::infinity();
   // Mean pairwise distance between groups i and j (Lance-Williams update for average linkage).

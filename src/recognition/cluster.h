@@ -18,7 +18,8 @@ namespace facepipe::recognition {
 
 // Groups of indices into `embeddings`, each group in ascending index order, groups ordered by their
 // first index. Embeddings of differing sizes are never grouped together.
-std::vector<std::vector<std::size_t>> cluster_faces(const std::vector<face::Embedding>& embeddings, float threshold);
+std::vector<std::vector<std::size_t>> cluster_faces(const std::vector<face::Embedding>& embeddings,
+                                                    float threshold);
 
 // The distance at which unknown faces are grouped when the embedder has no calibrated threshold
 // (`threshold` <= 0): 1.0, between same-person (< 0.9) and different-person (> 1.1) distances of

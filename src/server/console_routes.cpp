@@ -71,15 +71,18 @@ std::string origin_authority(const std::string& origin) {
   std::transform(rest.begin(), rest.end(), rest.begin(), [](unsigned char c) { return std::tolower(c); });
   const std::string s = origin.substr(0, scheme);
   // The default ports, as a Host header leaves them out.
-  if (s == "http" && rest.size() > 3 && rest.compare(rest.size() - 3, 3, ":80") == 0) rest.resize(rest.size() - 3);
-  if (s == "https" && rest.size() > 4 && rest.compare(rest.size() - 4, 4, ":443") == 0) rest.resize(rest.size() - 4);
+  if (s == "http" && rest.size() > 3 && rest.compare(rest.size() - 3, 3, ":80") == 0)
+    rest.resize(rest.size() - 3);
+  if (s == "https" && rest.size() > 4 && rest.compare(rest.size() - 4, 4, ":443") == 0)
+    rest.resize(rest.size() - 4);
   return rest;
 }
 
 Response answer(api::Console& console, const Request& request, service::Metrics& metrics) {
   if (auto refusal = cross_site_refusal(request)) return *refusal;
   const api::Response out = console.handle(to_api_request(request));
-  metrics.inc("facepipe_http_requests_total", "route=\"people\",status=\"" + std::to_string(out.status) + "\"");
+  metrics.inc("facepipe_http_requests_total",
+              "route=\"people\",status=\"" + std::to_string(out.status) + "\"");
   return to_server_response(out);
 }
 
@@ -112,30 +115,31 @@ std::optional<Response> cross_site_refusal(const Request& request) {
 }
 
 void add_console_routes(RouteTable& routes, api::Console& console, service::Metrics& metrics) {
-  routes.add({.name = "events", .method = "GET", .path = "/api/v1/events", .handler = [&console](const Request& r) {
-                auto subscription = console.hub().subscribe();
-                if (!subscription) {
-                  Response busy = Response::error(503, "busy",
-                                                  "too many live event streams are open; close a console "
-                                                  "tab or retry shortly");
-                  busy.headers.emplace_back("Retry-After", "5");
-                  return busy;
-                }
-                size_t replay = 0;
-                if (r.has_param("replay")) {
-                  try {
-                    replay = std::min<size_t>(200, std::stoul(r.param("replay")));
-                  } catch (const std::exception&) {
-                    return Response::error(400, "invalid_input", "replay must be a whole number (0..200)");
-                  }
-                }
-                Response res;
-                res.content_type = "text/event-stream; charset=utf-8";
-                res.headers = {{"Cache-Control", "no-store"}, {"X-Accel-Buffering", "no"}};
-                res.stream = std::make_shared<EventStream>(std::move(subscription),
-                                                           replay ? console.hub().recent(replay) : std::vector<json>{});
-                return res;
-              }});
+  routes.add(
+      {.name = "events", .method = "GET", .path = "/api/v1/events", .handler = [&console](const Request& r) {
+         auto subscription = console.hub().subscribe();
+         if (!subscription) {
+           Response busy = Response::error(503, "busy",
+                                           "too many live event streams are open; close a console "
+                                           "tab or retry shortly");
+           busy.headers.emplace_back("Retry-After", "5");
+           return busy;
+         }
+         size_t replay = 0;
+         if (r.has_param("replay")) {
+           try {
+             replay = std::min<size_t>(200, std::stoul(r.param("replay")));
+           } catch (const std::exception&) {
+             return Response::error(400, "invalid_input", "replay must be a whole number (0..200)");
+           }
+         }
+         Response res;
+         res.content_type = "text/event-stream; charset=utf-8";
+         res.headers = {{"Cache-Control", "no-store"}, {"X-Accel-Buffering", "no"}};
+         res.stream = std::make_shared<EventStream>(
+             std::move(subscription), replay ? console.hub().recent(replay) : std::vector<json>{});
+         return res;
+       }});
   for (const char* prefix : {"/api/v1/people", "/api/v1/faces/", "/api/v1/events/", "/api/v1/snapshots/",
                              "/api/v1/unknowns", "/api/v1/openapi.json"}) {
     for (const char* method : {"GET", "POST", "PUT", "PATCH", "DELETE"})
@@ -150,7 +154,8 @@ void add_console_routes(RouteTable& routes, api::Console& console, service::Metr
            std::to_string(hub.published()) + "\n";
     out += "# TYPE facepipe_events_dropped_total counter\nfacepipe_events_dropped_total " +
            std::to_string(hub.dropped()) + "\n";
-    out += "# TYPE facepipe_event_streams gauge\nfacepipe_event_streams " + std::to_string(hub.subscribers()) + "\n";
+    out += "# TYPE facepipe_event_streams gauge\nfacepipe_event_streams " +
+           std::to_string(hub.subscribers()) + "\n";
     out += "# TYPE facepipe_snapshot_bytes gauge\nfacepipe_snapshot_bytes " +
            std::to_string(console.snapshots().bytes()) + "\n";
   });
@@ -194,11 +199,12 @@ fs::path find_web_dir() {
   return {};
 }
 
-std::unique_ptr<api::Console> attach_console(HttpServer& http, face::Detector& detector, face::Embedder& embedder,
-                                             gallery::Gallery& gallery, float threshold, const fs::path& data_dir,
+std::unique_ptr<api::Console> attach_console(HttpServer& http, face::Detector& detector,
+                                             face::Embedder& embedder, gallery::Gallery& gallery,
+                                             float threshold, const fs::path& data_dir,
                                              service::Metrics& metrics) {
-  auto console = std::make_unique<api::Console>(detector, embedder, gallery,
-                                                api::ConsoleOptions{.data_dir = data_dir, .threshold = threshold});
+  auto console = std::make_unique<api::Console>(
+      detector, embedder, gallery, api::ConsoleOptions{.data_dir = data_dir, .threshold = threshold});
   add_console_routes(http.routes(), *console, metrics);
   if (const fs::path web = find_web_dir(); !web.empty()) {
     add_console_files(http.routes(), web);

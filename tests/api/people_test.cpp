@@ -81,7 +81,8 @@ class People : public ::testing::Test {
     return client().Post("/api/v1/people/" + path_of(person) + "/faces", as(key), items);
   }
   static json post_frame(const fs::path& file, const std::string& id) {
-    json body = {{"request_id", id}, {"filename", file.filename().string()},
+    json body = {{"request_id", id},
+                 {"filename", file.filename().string()},
                  {"content", service::base64_encode(read_file(file))}};
     auto r = client().Post("/?wait=1", as(*admin_), body.dump(), "application/json");
     EXPECT_TRUE(r);
@@ -147,8 +148,8 @@ TEST_F(People, EachPhotoIsCheckedAtOnceAndTheGoodOnesEnrolled) {
   const json p = json::parse(person->body);
   EXPECT_EQ(p["faces"], 3);
   ASSERT_EQ(p["face_ids"].size(), 3u);
-  auto thumb = client().Get("/api/v1/faces/" + p["face_ids"][0]["id"].get<std::string>() + "/thumbnail",
-                            as(*reader_));
+  auto thumb =
+      client().Get("/api/v1/faces/" + p["face_ids"][0]["id"].get<std::string>() + "/thumbnail", as(*reader_));
   ASSERT_EQ(thumb->status, 200);
   EXPECT_EQ(thumb->get_header_value("Content-Type"), "image/jpeg");
   const auto info = image::probe(thumb->body);
@@ -159,8 +160,8 @@ TEST_F(People, EachPhotoIsCheckedAtOnceAndTheGoodOnesEnrolled) {
 TEST_F(People, CreateRenameRecordAndErrorsAreJson) {
   remove_everyone();
   auto c = client();
-  auto created = c.Post("/api/v1/people", as(*admin_), json{{"name", "Ada"}, {"record", {{"major", "Maths"}}}}.dump(),
-                        "application/json");
+  auto created = c.Post("/api/v1/people", as(*admin_),
+                        json{{"name", "Ada"}, {"record", {{"major", "Maths"}}}}.dump(), "application/json");
   ASSERT_EQ(created->status, 201) << created->body;
   EXPECT_EQ(json::parse(created->body)["record"]["major"], "Maths");
   EXPECT_EQ(c.Post("/api/v1/people", as(*admin_), R"({"name":"Ada"})", "application/json")->status, 409);
@@ -191,7 +192,8 @@ TEST_F(People, CreateRenameRecordAndErrorsAreJson) {
   EXPECT_EQ(c.Get("/api/v1/people/Nobody/faces", as(*admin_))->status, 404);
 
   const std::string xss = "<img src=x onerror=alert(1)>";
-  ASSERT_EQ(c.Post("/api/v1/people", as(*admin_), json{{"name", xss}}.dump(), "application/json")->status, 201);
+  ASSERT_EQ(c.Post("/api/v1/people", as(*admin_), json{{"name", xss}}.dump(), "application/json")->status,
+            201);
   auto back = c.Get("/api/v1/people/" + path_of(xss), as(*admin_));
   ASSERT_EQ(back->status, 200) << back->body;
   EXPECT_EQ(json::parse(back->body)["name"], xss);
@@ -207,8 +209,9 @@ TEST_F(People, KeysRolesAndCrossSiteRequests) {
   auto refused = c.Post("/api/v1/people", as(*reader_), R"({"name":"Eve"})", "application/json");
   EXPECT_EQ(refused->status, 403);
   EXPECT_EQ(c.Delete("/api/v1/people/Eve", as(*reader_))->status, 403);
-  EXPECT_EQ(c.Post("/api/v1/unknowns/g1/name", as(*reader_), R"({"subject":"Eve"})", "application/json")->status,
-            403);
+  EXPECT_EQ(
+      c.Post("/api/v1/unknowns/g1/name", as(*reader_), R"({"subject":"Eve"})", "application/json")->status,
+      403);
   // The console's files are public; they hold no data.
   auto page = c.Get("/ui/");
   ASSERT_EQ(page->status, 200);
@@ -227,12 +230,12 @@ TEST_F(People, KeysRolesAndCrossSiteRequests) {
   auto same = c.Post("/api/v1/people", own, R"({"name":"Same Origin"})", "application/json");
   EXPECT_EQ(same->status, 201) << same->body;
   const std::string port = url_->substr(url_->rfind(':'));
-  httplib::Headers by_name = {{"x-api-key", *admin_}, {"Origin", "http://localhost" + port},
-                              {"Host", "localhost" + port}};
+  httplib::Headers by_name = {
+      {"x-api-key", *admin_}, {"Origin", "http://localhost" + port}, {"Host", "localhost" + port}};
   EXPECT_EQ(c.Post("/api/v1/people", by_name, R"({"name":"By Name"})", "application/json")->status, 201);
   // DNS rebinding: a foreign name pointed at 127.0.0.1; its Origin and Host agree, and are still refused.
-  httplib::Headers rebound = {{"x-api-key", *admin_}, {"Origin", "http://evil.example" + port},
-                              {"Host", "evil.example" + port}};
+  httplib::Headers rebound = {
+      {"x-api-key", *admin_}, {"Origin", "http://evil.example" + port}, {"Host", "evil.example" + port}};
   EXPECT_EQ(c.Post("/api/v1/people", rebound, R"({"name":"Rebound"})", "application/json")->status, 403);
 }
 
@@ -245,9 +248,9 @@ TEST_F(People, UploadsAreSizeLimited) {
 
 TEST_F(People, SnapshotNamesCannotLeaveTheStore) {
   auto c = client();
-  for (const char* bad : {"/api/v1/snapshots/..%2F..%2Fkeys.db", "/api/v1/snapshots/20261202/..%2F..%2Fkeys.db",
-                          "/api/v1/snapshots/../keys.db", "/api/v1/snapshots/20261202/000001-face.png",
-                          "/api/v1/snapshots/%2Fetc/passwd"}) {
+  for (const char* bad : {"/api/v1/snapshots/..%2F..%2Fkeys.db",
+                          "/api/v1/snapshots/20261202/..%2F..%2Fkeys.db", "/api/v1/snapshots/../keys.db",
+                          "/api/v1/snapshots/20261202/000001-face.png", "/api/v1/snapshots/%2Fetc/passwd"}) {
     auto r = c.Get(bad, as(*reader_));
     ASSERT_TRUE(r) << bad;
     EXPECT_EQ(r->status, 404) << bad << " -> " << r->body;
@@ -304,8 +307,9 @@ TEST_F(People, RecognitionsStreamLiveAndErasureRemovesEventsAndSnapshots) {
   EXPECT_EQ(json::parse(erased->body)["erased"]["faces"], 3);
   EXPECT_EQ(client().Get("/api/v1/people/Obama", as(*reader_))->status, 404);
   for (const auto& f : faces)
-    EXPECT_EQ(client().Get("/api/v1/faces/" + f["id"].get<std::string>() + "/thumbnail", as(*reader_))->status,
-              404);
+    EXPECT_EQ(
+        client().Get("/api/v1/faces/" + f["id"].get<std::string>() + "/thumbnail", as(*reader_))->status,
+        404);
   for (const auto& s : snapshots) {
     EXPECT_EQ(client().Get("/api/v1/snapshots/" + s, as(*reader_))->status, 404) << s;
     EXPECT_FALSE(fs::exists(*dir_ / "snapshots" / s)) << s;
@@ -331,7 +335,8 @@ TEST_F(People, UnknownFacesOfTwoStrangersFormTwoGroupsAndNamingOneEnrolsIt) {
   std::map<std::string, std::string> person_of_face;
   const json events = json::parse(client().Get("/api/v1/events/recent?limit=1000", as(*reader_))->body);
   for (const auto& e : events["events"])
-    if (person_of_request.count(e["request_id"])) person_of_face[e["face_id"]] = person_of_request[e["request_id"]];
+    if (person_of_request.count(e["request_id"]))
+      person_of_face[e["face_id"]] = person_of_request[e["request_id"]];
   const json unknowns = json::parse(client().Get("/api/v1/unknowns", as(*reader_))->body);
   std::vector<json> groups;  // the groups of these strangers (earlier tests' unknown faces may linger)
   for (const auto& g : unknowns["groups"])
@@ -349,17 +354,19 @@ TEST_F(People, UnknownFacesOfTwoStrangersFormTwoGroupsAndNamingOneEnrolsIt) {
   }
   EXPECT_EQ(people, (std::set<std::string>{"Bean", "Trump"}));
 
-  auto named = client().Post("/api/v1/unknowns/" + bean_group + "/name", as(*admin_), R"({"subject":"Mr Bean"})",
-                             "application/json");
+  auto named = client().Post("/api/v1/unknowns/" + bean_group + "/name", as(*admin_),
+                             R"({"subject":"Mr Bean"})", "application/json");
   ASSERT_EQ(named->status, 201) << named->body;
   EXPECT_EQ(json::parse(named->body)["enrolled"].size(), 4u);
   EXPECT_EQ(post_frame(frame("Bean", 14), "cluster-after")["result"], "Mr Bean");
-  EXPECT_EQ(client().Post("/api/v1/unknowns/" + bean_group + "/name", as(*admin_), R"({"subject":"Mr Bean"})",
-                          "application/json")
+  EXPECT_EQ(client()
+                .Post("/api/v1/unknowns/" + bean_group + "/name", as(*admin_), R"({"subject":"Mr Bean"})",
+                      "application/json")
                 ->status,
             404);
-  EXPECT_EQ(client().Post("/api/v1/unknowns/g1/name", as(*admin_), R"({"subject":""})", "application/json")->status,
-            400);
+  EXPECT_EQ(
+      client().Post("/api/v1/unknowns/g1/name", as(*admin_), R"({"subject":""})", "application/json")->status,
+      400);
 }
 
 TEST_F(People, CompreFaceRecognitionsAreEventsToo) {
@@ -382,15 +389,24 @@ TEST_F(People, TheOpenApiDocumentDescribesEveryRoute) {
   EXPECT_EQ(doc["openapi"], "3.0.3");
   const json& paths = doc["paths"];
   const std::vector<std::pair<std::string, std::string>> routes = {
-      {"/api/v1/people", "get"},           {"/api/v1/people", "post"},
-      {"/api/v1/people/{name}", "get"},    {"/api/v1/people/{name}", "patch"},
-      {"/api/v1/people/{name}", "delete"}, {"/api/v1/people/{name}/record", "put"},
-      {"/api/v1/people/{name}/faces", "get"}, {"/api/v1/people/{name}/faces", "post"},
-      {"/api/v1/faces/{id}/thumbnail", "get"}, {"/api/v1/faces/{id}", "delete"},
-      {"/api/v1/events", "get"},           {"/api/v1/events/recent", "get"},
-      {"/api/v1/snapshots/{camera}/{file}", "get"}, {"/api/v1/unknowns", "get"},
-      {"/api/v1/unknowns/{group}/name", "post"}, {"/api/v1/openapi.json", "get"}};
-  for (const auto& [path, method] : routes) EXPECT_TRUE(paths.contains(path) && paths[path].contains(method)) << method << " " << path;
+      {"/api/v1/people", "get"},
+      {"/api/v1/people", "post"},
+      {"/api/v1/people/{name}", "get"},
+      {"/api/v1/people/{name}", "patch"},
+      {"/api/v1/people/{name}", "delete"},
+      {"/api/v1/people/{name}/record", "put"},
+      {"/api/v1/people/{name}/faces", "get"},
+      {"/api/v1/people/{name}/faces", "post"},
+      {"/api/v1/faces/{id}/thumbnail", "get"},
+      {"/api/v1/faces/{id}", "delete"},
+      {"/api/v1/events", "get"},
+      {"/api/v1/events/recent", "get"},
+      {"/api/v1/snapshots/{camera}/{file}", "get"},
+      {"/api/v1/unknowns", "get"},
+      {"/api/v1/unknowns/{group}/name", "post"},
+      {"/api/v1/openapi.json", "get"}};
+  for (const auto& [path, method] : routes)
+    EXPECT_TRUE(paths.contains(path) && paths[path].contains(method)) << method << " " << path;
   EXPECT_EQ(read_json(source_dir() / "docs/openapi.json"), doc);
 }
 
