@@ -14,6 +14,7 @@ packages=(
   python3 python3-venv
   clang libclang-rt-14-dev  # libFuzzer + ASan/UBSan for scripts/fuzz.sh
   imagemagick                # CMYK/YCCK JPEG tests: ImageMagick writes them, Pillow is the reference
+  chromium      # the web console's browser tests (tests/console, driven by playwright-core)
   librsvg2-bin  # rsvg-convert: the README's PNG of the accuracy report's SVG (scripts/accuracy-report.sh)
   # the Python reference that scripts/compare-reference.sh times facepipe against (facenet-pytorch)
   python3-torch python3-torchvision python3-pil python3-numpy

@@ -12,6 +12,7 @@ scripts/models.sh
 echo "== 3/4 JavaScript reference (face-api, for parity tests)"
 scripts/faceapi-ref.sh
 scripts/compreface-sdk.sh
+scripts/console-test.sh
 echo "== 4/4 build"
 scripts/build.sh
 if [ "${1:-}" != "--no-demo" ]; then

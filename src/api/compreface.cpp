@@ -85,6 +85,7 @@ struct CompreFaceApi::Query {
 struct CompreFaceApi::Face {
   face::Detection detection;
   face::Embedding embedding;
+  cv::Mat crop;  // the embedder's input, when embedded
   int width = 0, height = 0;  // of the image, to clamp boxes
   double detector_ms = 0, calculator_ms = 0;
 };
@@ -214,7 +215,7 @@ std::vector<CompreFaceApi::Face> CompreFaceApi::find_faces(const std::string& by
   });
   if (q.limit > 0 && found.size() > q.limit) found.resize(q.limit);
   std::vector<Face> out;
-  for (const auto& d : found) out.push_back({d, {}, rgb.cols, rgb.rows, detector_ms, 0});
+  for (const auto& d : found) out.push_back({d, {}, {}, rgb.cols, rgb.rows, detector_ms, 0});
   if (embed) {
     const auto t1 = std::chrono::steady_clock::now();
     const face::CropSpec spec = embedder_.crop_spec();
@@ -224,6 +225,7 @@ std::vector<CompreFaceApi::Face> CompreFaceApi::find_faces(const std::string& by
     const double calculator_ms = ms_since(t1);
     for (size_t i = 0; i < out.size(); ++i) {
       out[i].embedding = std::move(embeddings[i]);
+      out[i].crop = crops[i];
       out[i].calculator_ms = calculator_ms;
     }
   }
@@ -290,8 +292,10 @@ CompreFaceApi::Query read_query(const Request& r, size_t max_predictions) {
 
 Response CompreFaceApi::recognize(const Request& r) const {
   const Query q = read_query(r, options_.max_prediction_count);
-  const auto faces = find_faces(image_field(r, "file"), q, true);
+  const std::string image = image_field(r, "file");
+  const auto faces = find_faces(image, q, true);
   json result = json::array();
+  std::vector<service::RecognizedFace> observed;
   for (const auto& f : faces) {
     json j = face_json(f, q);
     json subjects = json::array();
@@ -304,12 +308,20 @@ Response CompreFaceApi::recognize(const Request& r) const {
       const bool known = options_.threshold <= 0 || nearest[0].distance <= options_.threshold;
       j["facepipe"] = {{"name", known ? nearest[0].name : gallery::kUnknown},
                        {"distance", round5(nearest[0].distance)}};
+      if (options_.on_recognize)
+        observed.push_back({f.detection, f.crop, f.embedding,
+                            gallery::Match{known ? nearest[0].name : gallery::kUnknown, nearest[0].distance,
+                                           nearest[0].name},
+                            recognition::assess_quality(f.detection, f.width, f.height, f.crop,
+                                                        recognition::QualityBounds()),
+                            observed.empty()});
     } else {
       j["facepipe"] = {{"name", gallery::kUnknown}, {"distance", nullptr}};
     }
     if (q.status) j["execution_time"]["matcher"] = ms_since(t);
     result.push_back(std::move(j));
   }
+  if (options_.on_recognize && !observed.empty()) options_.on_recognize(image, observed);
   json body = {{"result", result}};
   if (q.status) body["plugins_versions"] = plugins_versions();
   return Response::of(body);

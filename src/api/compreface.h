@@ -37,6 +37,7 @@
 #include "face/embedder.h"
 #include "gallery/gallery.h"
 #include "image/decode.h"
+#include "service/recognition.h"
 
 namespace facepipe::api {
 
@@ -46,6 +47,8 @@ struct CompreFaceOptions {
   size_t max_page_size = 1000;  // GET /faces size
   size_t max_embeddings = 100;  // per /embeddings/recognize request
   size_t max_prediction_count = 100;
+  // Called after each /recognize with the image and its faces (the web console's events); may be empty.
+  std::function<void(const std::string& image, const std::vector<service::RecognizedFace>& faces)> on_recognize;
 };
 
 class CompreFaceApi {

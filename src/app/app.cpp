@@ -5,11 +5,13 @@
 #include <spdlog/spdlog.h>
 
 #include "api/compreface.h"
+#include "api/console.h"
 #include "app/signals.h"
 #include "auth/keys.h"
 #include "core/error.h"
 #include "server/clip_endpoint.h"
 #include "server/compreface_routes.h"
+#include "server/console_routes.h"
 #include "server/http_server.h"
 #include "service/crop_contract.h"
 #include "service/detection.h"
@@ -164,9 +166,15 @@ void Service::start_http() {
       return server::check_access(*authorizer_, r);
     });
     if (engine_ && engine_->gallery) {  // the CompreFace-compatible API under /api/v1/
-      compreface_ =
-          std::make_unique<api::CompreFaceApi>(*engine_->detector, *engine_->embedder, *engine_->gallery,
-                                               api::CompreFaceOptions{.threshold = engine_->threshold});
+      // First the console (server/console_routes.h): its /api/v1/ routes before CompreFace's catch-all.
+      console_ = server::attach_console(*http_, *engine_->detector, *engine_->embedder, *engine_->gallery,
+                                        engine_->threshold, options_.data_dir, metrics_);
+      compreface_ = std::make_unique<api::CompreFaceApi>(
+          *engine_->detector, *engine_->embedder, *engine_->gallery,
+          api::CompreFaceOptions{.threshold = engine_->threshold,
+                                 .on_recognize = [this](const std::string& image, const auto& faces) {
+                                   console_->observe({.image = image}, faces);
+                                 }});
       server::add_compreface_routes(http_->routes(), *compreface_, metrics_);
     } else {
       server::add_compreface_absent_route(http_->routes());
@@ -207,7 +215,10 @@ void Service::start_handlers() {
   } else {
     waiters_ = std::make_unique<service::Waiters>();
     recognition_->on_response = [this](const json& r) { waiters_->deliver(r); };
+    if (console_)  // the console's events (with the frame as snapshot) and unknown faces
+      recognition_->on_faces = [this](const json& r, const auto& faces) { console_->observe_response(r, faces); };
     http_->set_function([this](const std::string& body, bool wait) {
+      if (console_) console_->remember_frame(body);
       if (!wait) return detection_->handle(body);
       // Register before queueing so a fast answer is not missed; the id is known only after parsing.
       auto request = json::parse(body, nullptr, false);
@@ -244,6 +255,8 @@ void Service::start_handlers() {
         "response queue URL {}/000000000000/{}",
         http_->base_url(), requests_->name(), responses_->name(), http_->base_url(), responses_->name());
 }
+
+events::Hub* Service::event_hub() { return console_ ? &console_->hub() : nullptr; }
 
 void Service::run() {
   if (recognition_ && !stop_)

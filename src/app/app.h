@@ -40,6 +40,10 @@ class HttpServer;
 }
 namespace facepipe::api {
 class CompreFaceApi;
+class Console;
+}  // namespace facepipe::api
+namespace facepipe::events {
+class Hub;
 }
 namespace facepipe::auth {
 class KeyStore;
@@ -112,6 +116,9 @@ class Service {
   std::shared_ptr<queue::Queue> request_queue() const { return requests_; }
   std::shared_ptr<queue::Queue> response_queue() const { return responses_; }
   service::Metrics& metrics() { return metrics_; }
+  // kServe with a gallery: the web console's event hub (events/hub.h), where stream events are published
+  // for GET /api/v1/events; null otherwise.
+  events::Hub* event_hub();
 
  private:
   void start(std::optional<service::StageEngine> engine);
@@ -127,6 +134,7 @@ class Service {
   std::optional<service::StageEngine> engine_;
   std::unique_ptr<auth::KeyStore> keys_;
   std::unique_ptr<auth::Authorizer> authorizer_;
+  std::unique_ptr<api::Console> console_;  // people API, live events, unknown faces, /ui/
   std::unique_ptr<api::CompreFaceApi> compreface_;
   std::unique_ptr<server::HttpServer> http_;
   std::unique_ptr<service::EnginePool> pool_;

@@ -77,6 +77,9 @@ bool is_function_url(const AccessRequest& r) {
 
 std::optional<Role> required_role(const AccessRequest& r) {
   if (r.path == "/healthz") return std::nullopt;
+  // The web console's files hold no data (the page asks for a key before it reads any).
+  if ((r.method == "GET" || r.method == "HEAD") && (r.path == "/ui" || starts_with(r.path, "/ui/")))
+    return std::nullopt;
   // SQS: the JSON protocol names its action in a header, the query protocol in a parameter (a POSTed form
   // is read after this check, so its action is unknown here: such calls need `recognize`).
   if (const auto target = r.header("x-amz-target"); !target.empty()) {

@@ -4,7 +4,7 @@
 // Open or closed:
 // - with no live key in the store, everything is open, as before keys existed; `serve` allows that only on
 //   a loopback address (see check_listen_policy);
-// - once a key exists, every call but GET /healthz needs one, in `x-api-key` (CompreFace's header) or
+// - once a key exists, every call but GET /healthz and the web console's files (GET /ui/*) needs one, in `x-api-key` (CompreFace's header) or
 //   `Authorization: Bearer <key>`;
 // - `--allow-anonymous function-url` leaves the function URL (POST /, what the course's workload posts
 //   to) open anyway; `--allow-anonymous all` leaves everything open.

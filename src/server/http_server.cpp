@@ -125,6 +125,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   Session(HttpServer::Impl& server, Stream stream, std::string remote, bool counted)
       : server_(server), stream_(std::move(stream)), remote_(std::move(remote)), counted_(counted) {}
   ~Session() {
+    if (stream_body_ && !ended_) stream_body_->finish();
     if (reserved_) server_.release_body(reserved_);
     if (counted_) server_.release(remote_);
     --server_.connections;
@@ -321,6 +322,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
       server_.release_body(reserved_);
       reserved_ = 0;
     }
+    if (r.stream && !head_) return write_stream(std::move(r));
     auto msg = std::make_shared<http::response<http::string_body>>(static_cast<http::status>(r.status), 11);
     msg->set(http::field::server, "facepipe");
     if (r.status != 304 && r.status != 204 && !r.content_type.empty())
@@ -341,6 +343,78 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
       self->head_ = false;
       self->read_header();
     });
+  }
+
+  // A streamed answer (StreamBody, e.g. Server-Sent Events): the head without a length, then whatever the
+  // body yields until it is done, the client leaves or stops reading, or the server stops. The
+  // connection is not reused.
+  void write_stream(Response r) {
+    keep_alive_ = false;
+    stream_body_ = std::move(r.stream);
+    auto head = std::make_shared<http::response<http::empty_body>>(static_cast<http::status>(r.status), 11);
+    head->set(http::field::server, "facepipe");
+    if (!r.content_type.empty()) head->set(http::field::content_type, r.content_type);
+    for (const auto& [k, v] : r.headers) head->insert(k, v);
+    head->keep_alive(false);
+    lowest().expires_after(server_.transfer_deadline(1024));
+    http::async_write(stream_, *head, [self = this->shared_from_this(), head](beast::error_code ec, size_t) {
+      self->lowest().expires_never();
+      if (ec) return self->end_stream();
+      std::weak_ptr<Session> weak = self;
+      auto executor = self->stream_.get_executor();
+      self->stream_body_->start([weak, executor] {
+        asio::post(executor, [weak] {
+          if (auto s = weak.lock()) s->pump();
+        });
+      });
+      self->heartbeat_.emplace(executor);
+      self->arm_heartbeat();
+      self->pump();
+    });
+  }
+
+  void pump() {
+    if (writing_ || ended_ || !stream_body_) return;
+    bool done = false;
+    std::string data = stream_body_->pull(done);
+    if (data.empty()) {
+      if (done) end_stream();
+      return;
+    }
+    send_stream(std::move(data), done);
+  }
+
+  void send_stream(std::string data, bool last) {
+    writing_ = true;
+    auto buffer = std::make_shared<std::string>(std::move(data));
+    // A client that stops reading fills its socket buffer; the write's deadline then ends it.
+    lowest().expires_after(server_.transfer_deadline(buffer->size()));
+    asio::async_write(stream_, asio::buffer(*buffer),
+                      [self = this->shared_from_this(), buffer, last](beast::error_code ec, size_t) {
+                        self->writing_ = false;
+                        self->lowest().expires_never();
+                        if (ec || last) return self->end_stream();
+                        self->sent_since_heartbeat_ = true;
+                        self->pump();
+                      });
+  }
+
+  void arm_heartbeat() {
+    heartbeat_->expires_after(server_.options.stream_heartbeat);
+    heartbeat_->async_wait([self = this->shared_from_this()](beast::error_code ec) {
+      if (ec || self->ended_) return;
+      if (!self->writing_ && !self->sent_since_heartbeat_) self->send_stream(self->stream_body_->heartbeat(), false);
+      self->sent_since_heartbeat_ = false;
+      self->arm_heartbeat();
+    });
+  }
+
+  void end_stream() {
+    if (ended_) return;
+    ended_ = true;
+    if (heartbeat_) heartbeat_->cancel();
+    if (stream_body_) stream_body_->finish();
+    close();
   }
 
   // After an answer that ends the connection: stop sending, drain what the client still sends for a
@@ -381,6 +455,9 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   size_t reserved_ = 0;
   bool keep_alive_ = true;
   bool head_ = false;
+  std::shared_ptr<StreamBody> stream_body_;  // a streamed answer in progress
+  std::optional<asio::steady_timer> heartbeat_;
+  bool writing_ = false, ended_ = false, sent_since_heartbeat_ = false;
   std::array<char, 4096> discard_{};
 };
 

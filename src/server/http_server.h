@@ -56,6 +56,9 @@ struct ServerOptions {
   std::chrono::milliseconds header_timeout{10000};
   std::chrono::milliseconds body_grace{10000};
   size_t min_body_rate = 32 * 1024;  // bytes per second, after body_grace
+  // Streamed answers (Server-Sent Events, http_types.h StreamBody): a heartbeat after this much silence,
+  // so dead clients are found and proxies keep the connection.
+  std::chrono::milliseconds stream_heartbeat{15000};
   int max_connections = 4096;
   int max_connections_per_client = 128;
   int backlog = 1024;

@@ -2,7 +2,9 @@
 // library underneath (http_server.cpp), so API modules and the authentication hook never touch transport.
 #pragma once
 
+#include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -33,11 +35,32 @@ struct Request {
   std::string media_type() const;
 };
 
+// A body written as it is produced, for as long as the connection lives (Server-Sent Events). The
+// transport sends the head without a Content-Length and with Connection: close, then calls pull() on its
+// I/O thread whenever wake (given to start()) has been called, and at least every heartbeat interval;
+// the connection ends when pull() sets `done`, the client goes away, a write misses its deadline (a
+// client that stops reading), or the server stops. Implementations must be thread-safe: wake may be
+// called from any thread, and must not block.
+class StreamBody {
+ public:
+  virtual ~StreamBody() = default;
+  // Once, before any pull(); `wake` stays callable (and harmless) after the connection has ended.
+  virtual void start(std::function<void()> wake) = 0;
+  // The next bytes to send, "" when there is nothing now. Never blocks.
+  virtual std::string pull(bool& done) = 0;
+  // What to send when nothing was sent for a heartbeat interval (keeps proxies and dead-peer detection
+  // going), e.g. ": ping\n\n" for SSE.
+  virtual std::string heartbeat() = 0;
+  // The connection has ended (either side).
+  virtual void finish() = 0;
+};
+
 struct Response {
   int status = 200;
   std::string content_type = "application/json";
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;
+  std::shared_ptr<StreamBody> stream;  // set: `body` is ignored and the stream is sent instead
 
   static Response json(int status, const nlohmann::json& body);
   // Every 4xx/5xx facepipe sends: {"error": code, "message": message}.

@@ -119,12 +119,18 @@ std::vector<size_t> RecognitionHandler::process(const std::vector<std::string>& 
     auto& m = messages[i];
     try {
       std::vector<recognition::FaceAnswer> faces;
+      const size_t first = next;
       for (auto& f : m.faces) {
         auto match = gallery_.match(embeddings.at(next++), threshold_);
         faces.push_back(
             {f.detection, std::move(match),
              recognition::assess_quality(f.detection, m.width, m.height, f.crop, answer_.quality)});
       }
+      std::vector<RecognizedFace> observed;
+      if (on_faces)
+        for (size_t k = 0; k < faces.size(); ++k)
+          observed.push_back({m.faces[k].detection, m.faces[k].crop, embeddings.at(first + k), faces[k].match,
+                              faces[k].quality});
       json response = response_json(m.request_id, m.filename,
                                     recognition::decide(std::move(faces), answer_.policy), answer_.policy);
       auto ts = Clock::now();
@@ -137,6 +143,21 @@ std::vector<size_t> RecognitionHandler::process(const std::vector<std::string>& 
       }
       spdlog::debug("recognize: request {} -> {}", m.request_id, response["result"].get<std::string>());
       responses[i] = response;
+      // Observers first, so that a caller woken by on_response (?wait=1) finds the frame's events.
+      if (on_faces) {
+        // decide() sorted its copy largest first; the answering face is found again by its box.
+        for (const auto& answered : response.value("faces", json::array()))
+          if (answered.value("answered", false))
+            for (auto& o : observed)
+              if (answered["box"] == json::array({o.detection.box.x1, o.detection.box.y1, o.detection.box.x2,
+                                                  o.detection.box.y2}))
+                o.answered = true;
+        try {
+          on_faces(response, observed);
+        } catch (const std::exception& e) {  // an observer's trouble is no reason to lose the answer
+          spdlog::warn("recognize: observer of request {} failed: {}", m.request_id, e.what());
+        }
+      }
       if (on_response) on_response(response);
     } catch (const std::exception& e) {
       spdlog::warn("recognize: request {} failed: {}", m.request_id, e.what());

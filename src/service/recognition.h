@@ -28,6 +28,17 @@
 
 namespace facepipe::service {
 
+// One face of an answered frame in full, for in-process observers (the web console's events and unknown
+// faces): what the response queue carries plus the crop and the embedding it does not.
+struct RecognizedFace {
+  face::Detection detection;
+  cv::Mat crop;  // the embedder's input, CV_8UC3 RGB
+  face::Embedding embedding;
+  gallery::Match match;
+  recognition::Quality quality;
+  bool answered = false;  // this face gave the frame's answer
+};
+
 class RecognitionHandler {
  public:
   // `threshold` <= 0: always the nearest person (the course's semantics). `metrics` may be null.
@@ -42,6 +53,9 @@ class RecognitionHandler {
   std::vector<size_t> handle_batch(const std::vector<std::string>& bodies);
   // Called with every response sent (serve's ?wait=1). Set before use; must be thread-safe.
   std::function<void(const nlohmann::json&)> on_response;
+  // Called before on_response with the frame's faces in detector order (optional; same rules; what it
+  // throws is logged, never lost answers).
+  std::function<void(const nlohmann::json& response, const std::vector<RecognizedFace>& faces)> on_faces;
   // Where messages that can never succeed go at once (see above). Null (the default): the queue's own
   // redrive after its max receive count (a Lambda function's SQS trigger). Set before use.
   void set_dead_letter_queue(std::shared_ptr<queue::Queue> dead_letter) {

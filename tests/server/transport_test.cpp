@@ -15,6 +15,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -397,6 +398,91 @@ TEST(Transport, ServeRefusesAPortInUse) {
   EXPECT_NE(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("65535"), std::string::npos) << r.output;
   std::filesystem::remove_all(dir);
+}
+
+// A streamed answer (StreamBody, what GET /api/v1/events uses): chunks as they come, heartbeats when
+// idle, and a client that stops reading is cut off by the write deadline instead of holding the body.
+class CountingStream : public StreamBody {
+ public:
+  explicit CountingStream(size_t chunk) : chunk_(chunk) {}
+  void start(std::function<void()> wake) override {
+    wake_ = wake;
+    started = true;
+    wake();
+  }
+  std::string pull(bool& done) override {
+    done = false;
+    if (flood) return std::string(chunk_, 'x');
+    std::lock_guard lock(mu);
+    std::string out;
+    out.swap(pending);
+    return out;
+  }
+  std::string heartbeat() override { return ": ping\n\n"; }
+  void finish() override { finished = true; }
+  void push(const std::string& s) {
+    {
+      std::lock_guard lock(mu);
+      pending += s;
+    }
+    wake_();
+  }
+  std::atomic<bool> started{false}, finished{false}, flood{false};
+  std::mutex mu;
+  std::string pending;
+
+ private:
+  size_t chunk_;
+  std::function<void()> wake_;
+};
+
+TEST(Transport, StreamsChunksWithHeartbeatsAndCutsOffAClientThatStopsReading) {
+  ServerOptions o = test_options();
+  o.stream_heartbeat = 200ms;
+  o.body_grace = 500ms;
+  auto stream = std::make_shared<CountingStream>(64 * 1024);
+  auto flood = std::make_shared<CountingStream>(64 * 1024);
+  flood->flood = true;
+  std::unique_ptr<queue::QueueService> queues = queue::open_queue_service("memory:");
+  service::Metrics metrics;
+  auto owned = std::make_unique<HttpServer>(o, queues.get(), metrics);
+  HttpServer& server = *owned;
+  for (auto& [path, body] : {std::pair{"/stream", stream}, std::pair{"/flood", flood}})
+    server.routes().add({.name = "stream", .method = "GET", .path = path, .handler = [body](const Request&) {
+                           Response r;
+                           r.content_type = "text/event-stream";
+                           r.stream = body;
+                           return r;
+                         }});
+  server.bind();
+  std::thread run([&] { server.run(); });
+
+  Conn reader(server.port());
+  ASSERT_TRUE(reader.send("GET /stream HTTP/1.1\r\nHost: x\r\n\r\n"));
+  for (int i = 0; i < 50 && !stream->started; ++i) std::this_thread::sleep_for(20ms);
+  stream->push("data: one\n\n");
+  stream->push("data: two\n\n");
+  const std::string got = reader.read_all(700ms);
+  EXPECT_NE(got.find("HTTP/1.1 200"), std::string::npos) << got;
+  EXPECT_NE(got.find("Connection: close"), std::string::npos) << got;
+  EXPECT_EQ(got.find("Content-Length"), std::string::npos) << got;
+  EXPECT_LT(got.find("data: one"), got.find("data: two")) << got;
+  EXPECT_NE(got.find(": ping"), std::string::npos) << "no heartbeat while idle: " << got;
+
+  // This client never reads: the socket buffers fill, the write misses its deadline, the stream ends.
+  Conn stalled(server.port());
+  ASSERT_TRUE(stalled.send("GET /flood HTTP/1.1\r\nHost: x\r\n\r\n"));
+  const auto t0 = Clock::now();
+  while (!flood->finished && ms_since(t0) < 10000) std::this_thread::sleep_for(50ms);
+  EXPECT_TRUE(flood->finished) << "a client that stops reading kept its stream";
+  std::printf("stalled stream cut off after %.0f ms\n", ms_since(t0));
+  // The well-behaved stream is unaffected.
+  stream->push("data: three\n\n");
+  EXPECT_NE(reader.read_all(500ms).find("data: three"), std::string::npos);
+  server.stop();
+  run.join();
+  owned.reset();  // the open stream ends with the server
+  EXPECT_TRUE(stream->finished);
 }
 
 }  // namespace
