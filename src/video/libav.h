@@ -8,6 +8,7 @@
 
 extern "C" {
 #include <libavcodec/avcodec.h>
+#include <libavdevice/avdevice.h>
 #include <libavformat/avformat.h>
 #include <libswscale/swscale.h>
 }
@@ -31,7 +32,10 @@ namespace facepipe::video {
   X(avformat_close_input) X(avformat_find_stream_info) X(av_find_best_stream) X(av_read_frame) \
       X(avio_alloc_context) X(avio_context_free) X(avio_open_dyn_buf) X(avio_close_dyn_buf)    \
           X(avformat_alloc_output_context2) X(avformat_new_stream) X(avformat_write_header)    \
-              X(av_interleaved_write_frame) X(av_write_trailer) X(avformat_free_context)
+              X(av_interleaved_write_frame) X(av_write_trailer) X(avformat_free_context)       \
+                  X(avformat_network_init) X(av_find_input_format)
+// Capture devices (V4L2): only live sources load libavdevice (video/live_source.h).
+#define FACEPIPE_LIBAVDEVICE_FUNCTIONS(X) X(avdevice_register_all)
 #define FACEPIPE_LIBSWSCALE_FUNCTIONS(X) X(sws_getCachedContext) X(sws_scale) X(sws_freeContext)
 
 struct LibAv {
@@ -46,5 +50,11 @@ struct LibAv {
 // Loads the libraries once (thread-safe). Error(kUnavailable) naming the Debian packages to install when
 // they are missing.
 const LibAv& libav();
+
+struct LibAvDevice {
+  decltype(&::avdevice_register_all) avdevice_register_all = nullptr;
+};
+// libavdevice, loaded (and its devices registered) on first use by a capture-device source.
+const LibAvDevice& libavdevice();
 
 }  // namespace facepipe::video

@@ -1,0 +1,28 @@
+// Where frames come from, whatever produces them: a FrameSource hands decoded frames (RGB) in order to a
+// FrameSink (video/clip.h) at the times a FramePolicy picks. Opened by URL, as queues are:
+//   "file:PATH" or a plain PATH   a video file (MP4/MOV/MKV..., decoded in memory with libav)
+// RTSP streams and capture devices are further schemes of open_frame_source (the streams work).
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "video/clip.h"
+
+namespace facepipe::video {
+
+class FrameSource {
+ public:
+  virtual ~FrameSource() = default;
+  // Delivers the frames `policy` keeps until the source ends or `sink` returns false. Error(kInvalidInput)
+  // for data that is no video, Error(kTooLarge) past the source's limits, Error(kNotFound) for a missing
+  // file.
+  virtual ClipInfo run(const FramePolicy& policy, const FrameSink& sink) = 0;
+  // The URL it was opened with (logs, event payloads).
+  virtual std::string url() const = 0;
+};
+
+// Error(kInvalidInput) naming the known schemes for any other URL.
+std::unique_ptr<FrameSource> open_frame_source(const std::string& url, const ClipLimits& limits = {});
+
+}  // namespace facepipe::video
