@@ -31,6 +31,7 @@ void register_aws_commands(CLI::App& app, GlobalOptions& global);          // la
 void register_keys_commands(CLI::App& app, GlobalOptions& global);         // keys create|list|revoke
 void register_video_commands(CLI::App& app, GlobalOptions& global);        // clip, camera, results
 void register_people_commands(CLI::App& app, GlobalOptions& global);       // people set|get|list|import
+void register_stream_commands(CLI::App& app, GlobalOptions& global);       // watch
 
 // Reads a JSON file; Error(kNotFound / kInvalidInput) naming the file when missing or malformed.
 nlohmann::json read_json_file(const std::string& path);

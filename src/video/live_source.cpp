@@ -41,8 +41,8 @@ DeviceUrl parse_device_url(const std::string& url) {
                                               "with `v4l2-ctl --list-devices` or `ls /dev/video*`)");
   if (q == std::string::npos) return d;
   const std::string query = body.substr(q + 1);
-  static const std::regex size_re("[0-9]{2,5}x[0-9]{2,5}"), fps_re("[0-9]{1,3}(\\.[0-9]{1,3})?(/[0-9]{1,4})?"),
-      format_re("[a-z0-9_]{1,32}");
+  static const std::regex size_re("[0-9]{2,5}x[0-9]{2,5}"),
+      fps_re("[0-9]{1,3}(\\.[0-9]{1,3})?(/[0-9]{1,4})?"), format_re("[a-z0-9_]{1,32}");
   size_t at = 0;
   while (at <= query.size()) {
     const auto amp = std::min(query.find('&', at), query.size());
@@ -133,20 +133,21 @@ const char* to_string(SourceState state) {
 
 nlohmann::json SourceStatus::to_json() const {
   auto round3 = [](double v) { return std::round(v * 1000) / 1000; };
-  return {{"state", video::to_string(state)},
-          {"url", url},
-          {"last_error", last_error.empty() ? nlohmann::json() : nlohmann::json(last_error)},
-          {"last_error_age_s", last_error_age < 0 ? nlohmann::json() : nlohmann::json(round3(last_error_age))},
-          {"retry_in_s", round3(retry_in)},
-          {"connects", connects},
-          {"failures", failures},
-          {"frames_decoded", frames_decoded},
-          {"frames_delivered", frames_delivered},
-          {"fps_in", round3(fps_in)},
-          {"fps_out", round3(fps_out)},
-          {"width", width},
-          {"height", height},
-          {"codec", codec}};
+  return {
+      {"state", video::to_string(state)},
+      {"url", url},
+      {"last_error", last_error.empty() ? nlohmann::json() : nlohmann::json(last_error)},
+      {"last_error_age_s", last_error_age < 0 ? nlohmann::json() : nlohmann::json(round3(last_error_age))},
+      {"retry_in_s", round3(retry_in)},
+      {"connects", connects},
+      {"failures", failures},
+      {"frames_decoded", frames_decoded},
+      {"frames_delivered", frames_delivered},
+      {"fps_in", round3(fps_in)},
+      {"fps_out", round3(fps_out)},
+      {"width", width},
+      {"height", height},
+      {"codec", codec}};
 }
 
 LiveSource::LiveSource(std::string url, LiveOptions options, ClipLimits limits)
@@ -252,8 +253,8 @@ ClipInfo LiveSource::run(const FramePolicy& policy, const FrameSink& sink) {
       return info;
     }
     if (info.delivered > delivered_before) backoff = options_.backoff_initial;  // it was up: start over
-    spdlog::warn("{}{}: {}; retrying in {:.1f} s", options_.name.empty() ? "" : "camera " + options_.name + " ",
-                 status_.url, error, backoff);
+    spdlog::warn("{}{}: {}; retrying in {:.1f} s",
+                 options_.name.empty() ? "" : "camera " + options_.name + " ", status_.url, error, backoff);
     set_state(SourceState::kRetrying, error, backoff);
     {
       std::unique_lock<std::mutex> lock(mu_);
@@ -317,6 +318,11 @@ LiveSource::Outcome LiveSource::stream_once(const FramePolicy& policy, const Fra
     return Outcome::kFailed;
   }
   std::unique_ptr<AVFormatContext, FormatCloser> format(raw);
+  // Closing an RTSP session sends TEARDOWN: give it a second, not the stall timeout, when the server is gone.
+  struct CloseDeadline {
+    LiveSource* source;
+    ~CloseDeadline() { source->deadline_ = source->now() + 1; }
+  } close_deadline{this};
   if (const int rc = av.avformat_find_stream_info(format.get(), nullptr); rc < 0) {
     error = timed_out_ ? fmt::format("no stream information within {} s", options_.open_timeout)
                        : "unreadable stream: " + av_error(rc);
@@ -369,8 +375,9 @@ LiveSource::Outcome LiveSource::stream_once(const FramePolicy& policy, const Fra
     rate_decoded_ = status_.frames_decoded;
     rate_delivered_ = status_.frames_delivered;
   }
-  spdlog::info("{}{}: streaming {}x{} {} at {:.2f} fps", options_.name.empty() ? "" : "camera " + options_.name + " ",
-               status_.url, info.width, info.height, info.codec, stream_fps);
+  spdlog::info("{}{}: streaming {}x{} {} at {:.2f} fps",
+               options_.name.empty() ? "" : "camera " + options_.name + " ", status_.url, info.width,
+               info.height, info.codec, stream_fps);
 
   std::unique_ptr<AVPacket, PacketCloser> packet(av.av_packet_alloc());
   std::unique_ptr<AVFrame, FrameCloser> frame(av.av_frame_alloc());
@@ -399,7 +406,8 @@ LiveSource::Outcome LiveSource::stream_once(const FramePolicy& policy, const Fra
           // Paced from the moment this play began, interruptible by stop().
           const double wait = (t - time_offset_) - (now() - connected_at);
           std::unique_lock<std::mutex> lock(mu_);
-          if (wait > 0) wake_.wait_for(lock, std::chrono::duration<double>(wait), [&] { return stop_.load(); });
+          if (wait > 0)
+            wake_.wait_for(lock, std::chrono::duration<double>(wait), [&] { return stop_.load(); });
         }
       }
       last_time_ = t;
@@ -413,9 +421,10 @@ LiveSource::Outcome LiveSource::stream_once(const FramePolicy& policy, const Fra
           keep = true;
           break;
         case FramePolicy::Kind::kPerSecond:
+          // At least a period (less half a frame) apart: live frames arrive with jitter, often in bursts,
+          // so a grid of times would keep two frames of a burst.
           keep = next_time < 0 || t + tolerance >= next_time;
-          // Evenly spaced on the 1/N grid, as decode_clip keeps them.
-          if (keep) next_time = (std::floor(t * policy.per_second + 1e-6) + 1) / policy.per_second;
+          if (keep) next_time = t + 1.0 / policy.per_second;
           break;
       }
       {
@@ -424,7 +433,8 @@ LiveSource::Outcome LiveSource::stream_once(const FramePolicy& policy, const Fra
         if (keep) ++status_.frames_delivered;
         const double t_now = now();
         if (t_now - rate_since_ >= 5.0) {  // roll the rate window every 5 s, keeping the last one's figures
-          status_.fps_in = static_cast<double>(status_.frames_decoded - rate_decoded_) / (t_now - rate_since_);
+          status_.fps_in =
+              static_cast<double>(status_.frames_decoded - rate_decoded_) / (t_now - rate_since_);
           rate_since_ = t_now;
           rate_decoded_ = status_.frames_decoded;
           rate_delivered_ = status_.frames_delivered;
@@ -436,10 +446,9 @@ LiveSource::Outcome LiveSource::stream_once(const FramePolicy& policy, const Fra
           av.av_frame_unref(frame.get());
           continue;  // a damaged or oversized picture: skip it
         }
-        scaler.reset(av.sws_getCachedContext(scaler.release(), frame->width, frame->height,
-                                             static_cast<AVPixelFormat>(frame->format), frame->width,
-                                             frame->height, AV_PIX_FMT_RGB24, SWS_BILINEAR, nullptr, nullptr,
-                                             nullptr));
+        scaler.reset(av.sws_getCachedContext(
+            scaler.release(), frame->width, frame->height, static_cast<AVPixelFormat>(frame->format),
+            frame->width, frame->height, AV_PIX_FMT_RGB24, SWS_BILINEAR, nullptr, nullptr, nullptr));
         if (!scaler) {
           av.av_frame_unref(frame.get());
           continue;
@@ -460,7 +469,8 @@ LiveSource::Outcome LiveSource::stream_once(const FramePolicy& policy, const Fra
   for (;;) {
     if (stop_) return Outcome::kStopped;
     timed_out_ = false;
-    deadline_ = now() + options_.stall_timeout;
+    const double read_start = now();
+    deadline_ = read_start + options_.stall_timeout;
     const int rc = av.av_read_frame(format.get(), packet.get());
     if (stop_) return Outcome::kStopped;
     if (rc == AVERROR(EAGAIN)) {  // capture devices opened non-blocking: no frame yet
@@ -473,7 +483,8 @@ LiveSource::Outcome LiveSource::stream_once(const FramePolicy& policy, const Fra
       return Outcome::kEnded;
     }
     if (rc < 0) {
-      if (timed_out_)
+      // Stalled whether our deadline or libav's own socket timeout noticed first.
+      if (timed_out_ || now() - read_start >= 0.9 * options_.stall_timeout)
         error = fmt::format("stalled: no data for {} s", options_.stall_timeout);
       else if (rc == AVERROR_EOF)
         error = "the stream ended";

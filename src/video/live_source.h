@@ -34,14 +34,15 @@ SourceKind classify_source_url(const std::string& url);
 std::string redact_url(const std::string& url);
 
 struct LiveOptions {
-  std::string name;  // the camera's name, in logs
+  std::string name;                    // the camera's name, in logs
   std::string rtsp_transport = "tcp";  // "tcp" (through NATs and firewalls, no loss) or "udp"
-  double open_timeout = 10;   // seconds to connect and read the stream's headers
-  double stall_timeout = 10;  // seconds without a packet: the stream stalled, reconnect
-  double backoff_initial = 0.5;  // seconds before the first retry, doubled after each failure...
-  double backoff_max = 30;       // ...up to this
-  bool realtime = false;  // files: deliver at the video's own pace, as a camera would (else as fast as decoded)
-  int loops = 1;          // files: play this many times (0 = forever)
+  double open_timeout = 10;            // seconds to connect and read the stream's headers
+  double stall_timeout = 10;           // seconds without a packet: the stream stalled, reconnect
+  double backoff_initial = 0.5;        // seconds before the first retry, doubled after each failure...
+  double backoff_max = 30;             // ...up to this
+  bool realtime =
+      false;      // files: deliver at the video's own pace, as a camera would (else as fast as decoded)
+  int loops = 1;  // files: play this many times (0 = forever)
 };
 
 enum class SourceState { kConnecting, kStreaming, kRetrying, kEnded, kStopped };
@@ -49,8 +50,8 @@ const char* to_string(SourceState state);
 
 struct SourceStatus {
   SourceState state = SourceState::kConnecting;
-  std::string url;         // redacted
-  std::string last_error;  // the latest failure (kept while streaming again, with its time)
+  std::string url;             // redacted
+  std::string last_error;      // the latest failure (kept while streaming again, with its time)
   double last_error_age = -1;  // seconds since last_error, -1 when none
   double retry_in = 0;         // kRetrying: seconds until the next attempt
   int connects = 0;            // successful opens
@@ -100,7 +101,7 @@ class LiveSource : public FrameSource {
   std::atomic<bool> stop_{false};
   std::atomic<double> deadline_{0};  // the interrupt callback fails a blocked call past this time
   std::atomic<bool> timed_out_{false};
-  double time_offset_ = 0;           // added to frame times (files: earlier loops)
+  double time_offset_ = 0;  // added to frame times (files: earlier loops)
   double last_time_ = 0;
   mutable std::mutex mu_;
   std::condition_variable wake_;

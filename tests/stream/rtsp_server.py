@@ -40,7 +40,7 @@ def render(clips, gap, size, loops, out):
         labels.append(f"[v{n}]")
         n += 1
     filters.append("".join(labels) + f"concat=n={n}:v=1:a=0[out]")
-    once = out + ".once.mp4"
+    once = out + ".once.mp4"  # the final file's extension picks its container (.mp4, .ts for HTTP)
     args += ["-filter_complex", ";".join(filters), "-map", "[out]", "-c:v", "libx264", "-preset", "ultrafast",
              "-tune", "zerolatency", "-g", "25", "-bf", "0", "-pix_fmt", "yuv420p", once]
     subprocess.run(args, check=True)
@@ -58,11 +58,17 @@ def main():
     p.add_argument("--gap", type=float, default=1.5, help="seconds without a face around each clip")
     p.add_argument("--size", default="1280x720")
     p.add_argument("--loops", type=int, default=1, help="times the sequence repeats in one stream")
-    p.add_argument("--render", required=True, help="the rendered MP4 (reused when it exists)")
+    p.add_argument("--render", required=True, help="the rendered file, .mp4 (reused when it exists)")
+    p.add_argument("--render-only", action="store_true", help="render --render (.mp4 or .ts) and exit")
     a = p.parse_args()
     if not os.path.exists(a.render):
-        render(a.clips.split(","), a.gap, a.size, a.loops, a.render + ".tmp.mp4")
-        os.replace(a.render + ".tmp.mp4", a.render)
+        # Rendered under a name of this process, then renamed: parallel tests may render the same file.
+        base, ext = os.path.splitext(a.render)
+        tmp = f"{base}.{os.getpid()}.tmp{ext}"
+        render(a.clips.split(","), a.gap, a.size, a.loops, tmp)
+        os.replace(tmp, a.render)
+    if a.render_only:
+        return
 
     Gst.init(None)
     server = GstRtspServer.RTSPServer()
