@@ -42,7 +42,7 @@ DeviceUrl parse_device_url(const std::string& url) {
   if (q == std::string::npos) return d;
   const std::string query = body.substr(q + 1);
   static const std::regex size_re("[0-9]{2,5}x[0-9]{2,5}"),
-      fps_re("[0-9]{1,3}(\\.[0-9]{1,3})?(/[0-9]{1,4})?"), format_re("[a-z0-9_]{1,32}");
+      fps_re("[0-9]{1,5}(\\.[0-9]{1,3})?(/[0-9]{1,4})?"), format_re("[a-z0-9_]{1,32}");
   size_t at = 0;
   while (at <= query.size()) {
     const auto amp = std::min(query.find('&', at), query.size());
