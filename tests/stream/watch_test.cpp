@@ -318,7 +318,18 @@ TEST(Watch, HoursOfVideoFedFastKeepMemoryFlat) {
                 ts.parent_path().string(), std::to_string(port)},
                dir / "http.out", dir / "http.err");
   const std::string url = "http://127.0.0.1:" + std::to_string(port) + "/" + ts.filename().string();
-  ASSERT_TRUE(eventually([&] { return run_command("curl -sfI " + url).exit_code == 0; }, seconds(20)));
+  ASSERT_TRUE(eventually(
+      [&] {
+        const int fd = socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in addr{};
+        addr.sin_family = AF_INET;
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        addr.sin_port = htons(static_cast<uint16_t>(port));
+        const bool up = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+        close(fd);
+        return up;
+      },
+      seconds(20)));
   auto w = watch(dir, {"--camera", "long=" + url, "--fps", "25", "--no-snapshots"});
   std::vector<size_t> rss;
   const bool consumed = eventually(
