@@ -21,6 +21,8 @@ packages=(
   librsvg2-bin  # rsvg-convert: the README's PNG of the accuracy report's SVG (scripts/accuracy-report.sh)
   # the Python reference that scripts/compare-reference.sh times facepipe against (facenet-pytorch)
   python3-torch python3-torchvision python3-pil python3-numpy
+  # the real AWS clients the SQS endpoint tests drive (moto is not in Debian 12: its tests skip without it)
+  awscli python3-boto3
 )
 missing=()
 # Node.js + npm (only for the face-api reference tool): Debian's npm conflicts with a nodejs that

@@ -49,6 +49,9 @@ struct QueueConfig {
   std::chrono::seconds retention{4 * 24 * 3600};
 };
 
+// A queue's tags (TagQueue / ListQueueTags): key -> value, as SQS keeps them (case-sensitive keys).
+using QueueTags = std::map<std::string, std::string>;
+
 struct QueueStats {
   int64_t visible = 0;    // ApproximateNumberOfMessages
   int64_t in_flight = 0;  // ApproximateNumberOfMessagesNotVisible
@@ -73,6 +76,11 @@ class Queue {
   virtual QueueStats stats() = 0;
   // The queue's attributes (GetQueueAttributes). Error(kNotFound) when it was deleted.
   virtual QueueConfig config() = 0;
+  // TagQueue: adds or replaces these tags, keeping the others. Error(kInvalidInput) past SQS's rules
+  // (queue/sqs_rules.h check_tags); Error(kNotFound) when the queue was deleted.
+  virtual void tag(const QueueTags& tags) = 0;
+  // ListQueueTags. Error(kNotFound) when the queue was deleted.
+  virtual QueueTags tags() = 0;
 };
 
 // A namespace of queues: the local store, or one SQS endpoint (account + region).

@@ -107,6 +107,9 @@ class Store : public std::enable_shared_from_this<Store> {
         " id TEXT NOT NULL, body TEXT NOT NULL, sent_ms INTEGER, visible_at_ms INTEGER, receive_count "
         "INTEGER,"
         " receipt TEXT)");
+    exec(
+        "CREATE TABLE IF NOT EXISTS queue_tags(queue TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,"
+        " PRIMARY KEY(queue, key))");
     exec("CREATE INDEX IF NOT EXISTS messages_ready ON messages(queue, visible_at_ms, seq)");
     exec("CREATE INDEX IF NOT EXISTS messages_receipt ON messages(receipt)");
   }
@@ -259,6 +262,22 @@ class SqliteQueue : public Queue {
     return *c;
   }
 
+  void tag(const QueueTags& added) override {
+    std::lock_guard lock(store_->mu);
+    require_exists();
+    check_tags(tags_locked(), added);
+    store_->transaction([&] {
+      Stmt s(store_->db_, "INSERT OR REPLACE INTO queue_tags(queue, key, value) VALUES(?,?,?)");
+      for (const auto& [key, value] : added) s.bind(1, name_).bind(2, key).bind(3, value).run();
+    });
+  }
+
+  QueueTags tags() override {
+    std::lock_guard lock(store_->mu);
+    require_exists();
+    return tags_locked();
+  }
+
   QueueStats stats() override {
     std::lock_guard lock(store_->mu);
     require_exists();
@@ -275,6 +294,14 @@ class SqliteQueue : public Queue {
  private:
   void require_exists() {
     if (!store_->config(name_)) throw_no_queue(name_);
+  }
+
+  QueueTags tags_locked() {
+    QueueTags out;
+    Stmt s(store_->db_, "SELECT key, value FROM queue_tags WHERE queue=?");
+    s.bind(1, name_);
+    while (s.step()) out[s.text(0)] = s.text(1);
+    return out;
   }
 
   // One pass over the ready messages; caller holds the lock. Sets `next_visible` to the earliest time a
@@ -440,6 +467,7 @@ class SqliteService : public QueueService {
     if (!store_->config(name)) throw_no_queue(name);
     store_->transaction([&] {
       Stmt(store_->db_, "DELETE FROM messages WHERE queue=?").bind(1, name).run();
+      Stmt(store_->db_, "DELETE FROM queue_tags WHERE queue=?").bind(1, name).run();
       Stmt(store_->db_, "DELETE FROM queues WHERE name=?").bind(1, name).run();
     });
   }

@@ -124,6 +124,19 @@ class SqsQueue : public Queue {
     return c;
   }
 
+  void tag(const QueueTags& added) override {
+    check_tags({}, added);  // the 50-tag total is the endpoint's to count
+    client_->call("TagQueue", {{"QueueUrl", url_}, {"Tags", added}});
+  }
+  QueueTags tags() override {
+    const json r = client_->call("ListQueueTags", {{"QueueUrl", url_}});
+    QueueTags out;
+    const json tags = r.value("Tags", json::object());  // items() of a temporary would dangle
+    for (const auto& [key, value] : tags.items())
+      if (value.is_string()) out[key] = value.get<std::string>();
+    return out;
+  }
+
  private:
   std::shared_ptr<aws::JsonClient> client_;
   std::string name_, url_;

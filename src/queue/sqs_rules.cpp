@@ -124,6 +124,22 @@ void check_message(const OutgoingMessage& m) {
                 "DelaySeconds must be between 0 and 900, got " + std::to_string(m.delay.count()));
 }
 
+void check_tags(const QueueTags& existing, const QueueTags& added) {
+  size_t total = existing.size();
+  for (const auto& [key, value] : added) {
+    if (key.empty() || key.size() > kMaxTagKeyChars || !valid_message_text(key))
+      throw Error(ErrorKind::kInvalidInput, "a tag key must be 1 to 128 characters of text, got '" +
+                                                sanitize_message_text(key.substr(0, 140)) + "'");
+    if (value.size() > kMaxTagValueChars || !valid_message_text(value))
+      throw Error(ErrorKind::kInvalidInput,
+                  "the value of tag '" + key + "' must be at most 256 characters of text");
+    if (!existing.count(key)) ++total;
+  }
+  if (total > kMaxQueueTags)
+    throw Error(ErrorKind::kInvalidInput,
+                "a queue has at most 50 tags; this would make " + std::to_string(total));
+}
+
 void check_receive(const ReceiveOptions& o) {
   if (o.max_messages < 1 || o.max_messages > 10)
     throw Error(ErrorKind::kInvalidInput,

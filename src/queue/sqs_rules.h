@@ -17,6 +17,9 @@ inline constexpr size_t kMaxBatchEntries = 10;
 inline constexpr size_t kMaxMessageAttributes = 10;
 inline constexpr int kMaxDelaySeconds = 900;
 inline constexpr int kMaxVisibilitySeconds = 43200;
+inline constexpr size_t kMaxQueueTags = 50;
+inline constexpr size_t kMaxTagKeyChars = 128;
+inline constexpr size_t kMaxTagValueChars = 256;
 
 // A queue URL: scheme://host[:port]/<account>/<name>. The one parser of queue URLs.
 struct QueueUrl {
@@ -46,5 +49,8 @@ void check_message(const OutgoingMessage& message);
 // Error(kInvalidInput) when MaxNumberOfMessages is not 1..10, the wait not 0..20 s or the visibility
 // timeout not 0..43200 s.
 void check_receive(const ReceiveOptions& options);
+// Error(kInvalidInput) when `added` would leave the queue with more than 50 tags (counting `existing`), or a
+// key is not 1..128 characters or a value over 256, or either is not text SQS accepts.
+void check_tags(const QueueTags& existing, const QueueTags& added);
 
 }  // namespace facepipe::queue

@@ -236,6 +236,16 @@ void xml_queue_attributes(std::string& x, const json& r) {
   xml_attributes(x, r.value("Attributes", json::object()));
 }
 
+void xml_tags(std::string& x, const json& r) {
+  const json tags = r.value("Tags", json::object());
+  for (auto& [k, v] : tags.items()) {
+    x += "<Tag>";
+    tag(x, "Key", k);
+    tag(x, "Value", text(v));
+    x += "</Tag>";
+  }
+}
+
 // ---- query-protocol parameters -> the JSON-protocol request shape ----
 
 using Params = std::multimap<std::string, std::string>;
@@ -285,6 +295,8 @@ json query_to_json(const std::string& action, const Params& params) {
   for (auto& [n, fields] : indexed(params, "AttributeName.")) req["AttributeNames"].push_back(fields[""]);
   if (json attrs = message_attributes(params, "MessageAttribute."); !attrs.empty())
     req["MessageAttributes"] = attrs;
+  for (auto& [n, fields] : indexed(params, "Tag."))
+    if (fields.count("Key")) req["Tags"][fields["Key"]] = fields.count("Value") ? fields["Value"] : "";
   const std::string prefix = action == "SendMessageBatch"     ? "SendMessageBatchRequestEntry."
                              : action == "DeleteMessageBatch" ? "DeleteMessageBatchRequestEntry."
                                                               : "";
@@ -544,6 +556,25 @@ json set_queue_attributes(SqsProtocol& sqs, const json& req) {
   return json::object();
 }
 
+// Tags: a JSON object of strings (the JSON protocol) or Tag.N.Key/Tag.N.Value (query_to_json maps them).
+json tag_queue(SqsProtocol& sqs, const json& req) {
+  auto q = open(sqs, req);
+  const json tags = req.value("Tags", json());
+  if (!tags.is_object() || tags.empty()) throw missing("Tags");
+  queue::QueueTags added;
+  for (const auto& [key, value] : tags.items()) {
+    if (!value.is_string()) throw invalid("Tag values must be strings.");
+    added[key] = value.get<std::string>();
+  }
+  q->tag(added);
+  return json::object();
+}
+
+json list_queue_tags(SqsProtocol& sqs, const json& req) {
+  auto tags = open(sqs, req)->tags();
+  return tags.empty() ? json::object() : json{{"Tags", tags}};
+}
+
 struct Action {
   Handler run;
   XmlWriter xml;  // the query protocol's <ActionResult> content
@@ -565,6 +596,8 @@ const std::map<std::string, Action, std::less<>>& actions() {
       {"PurgeQueue", {purge_queue, xml_nothing}},
       {"GetQueueAttributes", {get_queue_attributes, xml_queue_attributes}},
       {"SetQueueAttributes", {set_queue_attributes, xml_nothing}},
+      {"TagQueue", {tag_queue, xml_nothing}},
+      {"ListQueueTags", {list_queue_tags, xml_tags}},
   };
   return table;
 }

@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include "core/error.h"
+#include "queue/sqs_rules.h"
 #include "service/messages.h"
 
 namespace facepipe::service {
@@ -36,9 +37,29 @@ RecognitionHandler::RecognitionHandler(face::Embedder& embedder, const gallery::
 json RecognitionHandler::handle(const std::string& message_body) {
   std::vector<json> responses;
   std::vector<std::string> errors;
-  auto failed = process({message_body}, responses, errors);
-  if (!failed.empty()) throw Error(ErrorKind::kInvalidInput, errors.at(0));
+  process({message_body}, responses, errors);
+  if (!errors.at(0).empty()) throw Error(ErrorKind::kInvalidInput, errors.at(0));  // failed or dead-lettered
   return responses.at(0);
+}
+
+bool RecognitionHandler::dead_letter(const std::string& body, const std::string& reason) {
+  if (!dead_letter_) return false;
+  std::string annotated = body;
+  json message = json::parse(body, nullptr, false);
+  if (message.is_object()) {
+    message["dead_letter"] = {{"reason", reason}, {"embedder", embedder_.id()}, {"time_ms", now_ms()}};
+    if (std::string dumped = message.dump(); dumped.size() <= queue::kMaxMessageBytes) annotated = dumped;
+  }
+  try {
+    dead_letter_->send(annotated);
+  } catch (const std::exception& e) {
+    spdlog::warn("recognize: cannot dead-letter a message ({}); it returns after the visibility timeout",
+                 e.what());
+    return false;
+  }
+  spdlog::error("recognize: message dead-lettered to '{}' at once: {}", dead_letter_->name(), reason);
+  if (metrics_) metrics_->inc("facepipe_messages_dead_lettered_total");
+  return true;
 }
 
 std::vector<size_t> RecognitionHandler::handle_batch(const std::vector<std::string>& bodies) {
@@ -55,6 +76,7 @@ std::vector<size_t> RecognitionHandler::process(const std::vector<std::string>& 
   errors.assign(bodies.size(), std::string());
   std::vector<RequestMessage> messages(bodies.size());
   std::vector<bool> ok(bodies.size(), false);
+  std::vector<bool> dead_lettered(bodies.size(), false);  // can never succeed: sent to the dead-letter queue
   std::vector<cv::Mat> crops;
   auto spec = embedder_.crop_spec();
   auto t = Clock::now();
@@ -71,6 +93,7 @@ std::vector<size_t> RecognitionHandler::process(const std::vector<std::string>& 
     } catch (const std::exception& e) {
       spdlog::warn("recognize: message {} of the batch is invalid: {}", i, e.what());
       errors[i] = e.what();
+      dead_lettered[i] = dead_letter(bodies[i], errors[i]);
     }
   }
   std::vector<face::Embedding> embeddings;
@@ -88,6 +111,7 @@ std::vector<size_t> RecognitionHandler::process(const std::vector<std::string>& 
   size_t next = 0;
   for (size_t i = 0; i < bodies.size(); ++i) {
     if (!ok[i]) {
+      if (dead_lettered[i]) continue;  // done: the dead-letter queue holds it with its reason
       failed.push_back(i);
       if (metrics_) metrics_->inc("facepipe_messages_failed_total");
       continue;
@@ -97,11 +121,12 @@ std::vector<size_t> RecognitionHandler::process(const std::vector<std::string>& 
       std::vector<recognition::FaceAnswer> faces;
       for (auto& f : m.faces) {
         auto match = gallery_.match(embeddings.at(next++), threshold_);
-        faces.push_back({f.detection, std::move(match),
-                         recognition::assess_quality(f.detection, m.width, m.height, f.crop, answer_.quality)});
+        faces.push_back(
+            {f.detection, std::move(match),
+             recognition::assess_quality(f.detection, m.width, m.height, f.crop, answer_.quality)});
       }
-      json response =
-          response_json(m.request_id, m.filename, recognition::decide(std::move(faces), answer_.policy), answer_.policy);
+      json response = response_json(m.request_id, m.filename,
+                                    recognition::decide(std::move(faces), answer_.policy), answer_.policy);
       auto ts = Clock::now();
       queue_->send(response.dump());
       if (metrics_) {

@@ -277,6 +277,21 @@ TEST_P(QueueContract, SetConfigKeepsMessages) {
   EXPECT_EQ(kind_of([&] { svc().set_config(name("none"), quick()); }), ErrorKind::kNotFound);
 }
 
+// Tags carry what a queue's producers promise its consumers (the detector's crop size, service/crop_tag.h).
+TEST_P(QueueContract, TagsAddReplaceAndList) {
+  const auto n = name("t");
+  auto q = svc().create(n, quick());
+  EXPECT_TRUE(q->tags().empty());
+  q->tag({{"facepipe:crops", "mtcnn-160-0"}, {"team", "door"}});
+  q->tag({{"facepipe:crops", "mtcnn-240-0"}});  // replaces that key, keeps the other
+  EXPECT_EQ(svc().get(n)->tags(), (QueueTags{{"facepipe:crops", "mtcnn-240-0"}, {"team", "door"}}));
+  EXPECT_EQ(kind_of([&] { q->tag({{"", "empty key"}}); }), ErrorKind::kInvalidInput);
+  EXPECT_EQ(kind_of([&] { q->tag({{std::string(129, 'k'), "v"}}); }), ErrorKind::kInvalidInput);
+  EXPECT_EQ(kind_of([&] { q->tag({{"k", std::string(257, 'v')}}); }), ErrorKind::kInvalidInput);
+  svc().remove_queue(n);
+  EXPECT_EQ(kind_of([&] { q->tags(); }), ErrorKind::kNotFound);
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, QueueContract,
                          ::testing::Values("memory", "serve_plain", "serve_signed", "moto"),
                          [](const auto& info) { return info.param; });

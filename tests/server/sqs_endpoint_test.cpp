@@ -375,5 +375,28 @@ print(json.dumps(out))
   EXPECT_NE(res->body.find("<Code>InvalidParameterValue</Code>"), std::string::npos) << res->body;
 }
 
+// TagQueue / ListQueueTags through the aws CLI (whichever protocol it speaks) and the query protocol's
+// Tag.N.Key/Tag.N.Value form, answered as <Tag><Key/><Value/></Tag>.
+TEST(SqsEndpoint, TagsThroughTheCliAndTheQueryProtocol) {
+  Running r;
+  std::string url = aws(r, "create-queue --queue-name tags-q")["QueueUrl"];
+  aws(r, "tag-queue --queue-url " + url + " --tags facepipe:crops=mtcnn-160-0,site=door");
+  EXPECT_EQ(aws(r, "list-queue-tags --queue-url " + url)["Tags"],
+            (nlohmann::json{{"facepipe:crops", "mtcnn-160-0"}, {"site", "door"}}));
+  httplib::Client c("127.0.0.1", r.server->port());
+  auto res = c.Post("/", "Action=TagQueue&QueueUrl=" + url + "&Tag.1.Key=site&Tag.1.Value=gate",
+                    "application/x-www-form-urlencoded");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200) << res->body;
+  res = c.Post("/", "Action=ListQueueTags&QueueUrl=" + url, "application/x-www-form-urlencoded");
+  ASSERT_TRUE(res);
+  EXPECT_NE(res->body.find("<Tag><Key>site</Key><Value>gate</Value></Tag>"), std::string::npos) << res->body;
+  EXPECT_TRUE(well_formed_xml(res->body)) << res->body;
+  res = c.Post("/", "Action=TagQueue&QueueUrl=" + url, "application/x-www-form-urlencoded");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 400) << res->body;
+  EXPECT_NE(res->body.find("Tags"), std::string::npos) << res->body;
+}
+
 }  // namespace
 }  // namespace facepipe::server
