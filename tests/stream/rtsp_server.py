@@ -22,7 +22,7 @@ gi.require_version("GstRtspServer", "1.0")
 from gi.repository import GLib, Gst, GstRtspServer  # noqa: E402
 
 
-def render(clips, gap, size, loops, out):
+def render(clips, gap, size, loops, out, slow=1.0):
     w, h = size.split("x")
     args = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y"]
     filters, labels, n = [], [], 0
@@ -35,7 +35,7 @@ def render(clips, gap, size, loops, out):
             break
         args += ["-i", clip]
         filters.append(
-            f"[{n}:v]scale={w}:{h}:force_original_aspect_ratio=decrease,"
+            f"[{n}:v]setpts={slow}*PTS,scale={w}:{h}:force_original_aspect_ratio=decrease,"
             f"pad={w}:{h}:(ow-iw)/2:(oh-ih)/2,setsar=1,fps=25,format=yuv420p[v{n}]")
         labels.append(f"[v{n}]")
         n += 1
@@ -58,6 +58,8 @@ def main():
     p.add_argument("--gap", type=float, default=1.5, help="seconds without a face around each clip")
     p.add_argument("--size", default="1280x720")
     p.add_argument("--loops", type=int, default=1, help="times the sequence repeats in one stream")
+    p.add_argument("--slow", type=float, default=1.0,
+                   help="slow motion factor: each person stays this many times longer (busy test machines)")
     p.add_argument("--render", required=True, help="the rendered file, .mp4 (reused when it exists)")
     p.add_argument("--render-only", action="store_true", help="render --render (.mp4 or .ts) and exit")
     a = p.parse_args()
@@ -65,7 +67,7 @@ def main():
         # Rendered under a name of this process, then renamed: parallel tests may render the same file.
         base, ext = os.path.splitext(a.render)
         tmp = f"{base}.{os.getpid()}.tmp{ext}"
-        render(a.clips.split(","), a.gap, a.size, a.loops, tmp)
+        render(a.clips.split(","), a.gap, a.size, a.loops, tmp, a.slow)
         os.replace(tmp, a.render)
     if a.render_only:
         return

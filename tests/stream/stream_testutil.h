@@ -139,13 +139,16 @@ inline std::string clips(const std::vector<std::string>& people) {
 // GStreamer's RTSP server (tests/stream/rtsp_server.py) serving `people`'s clips in order on `mounts`.
 class RtspServer {
  public:
+  // `slow` > 1 plays the clips in slow motion, so each person stays long enough for a busy machine to
+  // analyse several frames of them.
   RtspServer(std::filesystem::path dir, std::vector<std::string> people, std::vector<std::string> mounts,
-             std::string size = "1280x720", int loops = 1, int port = 0)
+             double slow = 1, std::string size = "1280x720", int loops = 1, int port = 0)
       : dir_(std::move(dir)),
         people_(std::move(people)),
         mounts_(std::move(mounts)),
         size_(std::move(size)),
-        loops_(loops) {
+        loops_(loops),
+        slow_(slow) {
     start(port);
   }
   // Starts it (again), on `port` (0: any). Fails the test when it does not come up.
@@ -156,6 +159,7 @@ class RtspServer {
         "--clips",          clips(people_),
         "--size",           size_,
         "--loops",          std::to_string(loops_),
+        "--slow",           std::to_string(slow_),
         "--render",         render_path().string()};
     for (const auto& m : mounts_) {
       args.push_back("--mount");
@@ -186,7 +190,8 @@ class RtspServer {
 
  private:
   std::filesystem::path render_path() const {
-    std::string key = size_ + "_" + std::to_string(loops_);
+    std::string key =
+        size_ + "_" + std::to_string(loops_) + (slow_ != 1 ? "_slow" + std::to_string(slow_) : "");
     for (const auto& p : people_) key += "_" + p;
     return std::filesystem::temp_directory_path() / ("fp_stream_render_" + key + ".mp4");
   }
@@ -194,6 +199,7 @@ class RtspServer {
   std::vector<std::string> people_, mounts_;
   std::string size_;
   int loops_;
+  double slow_;
   int port_ = 0, starts_ = 0;
   std::unique_ptr<Process> process_;
 };
