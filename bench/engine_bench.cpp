@@ -30,8 +30,8 @@ const fs::path kFrame720 = "video_frames/Bean/frame_010.jpg";
 const fs::path kFrame1080 = "video_frames/Obama/frame_010.jpg";
 const fs::path kSmall = "face_images_1000/test_000.jpg";
 
-face::Mtcnn& mtcnn() {
-  static face::Mtcnn m(testing::shared_models() / "mtcnn");
+engine::Mtcnn& mtcnn() {
+  static engine::Mtcnn m(testing::shared_models() / "mtcnn");
   return m;
 }
 
@@ -73,12 +73,12 @@ BENCHMARK(BM_FaceApi)->Arg(1)->Arg(8)->Unit(benchmark::kMillisecond);
 
 // The whole per-frame job of the course pipeline: decode, detect, largest face, embed, nearest person.
 void BM_Frame(benchmark::State& state, fs::path rel, std::string embedder) {
-  face::EngineOptions options;
+  engine::EngineOptions options;
   options.models_dir = testing::shared_models().string();
-  options.embedder = embedder;
+  options.embedder = engine::parse_embedder_kind(embedder);
   static std::map<std::string, std::unique_ptr<face::Embedder>> embedders;
   auto& emb = embedders[embedder];
-  if (!emb) emb = face::make_embedder(options);
+  if (!emb) emb = engine::make_embedder(options);
   auto gallery = gallery::Gallery::in_memory(emb->id());
   for (int i = 0; i < 90; ++i) gallery->add("p" + std::to_string(i), std::vector<float>(static_cast<size_t>(emb->dim()), 0.01f * i));
   const std::string bytes = slurp(testing::datasets() / rel);

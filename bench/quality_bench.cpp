@@ -3,7 +3,7 @@
 // (detection + embedding), which this cost rides on; it must stay far under the 2 ms a frame allowed.
 #include <benchmark/benchmark.h>
 
-#include "engine/loader.h"
+#include "service/stage_engine.h"
 #include "image/decode.h"
 #include "recognition/answer_policy.h"
 #include "recognition/quality.h"
@@ -21,11 +21,11 @@ struct Face {
 
 const Face& bundled_face() {
   static const Face f = [] {
-    face::EngineOptions o;
-    o.models_dir = testing::shared_models().string();
-    o.embedder = "faceapi";
-    auto detector = face::make_detector(o);
-    auto embedder = face::make_embedder(o);
+    auto engine = service::load_stage_engine({.models_dir = testing::shared_models().string(),
+                                              .embedder = engine::EmbedderKind::kFaceApi,
+                                              .need_gallery = false});
+    auto& detector = engine.detector;
+    auto& embedder = engine.embedder;
     const cv::Mat rgb = image::load_rgb(testing::datasets() / "video_frames/Obama/frame_004.jpg");
     Face out;
     out.detection = detector->detect(rgb).at(0);

@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "app/app.h"
 #include "engine/loader.h"
 #include "gallery/gallery.h"
 #include "queue/queue.h"
@@ -22,9 +23,6 @@
 #include "recognition/thresholds.h"
 #include "server/http_server.h"
 #include "service/base64.h"
-#include "service/detection.h"
-#include "service/recognition.h"
-#include "service/worker.h"
 #include "service/workload.h"
 #include "testutil/testutil.h"
 
@@ -40,53 +38,34 @@ fs::path scratch(const std::string& tag) {
   return d;
 }
 
-// serve's composition, in process, on a free loopback port.
+// serve's composition (app::Service), in process, on a free loopback port, with a gallery enrolled from
+// three frames of each person.
 struct Service {
-  std::unique_ptr<queue::QueueService> queues;
-  std::shared_ptr<queue::Queue> requests, responses;
-  service::Metrics metrics;
-  std::unique_ptr<gallery::Gallery> gallery;
-  std::unique_ptr<face::Detector> detector;
-  std::unique_ptr<face::Embedder> embedder;
-  std::unique_ptr<service::DetectionHandler> detection;
-  std::unique_ptr<service::RecognitionHandler> recognition;
-  std::unique_ptr<server::HttpServer> http;
-  std::atomic<bool> stop{false};
-  std::vector<std::thread> threads;
+  std::unique_ptr<app::Service> svc;
+  std::thread thread;
 
   Service() {
-    auto dir = scratch("serve");
-    queues = queue::open_queue_service("sqlite:" + (dir / "queues.db").string());
-    queue::QueueConfig rc;
-    rc.dead_letter_queue = "b-req-dlq";
-    queues->create("b-req-dlq", {});
-    requests = queues->create("b-req-queue", rc);
-    responses = queues->create("b-resp-queue", {});
-    face::EngineOptions opts;
+    service::StageEngine parts;
+    engine::EngineOptions opts;
     opts.models_dir = facepipe::testing::shared_models().string();
-    detector = face::make_detector(opts);
-    embedder = face::make_embedder(opts);
-    gallery = gallery::Gallery::in_memory(embedder->id());
-    recognition::enroll(*gallery, *detector, *embedder,
+    parts.detector = engine::make_detector(opts);
+    parts.embedder = engine::make_embedder(opts);
+    parts.gallery = gallery::Gallery::in_memory(parts.embedder->id());
+    recognition::enroll(*parts.gallery, *parts.detector, *parts.embedder,
                         recognition::sources_from_folder(facepipe::testing::datasets() / "video_frames", 3));
-    detection =
-        std::make_unique<service::DetectionHandler>(*detector, embedder->crop_spec(), requests, &metrics);
-    recognition = std::make_unique<service::RecognitionHandler>(
-        *embedder, *gallery, recognition::default_threshold(embedder->id()), responses, &metrics);
-    server::ServerOptions so;
-    so.port = 0;
-    http = std::make_unique<server::HttpServer>(so, queues.get(), metrics);
-    http->set_function([this](const std::string& body, bool) { return detection->handle(body); });
-    http->bind();
-    threads.emplace_back([this] { http->run(); });
-    threads.emplace_back([this] { service::run_recognition_worker(*requests, *recognition, stop); });
+    parts.threshold = recognition::default_threshold(parts.embedder->id());
+    app::ServeOptions o;
+    o.id = "b";
+    o.data_dir = scratch("serve").string();
+    o.port = 0;
+    svc = std::make_unique<app::Service>(o, std::move(parts));
+    thread = std::thread([this] { svc->run(); });
   }
   ~Service() {
-    stop = true;
-    http->stop();
-    for (auto& t : threads) t.join();
+    svc->stop();
+    thread.join();
   }
-  std::string url() const { return http->base_url(); }
+  std::string url() const { return svc->base_url(); }
 };
 
 Service& service_instance() {

@@ -38,11 +38,11 @@ struct Engine {
 
 Engine& engine() {
   static Engine e = [] {
-    face::EngineOptions options;
+    engine::EngineOptions options;
     options.models_dir = testing::shared_models().string();
     Engine e;
-    e.detector = face::make_detector(options);
-    e.embedder = face::make_embedder(options);
+    e.detector = engine::make_detector(options);
+    e.embedder = engine::make_embedder(options);
     e.gallery = gallery::Gallery::in_memory(e.embedder->id());
     recognition::enroll(*e.gallery, *e.detector, *e.embedder,
                         recognition::sources_from_folder(testing::datasets() / "video_frames", 3));

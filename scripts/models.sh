@@ -6,8 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 MODELS=${FACEPIPE_MODELS:-../shared/models}
 echo "facepipe setup: models directory $MODELS"
-need=(mtcnn/pnet.pt mtcnn/rnet.pt mtcnn/onet.pt faceapi/face_recognition_model-weights_manifest.json
-      faceapi/face_recognition_model.bin)
+# The model files, listed once in models.manifest (key, path, required|optional).
+model_path() { awk -v k="$1" '$1 == k { print $2 }' models.manifest; }
+mapfile -t need < <(awk '/^[a-z]/ && $3 == "required" { print $2 }' models.manifest)
 missing=0
 for f in "${need[@]}"; do [ -s "$MODELS/$f" ] || missing=1; done
 if [ "$missing" = 1 ]; then
@@ -24,7 +25,7 @@ if [ "$missing" = 1 ]; then
     rm -rf "$tmp"
   fi
 fi
-vgg="$MODELS/inception_resnet_v1/20180402-114759-vggface2.pt"
+vgg="$MODELS/$(model_path irv1_vggface2)"
 if [ ! -s "$vgg" ]; then
   url=https://github.com/timesler/facenet-pytorch/releases/download/v2.2.9/20180402-114759-vggface2.pt
   if ! curl -fsSL --retry 2 --max-time 600 -o "$vgg.part" "$url" 2>/dev/null; then

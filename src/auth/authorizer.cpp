@@ -4,6 +4,7 @@
 
 #include <set>
 
+#include "auth/sigv4_verify.h"
 #include "core/error.h"
 
 namespace facepipe::auth {
@@ -42,6 +43,15 @@ Refusal refuse(const AccessRequest& r, int status, int compreface_code, const st
                const std::string& message) {
   Refusal out;
   out.status = status;
+  out.message = message;
+  // SQS clients read SQS's codes: a missing key is MissingAuthenticationToken, an unknown one
+  // InvalidClientTokenId, a role too low AccessDenied, all 403 as SQS answers them.
+  if (is_sqs_call(r)) {
+    out.status = 403;
+    out.sqs_code = status == 403           ? "AccessDenied"
+                   : compreface_code == 10 ? "InvalidClientTokenId"
+                                           : "MissingAuthenticationToken";
+  }
   if (starts_with(r.path, "/api/v1/"))
     out.body = {{"message", message}, {"code", compreface_code}};
   else
@@ -55,6 +65,10 @@ Anonymous parse_anonymous(const std::string& value) {
   if (value == "function-url") return Anonymous::kFunctionUrl;
   if (value == "all") return Anonymous::kAll;
   throw Error(ErrorKind::kInvalidInput, "--allow-anonymous takes function-url or all, not '" + value + "'");
+}
+
+bool is_sqs_call(const AccessRequest& r) {
+  return !r.header("x-amz-target").empty() || !r.param("Action").empty();
 }
 
 bool is_function_url(const AccessRequest& r) {
@@ -96,6 +110,22 @@ std::optional<Refusal> Authorizer::check(const AccessRequest& r) const {
         r, 401, 20, "unauthorized",
         "this server has no API keys yet and serves only its function URL anonymously; create a key "
         "with `facepipe keys create --name NAME --role admin` and send it in the x-api-key header");
+  }
+  if (const SignedRequest signed_request{r.method, r.target, r.header, r.body}; has_sigv4(signed_request)) {
+    const auto outcome = verify_sigv4(signed_request, *keys_);
+    if (!outcome.key) {
+      Refusal out;
+      out.status = 403;
+      out.sqs_code = outcome.code;
+      out.message = outcome.message;
+      out.body = {{"error", "forbidden"}, {"message", outcome.message}};
+      return out;
+    }
+    if (!allows(outcome.key->role, *needed))
+      return refuse(r, 403, 1, "forbidden",
+                    "access key '" + outcome.key->name + "' has role " + role_name(outcome.key->role) + "; " +
+                        r.method + " " + r.path + " needs role " + role_name(*needed) + " or above");
+    return std::nullopt;
   }
   const std::string key = presented_key(r);
   if (key.empty())

@@ -8,8 +8,12 @@
 //   `Authorization: Bearer <key>`;
 // - `--allow-anonymous function-url` leaves the function URL (POST /, what the course's workload posts
 //   to) open anyway; `--allow-anonymous all` leaves everything open.
+// - a request signed with SigV4 (the aws CLI, boto3, facepipe's SQS clients) is checked against the SQS
+//   access key pairs (auth/sigv4_verify.h) and gets that pair's role; in an open store (no live key) its
+//   signature is not checked, as before keys existed.
 // Refusals: 401 without a key or with one that is unknown or revoked, 403 with a key whose role is too low.
-// Under /api/v1/ the body is CompreFace's {"message", "code"}, elsewhere facepipe's {"error", "message"}.
+// Under /api/v1/ the body is CompreFace's {"message", "code"}, elsewhere facepipe's {"error", "message"};
+// refusals of SQS calls carry an SQS error code (`sqs_code`) for the transport to answer in SQS's shape.
 #pragma once
 
 #include <functional>
@@ -30,8 +34,13 @@ struct AccessRequest {
   std::string method;
   std::string path;
   std::function<std::string(const std::string&)> header;  // by name, "" when absent
-  std::function<std::string(const std::string&)> param;   // query parameter, "" when absent
+  std::function<std::string(const std::string&)> param;   // query (or form) parameter, "" when absent
+  std::string target;                                     // path?query as sent (SigV4)
+  const std::string* body = nullptr;                      // the body (SigV4 signs it); may be null
 };
+
+// Whether the request is an SQS call (JSON protocol's X-Amz-Target, or the query protocol's Action).
+bool is_sqs_call(const AccessRequest& request);
 
 // The role a request needs; nullopt for public routes (GET /healthz).
 std::optional<Role> required_role(const AccessRequest& request);
@@ -41,6 +50,8 @@ bool is_function_url(const AccessRequest& request);
 struct Refusal {
   int status = 401;
   nlohmann::json body;
+  std::string sqs_code;  // for SQS calls: the SQS error code ("InvalidClientTokenId", ...)
+  std::string message;
 };
 
 class Authorizer {

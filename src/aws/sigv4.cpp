@@ -90,6 +90,8 @@ std::string url_decode(const std::string& s) {
   return out;
 }
 
+}  // namespace
+
 std::string amz_date(std::chrono::system_clock::time_point when) {
   const std::time_t t = std::chrono::system_clock::to_time_t(when);
   std::tm tm{};
@@ -98,8 +100,6 @@ std::string amz_date(std::chrono::system_clock::time_point when) {
   std::strftime(buf, sizeof buf, "%Y%m%dT%H%M%SZ", &tm);
   return buf;
 }
-
-}  // namespace
 
 Credentials Credentials::from_environment() {
   const char* id = std::getenv("AWS_ACCESS_KEY_ID");
@@ -182,6 +182,22 @@ std::string canonical_request(const HttpRequest& request, const std::string& ser
          payload_hash;
 }
 
+std::string date_key(const std::string& secret_access_key, const std::string& yyyymmdd) {
+  return hmac("AWS4" + secret_access_key, yyyymmdd);
+}
+
+std::string signing_key(const std::string& date_key, const std::string& region, const std::string& service) {
+  return hmac(hmac(hmac(date_key, region), service), "aws4_request");
+}
+
+std::string signature_hex(const std::string& signing_key, const std::string& amz_date,
+                          const std::string& scope, const std::string& canonical_request) {
+  const std::string to_sign =
+      "AWS4-HMAC-SHA256\n" + amz_date + "\n" + scope + "\n" + sha256_hex(canonical_request);
+  const std::string signature = hmac(signing_key, to_sign);
+  return hex(reinterpret_cast<const unsigned char*>(signature.data()), signature.size());
+}
+
 void sign(HttpRequest& request, const Credentials& credentials, const std::string& region,
           const std::string& service, std::chrono::system_clock::time_point when) {
   const std::string stamp = amz_date(when);
@@ -192,14 +208,10 @@ void sign(HttpRequest& request, const Credentials& credentials, const std::strin
   std::string signed_headers;
   const std::string canonical = canonical_request(request, service, &signed_headers);
   const std::string scope = date + "/" + region + "/" + service + "/aws4_request";
-  const std::string to_sign = "AWS4-HMAC-SHA256\n" + stamp + "\n" + scope + "\n" + sha256_hex(canonical);
-  const std::string key =
-      hmac(hmac(hmac(hmac("AWS4" + credentials.secret_access_key, date), region), service), "aws4_request");
-  const std::string signature = hmac(key, to_sign);
-  request.headers["Authorization"] =
-      "AWS4-HMAC-SHA256 Credential=" + credentials.access_key_id + "/" + scope +
-      ", SignedHeaders=" + signed_headers +
-      ", Signature=" + hex(reinterpret_cast<const unsigned char*>(signature.data()), signature.size());
+  const std::string key = signing_key(date_key(credentials.secret_access_key, date), region, service);
+  request.headers["Authorization"] = "AWS4-HMAC-SHA256 Credential=" + credentials.access_key_id + "/" +
+                                     scope + ", SignedHeaders=" + signed_headers +
+                                     ", Signature=" + signature_hex(key, stamp, scope, canonical);
 }
 
 }  // namespace facepipe::aws

@@ -31,6 +31,19 @@ void sign(HttpRequest& request, const Credentials& credentials, const std::strin
           const std::string& service,
           std::chrono::system_clock::time_point when = std::chrono::system_clock::now());
 
+// The SigV4 key derivation, split where a verifier can stop: date_key = HMAC("AWS4" + secret, YYYYMMDD) (a
+// one-way function of the secret, valid for that day only), then HMAC chains over region, service and
+// "aws4_request". A verifier that stores only date keys never holds the secret (auth/keys.h).
+std::string date_key(const std::string& secret_access_key, const std::string& yyyymmdd);
+std::string signing_key(const std::string& date_key, const std::string& region, const std::string& service);
+// The signature of a canonical request (hex), as `sign` computes it: `amz_date` is X-Amz-Date
+// (YYYYMMDDTHHMMSSZ), `scope` is "YYYYMMDD/region/service/aws4_request".
+std::string signature_hex(const std::string& signing_key, const std::string& amz_date,
+                          const std::string& scope, const std::string& canonical_request);
+
+// X-Amz-Date's form of `when`: YYYYMMDDTHHMMSSZ (UTC).
+std::string amz_date(std::chrono::system_clock::time_point when);
+
 // Building blocks, exposed for the tests.
 std::string sha256_hex(const std::string& data);
 std::string canonical_request(const HttpRequest& request, const std::string& service,

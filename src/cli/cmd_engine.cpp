@@ -9,11 +9,10 @@
 #include "cli/commands.h"
 #include "core/error.h"
 #include "core/file.h"
-#include "engine/loader.h"
 #include "gallery/gallery.h"
 #include "image/decode.h"
 #include "recognition/pipeline.h"
-#include "recognition/thresholds.h"
+#include "service/stage_engine.h"
 
 #include <sys/resource.h>
 
@@ -30,9 +29,9 @@ void register_engine_commands(CLI::App& app, GlobalOptions& global) {
   cmd->add_option("images", *images, "image files (JPEG, PNG)")->required();
   cmd->add_flag("--json", *as_json, "print JSON");
   cmd->callback([&global, images, as_json] {
-    face::EngineOptions options;
-    options.models_dir = global.models_dir;
-    auto detector = face::make_detector(options);
+    auto detector = service::load_stage_engine(
+                        {.models_dir = global.models_dir, .need_embedder = false, .need_gallery = false})
+                        .detector;
     nlohmann::json out = nlohmann::json::array();
     for (const auto& path : *images) {
       const cv::Mat rgb = image::load_rgb(path);
@@ -107,21 +106,20 @@ void register_bench(CLI::App& app, GlobalOptions& global) {
   cmd->callback([&global, a] {
     if (a->runs < 2)
       throw Error(ErrorKind::kInvalidInput, "--runs must be at least 2 (the first pass warms up)");
-    face::EngineOptions options;
-    options.models_dir = global.models_dir;
-    options.embedder = a->embedder;
-    std::unique_ptr<gallery::Gallery> gallery;
-    if (!a->gallery.empty()) {
-      gallery = gallery::Gallery::open(a->gallery);
-      options = face::options_for_embedder_id(gallery->embedder_id(), options);
-    }
-    TimedDetector detector(face::make_detector(options));
-    auto embedder = face::make_embedder(options);
+    // A gallery given names the embedder (and is created when missing); else a one-person one in memory.
+    auto loaded = service::load_stage_engine({.models_dir = global.models_dir,
+                                              .gallery_path = a->gallery,
+                                              .embedder = engine::parse_embedder_kind(a->embedder),
+                                              .need_gallery = false,
+                                              .create_gallery = true});
+    TimedDetector detector(std::move(loaded.detector));
+    auto& embedder = loaded.embedder;
+    auto& gallery = loaded.gallery;
     if (!gallery) gallery = gallery::Gallery::in_memory(embedder->id());
     std::vector<std::string> bytes;
     bytes.reserve(a->images.size());
     for (const auto& path : a->images) bytes.push_back(read_file(path, "image"));
-    const float threshold = recognition::default_threshold(embedder->id());
+    const float threshold = loaded.threshold;
     // decode + detect is what the reference's "detect" covers (it times PIL's decode with MTCNN).
     std::vector<double> decode_ms, detect_ms, decode_detect_ms, embed_ms, frame_ms;
     using clock = std::chrono::steady_clock;

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <iostream>
 #include <memory>
+#include <optional>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -11,14 +12,13 @@
 #include "cli/answer_flags.h"
 #include "cli/commands.h"
 #include "core/error.h"
-#include "engine/loader.h"
 #include "gallery/gallery.h"
 #include "image/decode.h"
 #include "recognition/enroll.h"
 #include "recognition/evaluate.h"
 #include "recognition/pipeline.h"
 #include "recognition/report.h"
-#include "recognition/thresholds.h"
+#include "service/stage_engine.h"
 
 namespace facepipe::cli {
 namespace {
@@ -52,20 +52,24 @@ void add_match_flags(CLI::App* cmd, EngineFlags& f) {
                 "no open-set threshold: always answer the nearest person (the seed's behaviour)");
 }
 
-face::EngineOptions engine_options(const GlobalOptions& global, const EngineFlags& f,
-                                   const std::string& gallery_embedder_id = "") {
-  face::EngineOptions o;
-  o.models_dir = global.models_dir;
-  o.embedder = f.embedder;
-  o.irv1_crop_size = f.crop_size;
-  if (f.embedder == "auto" && !gallery_embedder_id.empty()) o = face::options_for_embedder_id(gallery_embedder_id, o);
-  return o;
-}
-
-float threshold_for(const EngineFlags& f, const std::string& embedder_id) {
-  if (f.always_nearest) return 0;
-  if (f.threshold >= 0) return f.threshold;
-  return recognition::default_threshold(embedder_id);
+// The flags as the one engine set-up takes them (service/stage_engine.h): --embedder is explicit here,
+// so a gallery made by another embedder is refused; --always-nearest is threshold 0.
+service::StageEngine load_engine(const GlobalOptions& global, const EngineFlags& f,
+                                 const std::string& gallery_path, bool need_gallery,
+                                 bool create_gallery = false) {
+  std::optional<float> threshold;
+  if (f.always_nearest)
+    threshold = 0;
+  else if (f.threshold >= 0)
+    threshold = f.threshold;
+  return service::load_stage_engine({.models_dir = global.models_dir,
+                                     .gallery_path = gallery_path,
+                                     .embedder = engine::parse_embedder_kind(f.embedder),
+                                     .irv1_crop_size = f.crop_size,
+                                     .threshold = threshold,
+                                     .need_gallery = need_gallery,
+                                     .create_gallery = create_gallery,
+                                     .embedder_must_match = true});
 }
 
 // A one-line progress indicator on stderr, only when stderr is a terminal or progress is long.
@@ -86,13 +90,6 @@ json detection_json(const face::Detection& d) {
   return {{"box", {d.box.x1, d.box.y1, d.box.x2, d.box.y2}}, {"prob", d.prob}, {"landmarks", lm}};
 }
 
-std::unique_ptr<gallery::Gallery> open_existing_gallery(const std::string& path) {
-  if (!std::filesystem::exists(path))
-    throw Error(ErrorKind::kNotFound, "gallery '" + path + "' does not exist; create it with `facepipe enroll --gallery " +
-                                          path + " ...` or `facepipe gallery import`");
-  return gallery::Gallery::open(path);
-}
-
 void register_embed(CLI::App& app, GlobalOptions& global) {
   auto* cmd = app.add_subcommand("embed", "print the face embedding(s) of each image as JSON");
   auto flags = std::make_shared<EngineFlags>();
@@ -101,9 +98,9 @@ void register_embed(CLI::App& app, GlobalOptions& global) {
   add_embedder_flags(cmd, *flags);
   cmd->add_flag("--all-faces", flags->all_faces, "every face, not only the largest");
   cmd->callback([&global, flags, images] {
-    auto options = engine_options(global, *flags);
-    auto detector = face::make_detector(options);
-    auto embedder = face::make_embedder(options);
+    auto engine = load_engine(global, *flags, "", false);
+    auto& detector = engine.detector;
+    auto& embedder = engine.embedder;
     json out = json::array();
     for (const auto& path : *images) {
       const cv::Mat rgb = image::load_rgb(path);
@@ -152,14 +149,12 @@ void register_enroll(CLI::App& app, GlobalOptions& global) {
 
     // An existing gallery chooses the embedder, unless it holds no embedding yet.
     const bool existed = std::filesystem::exists(*gallery_path);
-    std::string existing_id;
-    if (existed) {
-      auto existing = gallery::Gallery::open(*gallery_path);
-      if (existing->dim() > 0) existing_id = existing->embedder_id();
-    }
-    auto options = engine_options(global, *flags, existing_id);
-    auto detector = face::make_detector(options);
-    auto embedder = face::make_embedder(options);
+    bool gallery_names_embedder = false;
+    if (existed) gallery_names_embedder = gallery::Gallery::open(*gallery_path)->dim() > 0;
+    auto engine = load_engine(global, *flags, gallery_names_embedder ? *gallery_path : "", false);
+    engine.gallery.reset();  // reopened below for this embedder
+    auto& detector = engine.detector;
+    auto& embedder = engine.embedder;
     std::vector<recognition::EnrollResult> results;
     {
       auto gallery = gallery::Gallery::open(*gallery_path, embedder->id());
@@ -208,15 +203,11 @@ void register_recognize(CLI::App& app, GlobalOptions& global) {
   cmd->add_flag("--all-faces", flags->all_faces, "(every face is always listed; kept for old scripts)");
   cmd->add_flag("--json", flags->json_output, "print JSON");
   cmd->callback([&global, flags, gallery_path, images, answer] {
-    auto gallery = open_existing_gallery(*gallery_path);
-    auto options = engine_options(global, *flags, gallery->embedder_id());
-    auto detector = face::make_detector(options);
-    auto embedder = face::make_embedder(options);
-    if (embedder->id() != gallery->embedder_id())
-      throw Error(ErrorKind::kConflict, "gallery '" + *gallery_path + "' was made by embedder '" +
-                                            gallery->embedder_id() + "' but '" + embedder->id() +
-                                            "' was chosen; drop --embedder or re-enroll");
-    const float threshold = threshold_for(*flags, embedder->id());
+    auto engine = load_engine(global, *flags, *gallery_path, true);
+    auto& detector = engine.detector;
+    auto& embedder = engine.embedder;
+    auto& gallery = engine.gallery;
+    const float threshold = engine.threshold;
     json out = json::array();
     for (const auto& path : *images) {
       const cv::Mat rgb = image::load_rgb(path);
@@ -279,11 +270,11 @@ void register_eval(CLI::App& app, GlobalOptions& global) {
   auto answer = add_answer_flags(cmd);
   cmd->add_flag("--json", flags->json_output, "print JSON");
   cmd->callback([&global, flags, gallery_path, images_dir, labels, strangers, report_dir, mirror_probe, answer] {
-    auto gallery = open_existing_gallery(*gallery_path);
-    auto options = engine_options(global, *flags, gallery->embedder_id());
-    auto detector = face::make_detector(options);
-    auto embedder = face::make_embedder(options);
-    const float threshold = threshold_for(*flags, embedder->id());
+    auto engine = load_engine(global, *flags, *gallery_path, true);
+    auto& detector = engine.detector;
+    auto& embedder = engine.embedder;
+    auto& gallery = engine.gallery;
+    const float threshold = engine.threshold;
     auto items = labels->empty() ? recognition::labels_from_folders(*images_dir)
                                  : recognition::labels_from_csv(*labels, *images_dir);
     for (const auto& dir : *strangers) {

@@ -17,12 +17,10 @@
 #include "cli/answer_flags.h"
 #include "cli/commands.h"
 #include "core/error.h"
-#include "engine/loader.h"
 #include "events/fanout.h"
 #include "events/sink.h"
 #include "events/snapshot_store.h"
-#include "gallery/gallery.h"
-#include "recognition/thresholds.h"
+#include "service/stage_engine.h"
 #include "stream/watcher.h"
 
 namespace facepipe::cli {
@@ -162,13 +160,13 @@ void register_watch(CLI::App& app, GlobalOptions& global) {
                    o->snapshot_files, o->snapshot_mb);
     }
 
-    auto gallery = gallery::Gallery::open_read_only(o->gallery);
-    face::EngineOptions engine;
-    engine.models_dir = global.models_dir;
-    engine = face::options_for_embedder_id(gallery->embedder_id(), engine);
-    auto detector = face::make_detector(engine);
-    auto embedder = face::make_embedder(engine);
-    o->watch.threshold = o->threshold >= 0 ? o->threshold : recognition::default_threshold(embedder->id());
+    service::StageEngineOptions engine_options;
+    engine_options.models_dir = global.models_dir;
+    engine_options.gallery_path = o->gallery;
+    engine_options.read_only_gallery = true;
+    if (o->threshold >= 0) engine_options.threshold = o->threshold;
+    auto engine = service::load_stage_engine(engine_options);
+    o->watch.threshold = engine.threshold;
     // Re-identifying a face that lost its track takes a match stricter than the open-set threshold.
     if (o->watch.threshold > 0) o->watch.tracker.reid_distance = 0.9f * o->watch.threshold;
 
@@ -201,7 +199,7 @@ void register_watch(CLI::App& app, GlobalOptions& global) {
     sigaddset(&set, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &set, nullptr);
 
-    stream::Watcher watcher(*detector, *embedder, *gallery, o->watch, publish, saver);
+    stream::Watcher watcher(*engine.detector, *engine.embedder, *engine.gallery, o->watch, publish, saver);
     for (const auto& c : cameras) watcher.add_camera(c);
     watcher.start();
     spdlog::info("watching {} camera{} at {} analysed fps", cameras.size(), cameras.size() == 1 ? "" : "s",

@@ -5,15 +5,11 @@
 #include <signal.h>
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <cmath>
-#include <condition_variable>
 #include <cstdio>
-#include <deque>
 #include <fstream>
 #include <iostream>
-#include <mutex>
 #include <thread>
 
 #include <fmt/format.h>
@@ -21,18 +17,17 @@
 #include <nlohmann/json.hpp>
 #include <opencv2/imgproc.hpp>
 
-#include "aws/client.h"
 #include "cli/answer_flags.h"
 #include "cli/commands.h"
 #include "core/error.h"
 #include "core/file.h"
-#include "engine/loader.h"
 #include "gallery/gallery.h"
 #include "image/codec.h"
 #include "queue/queue.h"
 #include "recognition/clip.h"
-#include "recognition/thresholds.h"
 #include "service/base64.h"
+#include "service/stage_engine.h"
+#include "service/uploader.h"
 #include "video/clip.h"
 #include "video/live_source.h"
 
@@ -77,7 +72,7 @@ void register_clip(CLI::App& app, GlobalOptions& global) {
   auto file = std::make_shared<std::string>();
   auto gallery_path = std::make_shared<std::string>();
   auto policy = std::make_shared<std::string>("fps:2");
-  auto threshold = std::make_shared<float>(-1);
+  auto threshold = std::make_shared<std::optional<float>>();
   auto as_json = std::make_shared<bool>(false);
   cmd->add_flag("--json", *as_json, "print JSON");
   cmd->add_option("file", *file, "clip (MP4, MOV, MKV...)")->required()->check(CLI::ExistingFile);
@@ -88,15 +83,11 @@ void register_clip(CLI::App& app, GlobalOptions& global) {
   auto answer = add_answer_flags(cmd);
   cmd->callback([&global, file, gallery_path, policy, threshold, as_json, answer] {
     const auto frame_policy = video::FramePolicy::parse(*policy);
-    auto gallery = gallery::Gallery::open(*gallery_path);
-    face::EngineOptions options;
-    options.models_dir = global.models_dir;
-    options = face::options_for_embedder_id(gallery->embedder_id(), options);
-    auto detector = face::make_detector(options);
-    auto embedder = face::make_embedder(options);
-    const float t = *threshold >= 0 ? *threshold : recognition::default_threshold(embedder->id());
-    const auto result = recognition::recognize_clip(*detector, *embedder, *gallery, read_file(*file),
-                                                    frame_policy, t, {}, *answer);
+    auto engine = service::load_stage_engine(
+        {.models_dir = global.models_dir, .gallery_path = *gallery_path, .threshold = *threshold});
+    const auto result = recognition::recognize_clip(*engine.detector, *engine.embedder, *engine.gallery,
+                                                    read_file(*file), frame_policy, engine.threshold, {},
+                                                    *answer);
     json out = result.to_json();
     out["file"] = *file;
     if (*as_json) {
@@ -119,95 +110,6 @@ void register_clip(CLI::App& app, GlobalOptions& global) {
   });
 }
 
-// A small fixed pool of senders so several uploads are in flight at once, as the report's camera did.
-// Uploads go to the service over HTTP (Job::path = URL path) or, given an S3 bucket, straight into it as
-// objects (Job::path = object key): that is how the device reaches the Lambda variant.
-class Uploader {
- public:
-  Uploader(const std::string& base, int in_flight, const std::string& s3_bucket = "") {
-    for (int i = 0; i < in_flight; ++i)
-      threads_.emplace_back(
-          [this, base, s3_bucket] { s3_bucket.empty() ? http_sender(base) : s3_sender(s3_bucket); });
-  }
-  void submit(std::string path, std::string body, std::string content_type, std::string label,
-              size_t max_queued) {
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait(lock, [&] { return jobs_.size() < max_queued; });
-    jobs_.push_back({std::move(path), std::move(body), std::move(content_type), std::move(label)});
-    cv_.notify_all();
-  }
-  // Sends what is queued, then stops the senders. Also run on destruction, so an error while reading the
-  // sources (a corrupt recording) ends the command with its message instead of std::terminate.
-  void finish() {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      done_ = true;
-    }
-    cv_.notify_all();
-    for (auto& t : threads_)
-      if (t.joinable()) t.join();
-  }
-  ~Uploader() { finish(); }
-  Uploader(const Uploader&) = delete;
-  Uploader& operator=(const Uploader&) = delete;
-  int ok() const { return ok_; }
-  int failed() const { return failed_; }
-
- private:
-  struct Job {
-    std::string path, body, content_type, label;
-  };
-  // The next job, or false once finish() was called and nothing is left.
-  bool next(Job& job) {
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait(lock, [&] { return done_ || !jobs_.empty(); });
-    if (jobs_.empty()) return false;
-    job = std::move(jobs_.front());
-    jobs_.pop_front();
-    cv_.notify_all();
-    return true;
-  }
-  void report_failure(const Job& job, const std::string& why) {
-    ++failed_;
-    std::fprintf(stderr, "\ncamera: %s -> %s\n", job.label.c_str(), why.c_str());
-  }
-  void http_sender(const std::string& base) {
-    httplib::Client client(base);
-    client.set_connection_timeout(5);
-    client.set_read_timeout(60);
-    client.set_keep_alive(true);
-    for (Job job; next(job);) {
-      auto res = client.Post(job.path, job.body, job.content_type);
-      if (res && res->status / 100 == 2)
-        ++ok_;
-      else
-        report_failure(job,
-                       res ? std::to_string(res->status) + " " + res->body : httplib::to_string(res.error()));
-    }
-  }
-  void s3_sender(const std::string& bucket) {
-    try {
-      const aws::S3Client s3;  // credentials, region and AWS_ENDPOINT_URL from the environment
-      for (Job job; next(job);) {
-        try {
-          s3.put_object(bucket, job.path, job.body, job.content_type);
-          ++ok_;
-        } catch (const std::exception& e) {
-          report_failure(job, "s3://" + bucket + "/" + job.path + ": " + e.what());
-        }
-      }
-    } catch (const std::exception& e) {  // no credentials: every upload fails with the reason
-      for (Job job; next(job);) report_failure(job, e.what());
-    }
-  }
-
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<Job> jobs_;
-  bool done_ = false;
-  std::atomic<int> ok_{0}, failed_{0};
-  std::vector<std::thread> threads_;
-};
 
 void register_camera(CLI::App& app, GlobalOptions&) {
   auto* cmd =
@@ -299,7 +201,7 @@ void register_camera(CLI::App& app, GlobalOptions&) {
         t.join();
       }
     } join_signal_watch{finished, signal_watch};
-    Uploader uploader(base, std::max(1, o->in_flight), o->s3_bucket);
+    service::Uploader uploader(base, std::max(1, o->in_flight), o->s3_bucket);
     int sent = 0;
     const auto start = std::chrono::steady_clock::now();
     auto progress = [&](const std::string& what) {

@@ -12,6 +12,7 @@
 
 #include "core/error.h"
 #include "core/suggest.h"
+#include "core/version.h"
 
 namespace facepipe::cli {
 
@@ -88,7 +89,7 @@ void print_error(const std::string& message, const GlobalOptions& global) {
 int run(int argc, char** argv) {
   CLI::App app{"facepipe: face recognition as a service for camera frames"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "facepipe 0.1.0");
+  app.set_version_flag("--version", std::string("facepipe ") + version());
   GlobalOptions global;
   app.add_option("--models-dir", global.models_dir,
                  "models directory (default: $FACEPIPE_MODELS, ../shared/models)");

@@ -2,24 +2,49 @@
 
 #include "core/error.h"
 #include "core/paths.h"
+#include "engine/model_files.h"
 #include "engine/mtcnn.h"
 #include "models/faceapi_resnet.h"
 #include "models/inception_resnet_v1.h"
 
-namespace facepipe::face {
+namespace facepipe::engine {
 namespace {
 
-constexpr const char* kVggFace2 = "inception_resnet_v1/20180402-114759-vggface2.pt";
-constexpr const char* kRandom = "inception_resnet_v1/random-seed0-legacy.pt";
-constexpr const char* kFaceApi = "faceapi/face_recognition_model-weights_manifest.json";
+constexpr const char* kVggFace2 = model_files::irv1_vggface2;
+constexpr const char* kRandom = model_files::irv1_random;
+constexpr const char* kFaceApi = model_files::faceapi_manifest;
 
 }  // namespace
 
+EmbedderKind parse_embedder_kind(const std::string& name) {
+  if (name == "auto") return EmbedderKind::kAuto;
+  if (name == "irv1") return EmbedderKind::kIrv1;
+  if (name == "irv1-random") return EmbedderKind::kIrv1Random;
+  if (name == "faceapi") return EmbedderKind::kFaceApi;
+  throw Error(ErrorKind::kInvalidInput,
+              "unknown embedder '" + name + "'; choose auto, irv1, faceapi or irv1-random");
+}
+
+std::string to_string(EmbedderKind kind) {
+  switch (kind) {
+    case EmbedderKind::kAuto:
+      return "auto";
+    case EmbedderKind::kIrv1:
+      return "irv1";
+    case EmbedderKind::kIrv1Random:
+      return "irv1-random";
+    case EmbedderKind::kFaceApi:
+      return "faceapi";
+  }
+  return "auto";
+}
+
 EngineOptions options_for_embedder_id(const std::string& embedder_id, EngineOptions base) {
   if (embedder_id.rfind("faceapi-", 0) == 0) {
-    base.embedder = "faceapi";
+    base.embedder = EmbedderKind::kFaceApi;
   } else if (embedder_id.rfind("irv1-", 0) == 0) {
-    base.embedder = embedder_id.rfind("irv1-random", 0) == 0 ? "irv1-random" : "irv1";
+    base.embedder =
+        embedder_id.rfind("irv1-random", 0) == 0 ? EmbedderKind::kIrv1Random : EmbedderKind::kIrv1;
     base.irv1_crop_size = embedder_id.find("area160") != std::string::npos ? 160 : 240;
   } else {
     throw Error(ErrorKind::kInvalidInput, "no known embedder produces '" + embedder_id +
@@ -28,19 +53,26 @@ EngineOptions options_for_embedder_id(const std::string& embedder_id, EngineOpti
   return base;
 }
 
-std::unique_ptr<Detector> make_detector(const EngineOptions& options) {
+std::unique_ptr<face::Detector> make_detector(const EngineOptions& options) {
   const auto models = models_dir(options.models_dir);
   return std::make_unique<Mtcnn>(models / "mtcnn");
 }
 
-std::unique_ptr<Embedder> make_embedder(const EngineOptions& options) {
+std::unique_ptr<face::Embedder> make_embedder(const EngineOptions& options) {
   const auto models = models_dir(options.models_dir);
-  std::string kind = options.embedder;
-  if (kind == "auto") kind = std::filesystem::exists(models / kVggFace2) ? "irv1" : "faceapi";
-  if (kind == "irv1") return models::InceptionResnetV1::load(model_file(models, kVggFace2), options.irv1_crop_size);
-  if (kind == "irv1-random") return models::InceptionResnetV1::load(model_file(models, kRandom), options.irv1_crop_size);
-  if (kind == "faceapi") return models::FaceApiResNet::load(model_file(models, kFaceApi));
-  throw Error(ErrorKind::kInvalidInput, "unknown embedder '" + kind + "'; choose auto, irv1, faceapi or irv1-random");
+  EmbedderKind kind = options.embedder;
+  if (kind == EmbedderKind::kAuto)
+    kind = std::filesystem::exists(models / kVggFace2) ? EmbedderKind::kIrv1 : EmbedderKind::kFaceApi;
+  switch (kind) {
+    case EmbedderKind::kIrv1:
+      return models::InceptionResnetV1::load(model_file(models, kVggFace2), options.irv1_crop_size);
+    case EmbedderKind::kIrv1Random:
+      return models::InceptionResnetV1::load(model_file(models, kRandom), options.irv1_crop_size);
+    case EmbedderKind::kFaceApi:
+    case EmbedderKind::kAuto:
+      break;
+  }
+  return models::FaceApiResNet::load(model_file(models, kFaceApi));
 }
 
-}  // namespace facepipe::face
+}  // namespace facepipe::engine

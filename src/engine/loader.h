@@ -1,6 +1,6 @@
-// Builds the face engine's parts from the models directory: the detector and the embedder a
-// deployment uses. The service, the CLI and the Lambda handlers all construct them here, so the
-// choice of model and preprocessing lives in one place.
+// Builds the face engine's parts from the models directory: the detector and the embedder a deployment
+// uses. Everything that runs the engine (service stages, CLI, Lambda, benchmarks) loads it here, so the
+// choice of model and preprocessing lives in one place. Model file names: models.manifest (CMake generates engine/model_files.h from it).
 #pragma once
 
 #include <memory>
@@ -9,22 +9,32 @@
 #include "face/detector.h"
 #include "face/embedder.h"
 
-namespace facepipe::face {
+namespace facepipe::engine {
+
+enum class EmbedderKind {
+  kAuto,        // kIrv1 when the VGGFace2 weights are present, else kFaceApi
+  kIrv1,        // InceptionResnetV1, VGGFace2 weights (facenet-pytorch), 512-d
+  kIrv1Random,  // InceptionResnetV1 with random weights: parity tests only
+  kFaceApi,     // face-api.js / dlib ResNet-34, 128-d, aligned crops
+};
+
+// "auto", "irv1", "irv1-random", "faceapi" (the CLI's --embedder). Throws Error(kInvalidInput) naming
+// the choices for anything else.
+EmbedderKind parse_embedder_kind(const std::string& name);
+std::string to_string(EmbedderKind kind);
 
 struct EngineOptions {
-  std::string models_dir;         // empty = facepipe::models_dir() resolution (flag/env/../shared/models)
-  std::string embedder = "auto";  // "irv1" (InceptionResnetV1 VGGFace2), "faceapi" (ResNet-34 128-d),
-                                  // "irv1-random" (parity tests only), "auto" = irv1 when the VGGFace2
-                                  // weights are present, else faceapi
-  int irv1_crop_size = 240;       // the course feeds 240x240 crops straight into InceptionResnetV1
-  bool keep_all = true;           // detector returns every face (callers pick the largest when needed)
+  std::string models_dir;  // empty = facepipe::models_dir() resolution (flag/env/../shared/models)
+  EmbedderKind embedder = EmbedderKind::kAuto;
+  int irv1_crop_size = 240;  // the course feeds 240x240 crops straight into InceptionResnetV1
 };
 
 // Options that rebuild the embedder which produced `embedder_id` (e.g. a gallery's), everything else
 // taken from `base`. Throws Error(kInvalidInput) for an id no known embedder produces.
 EngineOptions options_for_embedder_id(const std::string& embedder_id, EngineOptions base);
 
-std::unique_ptr<Detector> make_detector(const EngineOptions& options);
-std::unique_ptr<Embedder> make_embedder(const EngineOptions& options);
+// Throw Error(kNotFound) naming the missing model file and how to get it (scripts/models.sh).
+std::unique_ptr<face::Detector> make_detector(const EngineOptions& options);
+std::unique_ptr<face::Embedder> make_embedder(const EngineOptions& options);
 
-}  // namespace facepipe::face
+}  // namespace facepipe::engine

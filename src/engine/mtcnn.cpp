@@ -8,7 +8,10 @@
 #include "core/error.h"
 #include "nn/resample.h"
 
-namespace facepipe::face {
+namespace facepipe::engine {
+
+using face::Detection;
+
 namespace {
 
 // A candidate box during detection: float32 throughout, as the reference's torch tensors.
@@ -269,4 +272,4 @@ std::vector<Detection> Mtcnn::detect(const cv::Mat& rgb) {
   return faces;
 }
 
-}  // namespace facepipe::face
+}  // namespace facepipe::engine

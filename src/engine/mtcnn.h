@@ -11,7 +11,7 @@
 #include "face/detector.h"
 #include "models/mtcnn_nets.h"
 
-namespace facepipe::face {
+namespace facepipe::engine {
 
 struct MtcnnOptions {
   int min_face_size = 20;
@@ -19,15 +19,15 @@ struct MtcnnOptions {
   double factor = 0.709;
 };
 
-class Mtcnn : public Detector {
+class Mtcnn : public face::Detector {
  public:
   // Loads pnet.pt, rnet.pt and onet.pt from `mtcnn_dir`.
   Mtcnn(const std::filesystem::path& mtcnn_dir, MtcnnOptions options = {});
-  std::vector<Detection> detect(const cv::Mat& rgb) override;
+  std::vector<face::Detection> detect(const cv::Mat& rgb) override;
 
  private:
   std::unique_ptr<models::MtcnnNets> nets_;
   MtcnnOptions options_;
 };
 
-}  // namespace facepipe::face
+}  // namespace facepipe::engine

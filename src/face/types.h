@@ -26,7 +26,8 @@ struct Detection {
   std::array<Point, 5> landmarks{};
 };
 
-// An L2-normalised face embedding (512 floats for InceptionResnetV1, 128 for the face-api net).
+// A face embedding as its model defines it (face/embedder.h): 512 L2-normalised floats for
+// InceptionResnetV1, 128 raw descriptor floats for the face-api net (not normalised).
 using Embedding = std::vector<float>;
 
 }  // namespace facepipe::face

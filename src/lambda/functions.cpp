@@ -41,13 +41,14 @@ json http_answer(int status, const json& body) {
 // The function's engine, from the image's read-only gallery (which names the embedder).
 std::shared_ptr<service::StageEngine> load_engine(const FunctionConfig& c, bool need_detector,
                                                   bool need_gallery, const std::string& gallery) {
-  return std::make_shared<service::StageEngine>(service::load_stage_engine({.models_dir = c.models_dir,
-                                                                            .gallery_path = gallery,
-                                                                            .embedder = c.embedder,
-                                                                            .threshold = c.threshold,
-                                                                            .need_detector = need_detector,
-                                                                            .need_gallery = need_gallery,
-                                                                            .read_only_gallery = true}));
+  return std::make_shared<service::StageEngine>(
+      service::load_stage_engine({.models_dir = c.models_dir,
+                                  .gallery_path = gallery,
+                                  .embedder = engine::parse_embedder_kind(c.embedder),
+                                  .threshold = c.threshold,
+                                  .need_detector = need_detector,
+                                  .need_gallery = need_gallery,
+                                  .read_only_gallery = true}));
 }
 
 Handler face_detection(const FunctionConfig& c) {

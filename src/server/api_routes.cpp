@@ -16,15 +16,6 @@ namespace {
 
 using nlohmann::json;
 
-Response from_sqs(const SqsReply& reply) {
-  Response r;
-  r.status = reply.status;
-  r.content_type = reply.content_type;
-  r.body = reply.body;
-  for (const auto& [k, v] : reply.headers) r.headers.emplace_back(k, v);
-  return r;
-}
-
 std::string xml_escaped(const std::string& s) {
   std::string out;
   for (char c : s) {
@@ -168,10 +159,10 @@ void add_sqs_routes(RouteTable& routes, queue::QueueService* queues, service::Me
                                "; only GetQueueUrl, ListQueues and GetQueueAttributes may use GET.");
       reply = sqs.handle_query(params, req.path);
     }
-    metrics.inc("facepipe_sqs_requests_total", std::string("protocol=\"") +
+    metrics.inc(service::metric::kSqsRequests, std::string("protocol=\"") +
                                                    (json_protocol ? "json" : "query") + "\",status=\"" +
                                                    std::to_string(reply.status) + "\"");
-    return from_sqs(reply);
+    return to_response(reply);
   };
   auto json_target = [](const Request& r) { return r.has_header("X-Amz-Target"); };
   // Receives may long-poll (WaitTimeSeconds up to 20 s): on the long-wait threads.
@@ -214,9 +205,9 @@ void add_function_url(RouteTable& routes, FunctionHandler function, service::Met
       res = answer_json("function URL", [&] { return function(req.body, wait); });
     }
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    metrics.inc("facepipe_http_requests_total",
+    metrics.inc(service::metric::kHttpRequests,
                 "route=\"function\",status=\"" + std::to_string(res.status) + "\"");
-    metrics.observe("facepipe_http_request_seconds", "route=\"function\"", seconds);
+    metrics.observe(service::metric::kHttpRequestSeconds, "route=\"function\"", seconds);
     return res;
   };
   auto waits = [](const Request& r) { return r.has_param("wait") && r.param("wait") != "0"; };
@@ -235,7 +226,7 @@ void add_json_post_route(RouteTable& routes, const std::string& path, RouteHandl
                   for (const auto& [k, v] : req.query) params.emplace(k, v);  // the first of each name
                   res = answer_json(path, [&] { return handler(req.body, params); });
                 }
-                metrics.inc("facepipe_http_requests_total",
+                metrics.inc(service::metric::kHttpRequests,
                             "route=\"" + path + "\",status=\"" + std::to_string(res.status) + "\"");
                 return res;
               }});

@@ -5,6 +5,7 @@
 
 #include "api/multipart.h"
 #include "core/error.h"
+#include "server/sqs_protocol.h"
 
 namespace facepipe::server {
 namespace {
@@ -18,7 +19,7 @@ Response answer(const api::CompreFaceApi& api, const Request& request, service::
   } catch (const Error& e) {  // a malformed multipart body: the client's mistake
     out = api::compreface_error(400, api::code::kIncorrectArgument, e.what());
   }
-  metrics.inc("facepipe_http_requests_total", "route=\"api\",status=\"" + std::to_string(out.status) + "\"");
+  metrics.inc(service::metric::kHttpRequests, "route=\"api\",status=\"" + std::to_string(out.status) + "\"");
   return to_server_response(out);
 }
 
@@ -93,11 +94,26 @@ void add_compreface_absent_route(RouteTable& routes) {
 }
 
 std::optional<Response> check_access(const auth::Authorizer& authorizer, const Request& request) {
-  const auth::AccessRequest access{request.method, request.path,
+  // A query-protocol SQS call may name its action in a posted form rather than the query string.
+  std::multimap<std::string, std::string> form;
+  if (request.method == "POST" && request.media_type() == "application/x-www-form-urlencoded")
+    form = parse_form(request.body);
+  const auth::AccessRequest access{request.method,
+                                   request.path,
                                    [&request](const std::string& name) { return request.header(name); },
-                                   [&request](const std::string& key) { return request.param(key); }};
+                                   [&request, &form](const std::string& key) {
+                                     if (request.has_param(key)) return request.param(key);
+                                     const auto it = form.find(key);
+                                     return it == form.end() ? std::string() : it->second;
+                                   },
+                                   request.target,
+                                   &request.body};
   auto refusal = authorizer.check(access);
   if (!refusal) return std::nullopt;
+  if (!refusal->sqs_code.empty()) {
+    const SqsFault fault{refusal->sqs_code, refusal->sqs_code, refusal->message, refusal->status, true};
+    return to_response(fault_reply(fault, request.has_header("x-amz-target")));
+  }
   return Response::json(refusal->status, refusal->body);
 }
 

@@ -106,7 +106,7 @@ struct HttpServer::Impl {
   }
 
   void refused(const char* reason) {
-    metrics.inc("facepipe_http_refused_total", std::string("reason=\"") + reason + "\"");
+    metrics.inc(service::metric::kHttpRefused, std::string("reason=\"") + reason + "\"");
   }
 
   void accept();
@@ -443,10 +443,11 @@ HttpServer::HttpServer(ServerOptions options, queue::QueueService* queues, servi
   add_metrics_route(routes_, metrics_);
   add_sqs_routes(routes_, queues, metrics_);
   metrics_.add_collector([gauges = impl_->gauges](std::string& out) {
-    out += "# TYPE facepipe_http_connections gauge\nfacepipe_http_connections " +
-           std::to_string(gauges->connections.load()) + "\n";
-    out += "# TYPE facepipe_http_body_bytes_in_flight gauge\nfacepipe_http_body_bytes_in_flight " +
-           std::to_string(gauges->inflight_body.load()) + "\n";
+    using namespace service;
+    append_metric_type(out, metric::kHttpConnections, "gauge");
+    append_metric_sample(out, metric::kHttpConnections, "", std::to_string(gauges->connections.load()));
+    append_metric_type(out, metric::kHttpBodyBytesInFlight, "gauge");
+    append_metric_sample(out, metric::kHttpBodyBytesInFlight, "", std::to_string(gauges->inflight_body.load()));
   });
 }
 

@@ -660,10 +660,43 @@ SqsReply SqsProtocol::handle_json(const std::string& target, const std::string& 
     }
     reply.body = dump(run(target.substr(prefix.size()), req));
   } catch (const SqsFault& f) {
-    reply.status = f.status;
+    SqsReply error = fault_reply(f, true);
+    error.headers["x-amzn-RequestId"] = reply.headers["x-amzn-RequestId"];
+    return error;
+  }
+  return reply;
+}
+
+Response to_response(const SqsReply& reply) {
+  Response r;
+  r.status = reply.status;
+  r.content_type = reply.content_type;
+  r.body = reply.body;
+  for (const auto& [k, v] : reply.headers) r.headers.emplace_back(k, v);
+  return r;
+}
+
+SqsReply fault_reply(const SqsFault& f, bool json_protocol) {
+  SqsReply reply;
+  reply.status = f.status;
+  const std::string rid = request_id();
+  reply.headers["x-amzn-RequestId"] = rid;
+  if (json_protocol) {
+    reply.content_type = "application/x-amz-json-1.0";
     reply.headers["x-amzn-query-error"] = f.legacy_code + (f.sender ? ";Sender" : ";Receiver");
     reply.body = dump(json{{"__type", "com.amazonaws.sqs#" + f.code}, {"message", f.message}});
+    return reply;
   }
+  reply.content_type = "text/xml";
+  std::string x =
+      "<?xml version=\"1.0\"?><ErrorResponse "
+      "xmlns=\"http://queue.amazonaws.com/doc/2012-11-05/\"><Error><Type>";
+  x += f.sender ? "Sender" : "Receiver";
+  x += "</Type>";
+  tag(x, "Code", f.legacy_code);
+  tag(x, "Message", f.message);
+  x += "<Detail/></Error><RequestId>" + rid + "</RequestId></ErrorResponse>";
+  reply.body = x;
   return reply;
 }
 
@@ -688,16 +721,7 @@ SqsReply SqsProtocol::handle_query(const std::multimap<std::string, std::string>
                  "Result>" + x + "</" + action + "Result><ResponseMetadata><RequestId>" + rid +
                  "</RequestId></ResponseMetadata></" + action + "Response>";
   } catch (const SqsFault& f) {
-    reply.status = f.status;
-    std::string x =
-        "<?xml version=\"1.0\"?><ErrorResponse "
-        "xmlns=\"http://queue.amazonaws.com/doc/2012-11-05/\"><Error><Type>";
-    x += f.sender ? "Sender" : "Receiver";
-    x += "</Type>";
-    tag(x, "Code", f.legacy_code);
-    tag(x, "Message", f.message);
-    x += "<Detail/></Error><RequestId>" + rid + "</RequestId></ErrorResponse>";
-    reply.body = x;
+    return fault_reply(f, false);
   }
   return reply;
 }

@@ -26,6 +26,7 @@
 #include <nlohmann/json.hpp>
 
 #include "queue/queue.h"
+#include "server/http_types.h"
 
 namespace facepipe::server {
 
@@ -68,6 +69,12 @@ struct SqsFault {
   int status = 400;
   bool sender = true;
 };
+
+// The reply SQS sends for `fault`: JSON protocol ({"__type", "message"} + x-amzn-query-error) or the query
+// protocol's XML <ErrorResponse>. Used by the actions and by the transport's authentication refusals.
+SqsReply fault_reply(const SqsFault& fault, bool json_protocol);
+// The transport's response for an SQS reply.
+Response to_response(const SqsReply& reply);
 
 // Hex MD5 of a message body, as SQS returns in MD5OfMessageBody / MD5OfBody (the SDKs verify it).
 std::string md5_hex(const std::string& data);

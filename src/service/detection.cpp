@@ -76,14 +76,22 @@ void DetectionHandler::release(const std::string& id) {
   seen_.erase(id);  // the order entry stays; erasing a missing id later is harmless
 }
 
+json FrameAccepted::to_json() const {
+  return {{"request_id", request_id},
+          {"filename", filename},
+          {"faces", faces},
+          {"status", "queued"},
+          {"message_id", message_id}};
+}
+
 json DetectionHandler::handle(const std::string& body) {
-  auto start = Clock::now();
-  auto wall_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                     std::chrono::system_clock::now().time_since_epoch())
-                     .count();
   // The body is held (and, with a pool, counted against its byte budget) until the answer.
   std::optional<EnginePool::BytesLease> body_bytes;
   if (options_.pool) body_bytes.emplace(options_.pool->hold_bytes(static_cast<int64_t>(body.size())));
+  return accept_frame(parse_frame_request(body)).to_json();
+}
+
+FrameRequest DetectionHandler::parse_frame_request(const std::string& body) const {
   json request;
   try {
     request = json::parse(body);
@@ -105,15 +113,31 @@ json DetectionHandler::handle(const std::string& body) {
                                               std::to_string(options_.max_filename) +
                                               " bytes; send the file's name, not a path or data");
   std::string content = required_string(request, "content");
-  request = json();  // the parsed copy of the content is no longer needed
+  return {std::move(request_id), std::move(filename), base64_decode(content)};
+}
 
+FrameAccepted DetectionHandler::accept_frame(const FrameRequest& frame) {
+  auto start = Clock::now();
+  auto wall_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                     std::chrono::system_clock::now().time_since_epoch())
+                     .count();
+  const std::string& request_id = frame.request_id;
+  const std::string& filename = frame.filename;
+  if (request_id.empty() || filename.empty())
+    throw Error(ErrorKind::kInvalidInput, "a frame needs a request_id and a filename");
+  if (request_id.size() > options_.max_request_id)
+    throw Error(ErrorKind::kInvalidInput, "field 'request_id' is longer than " +
+                                              std::to_string(options_.max_request_id) + " characters");
+  if (filename.size() > options_.max_filename)
+    throw Error(ErrorKind::kInvalidInput, "field 'filename' is longer than " +
+                                              std::to_string(options_.max_filename) +
+                                              " bytes; send the file's name, not a path or data");
   if (!reserve(request_id))
     throw Error(ErrorKind::kConflict,
                 "request_id '" + request_id + "' was already accepted; use a new id per frame");
   try {
     auto t = Clock::now();
-    std::string bytes = base64_decode(content);
-    content = std::string();
+    const std::string& bytes = frame.image;
     std::optional<EnginePool::BytesLease> file_bytes;
     if (options_.pool) file_bytes.emplace(options_.pool->hold_bytes(static_cast<int64_t>(bytes.size())));
     // The header's declared size, checked before any pixel is allocated; it is also the frame's cost in
@@ -121,14 +145,14 @@ json DetectionHandler::handle(const std::string& body) {
     const image::ImageInfo info = image::probe(bytes);
     image::check_limits(info, options_.limits);
 
-    json answer;
+    FrameAccepted accepted;
     auto work = [&] {
       cv::Mat rgb = image::decode(bytes, options_.limits);
-      if (metrics_) metrics_->observe("facepipe_stage_seconds", "stage=\"decode\"", since(t));
+      if (metrics_) metrics_->observe(metric::kStageSeconds, "stage=\"decode\"", since(t));
 
       t = Clock::now();
       auto faces = detector_.detect(rgb);
-      if (metrics_) metrics_->observe("facepipe_stage_seconds", "stage=\"detect\"", since(t));
+      if (metrics_) metrics_->observe(metric::kStageSeconds, "stage=\"detect\"", since(t));
 
       t = Clock::now();
       RequestMessage m;
@@ -141,31 +165,27 @@ json DetectionHandler::handle(const std::string& body) {
       for (auto& f : faces) m.faces.push_back({f, face::extract_crop(rgb, f, crop_spec_)});
       rgb.release();
       std::string message = encode_request(m);
-      if (metrics_) metrics_->observe("facepipe_stage_seconds", "stage=\"crop\"", since(t));
+      if (metrics_) metrics_->observe(metric::kStageSeconds, "stage=\"crop\"", since(t));
 
       t = Clock::now();
       std::string message_id = queue_->send(message);
       if (metrics_) {
-        metrics_->observe("facepipe_stage_seconds", "stage=\"enqueue\"", since(t));
-        metrics_->observe("facepipe_stage_seconds", "stage=\"detection_total\"", since(start));
-        metrics_->inc("facepipe_frames_accepted_total");
+        metrics_->observe(metric::kStageSeconds, "stage=\"enqueue\"", since(t));
+        metrics_->observe(metric::kStageSeconds, "stage=\"detection_total\"", since(start));
+        metrics_->inc(metric::kFramesAccepted);
       }
       spdlog::debug("detect: request {} ({}) {}x{}: {} face(s) queued as {}", request_id, filename, m.width,
                     m.height, faces.size(), message_id);
-      answer = {{"request_id", request_id},
-                {"filename", filename},
-                {"faces", faces.size()},
-                {"status", "queued"},
-                {"message_id", message_id}};
+      accepted = {request_id, filename, message_id, faces.size()};
     };
     if (options_.pool)
       options_.pool->run(int64_t(info.width) * info.height, work);
     else
       work();
-    return answer;
+    return accepted;
   } catch (...) {
     release(request_id);  // a frame that was refused may be sent again under the same id
-    if (metrics_) metrics_->inc("facepipe_frames_refused_total");
+    if (metrics_) metrics_->inc(metric::kFramesRefused);
     throw;
   }
 }

@@ -33,6 +33,22 @@ namespace facepipe::service {
 
 class EnginePool;
 
+// One frame as the function receives it, whatever the transport: the course's JSON (parse_frame_request)
+// or a typed caller (a stream source, a test).
+struct FrameRequest {
+  std::string request_id;  // non-empty, at most DetectionOptions::max_request_id characters
+  std::string filename;    // non-empty, at most DetectionOptions::max_filename bytes
+  std::string image;       // the encoded JPEG/PNG bytes (not base64)
+};
+
+// What accept_frame answers once the frame's message is durably queued.
+struct FrameAccepted {
+  std::string request_id, filename, message_id;
+  size_t faces = 0;
+  // {"request_id", "filename", "faces": n, "status": "queued", "message_id"}: the function URL's answer.
+  nlohmann::json to_json() const;
+};
+
 struct DetectionOptions {
   image::DecodeLimits limits;
   size_t remembered_ids = 100000;  // repeated-request-id window
@@ -49,7 +65,13 @@ class DetectionHandler {
   DetectionHandler(face::Detector& detector, face::CropSpec crop_spec,
                    std::shared_ptr<queue::Queue> request_queue, Metrics* metrics = nullptr,
                    DetectionOptions options = {});
+  // The course's JSON body -> accept_frame(parse_frame_request(body)).to_json().
   nlohmann::json handle(const std::string& body);
+  // Validates the request (Errors as above), detects, crops and queues the frame.
+  FrameAccepted accept_frame(const FrameRequest& request);
+  // The course's JSON {"request_id", "filename", "content": base64 image} -> FrameRequest, or
+  // Error(kInvalidInput) naming the field that is wrong.
+  FrameRequest parse_frame_request(const std::string& body) const;
 
  private:
   bool reserve(const std::string& request_id);

@@ -158,23 +158,21 @@ EnginePool::Stats EnginePool::stats() const {
 void EnginePool::export_metrics(Metrics& metrics) {
   metrics.add_collector([this](std::string& out) {
     const Stats s = stats();
-    out += "# TYPE facepipe_engine_pixels_in_flight gauge\nfacepipe_engine_pixels_in_flight " +
-           std::to_string(s.pixels_in_flight) + "\n";
-    out += "# TYPE facepipe_engine_pixel_budget gauge\nfacepipe_engine_pixel_budget " +
-           std::to_string(options_.pixel_budget) + "\n";
-    out += "# TYPE facepipe_engine_bytes_in_flight gauge\nfacepipe_engine_bytes_in_flight " +
-           std::to_string(s.bytes_in_flight) + "\n";
-    out += "# TYPE facepipe_engine_byte_budget gauge\nfacepipe_engine_byte_budget " +
-           std::to_string(options_.byte_budget) + "\n";
-    out += "# TYPE facepipe_engine_peak_pixels gauge\nfacepipe_engine_peak_pixels " +
-           std::to_string(s.peak_pixels) + "\n";
-    out += "# TYPE facepipe_engine_peak_bytes gauge\nfacepipe_engine_peak_bytes " +
-           std::to_string(s.peak_bytes) + "\n";
-    out += "# TYPE facepipe_engine_jobs gauge\nfacepipe_engine_jobs{state=\"queued\"} " +
-           std::to_string(s.queued) + "\nfacepipe_engine_jobs{state=\"running\"} " +
-           std::to_string(s.running) + "\n";
-    out += "# TYPE facepipe_engine_refused_total counter\nfacepipe_engine_refused_total " +
-           std::to_string(s.refused) + "\n";
+    auto gauge = [&out](const char* name, int64_t value) {
+      append_metric_type(out, name, "gauge");
+      append_metric_sample(out, name, "", std::to_string(value));
+    };
+    gauge(metric::kEnginePixelsInFlight, s.pixels_in_flight);
+    gauge(metric::kEnginePixelBudget, options_.pixel_budget);
+    gauge(metric::kEngineBytesInFlight, s.bytes_in_flight);
+    gauge(metric::kEngineByteBudget, options_.byte_budget);
+    gauge(metric::kEnginePeakPixels, s.peak_pixels);
+    gauge(metric::kEnginePeakBytes, s.peak_bytes);
+    append_metric_type(out, metric::kEngineJobs, "gauge");
+    append_metric_sample(out, metric::kEngineJobs, "state=\"queued\"", std::to_string(s.queued));
+    append_metric_sample(out, metric::kEngineJobs, "state=\"running\"", std::to_string(s.running));
+    append_metric_type(out, metric::kEngineRefused, "counter");
+    append_metric_sample(out, metric::kEngineRefused, "", std::to_string(s.refused));
   });
 }
 

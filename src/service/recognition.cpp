@@ -107,13 +107,13 @@ std::vector<size_t> RecognitionHandler::process(const std::vector<std::string>& 
       ok.assign(ok.size(), false);
     }
   }
-  if (metrics_) metrics_->observe("facepipe_stage_seconds", "stage=\"embed\"", since(t));
+  if (metrics_) metrics_->observe(metric::kStageSeconds, "stage=\"embed\"", since(t));
   size_t next = 0;
   for (size_t i = 0; i < bodies.size(); ++i) {
     if (!ok[i]) {
       if (dead_lettered[i]) continue;  // done: the dead-letter queue holds it with its reason
       failed.push_back(i);
-      if (metrics_) metrics_->inc("facepipe_messages_failed_total");
+      if (metrics_) metrics_->inc(metric::kMessagesFailed);
       continue;
     }
     auto& m = messages[i];
@@ -130,10 +130,10 @@ std::vector<size_t> RecognitionHandler::process(const std::vector<std::string>& 
       auto ts = Clock::now();
       queue_->send(response.dump());
       if (metrics_) {
-        metrics_->observe("facepipe_stage_seconds", "stage=\"respond\"", since(ts));
+        metrics_->observe(metric::kStageSeconds, "stage=\"respond\"", since(ts));
         if (m.accepted_ms > 0)
-          metrics_->observe("facepipe_end_to_end_seconds", "", (now_ms() - m.accepted_ms) / 1000.0);
-        metrics_->inc("facepipe_responses_total");
+          metrics_->observe(metric::kEndToEndSeconds, "", (now_ms() - m.accepted_ms) / 1000.0);
+        metrics_->inc(metric::kResponses);
       }
       spdlog::debug("recognize: request {} -> {}", m.request_id, response["result"].get<std::string>());
       responses[i] = response;
@@ -142,7 +142,7 @@ std::vector<size_t> RecognitionHandler::process(const std::vector<std::string>& 
       spdlog::warn("recognize: request {} failed: {}", m.request_id, e.what());
       errors[i] = e.what();
       failed.push_back(i);
-      if (metrics_) metrics_->inc("facepipe_messages_failed_total");
+      if (metrics_) metrics_->inc(metric::kMessagesFailed);
     }
   }
   return failed;

@@ -40,7 +40,7 @@ void run_recognition_worker(queue::Queue& requests, RecognitionHandler& handler,
         spdlog::warn("worker: deleting message {} failed: {}", batch[i].id, e.what());
       }
     }
-    if (metrics) metrics->inc("facepipe_batches_total", "stage=\"recognize\"");
+    if (metrics) metrics->inc(metric::kBatches, "stage=\"recognize\"");
   }
 }
 

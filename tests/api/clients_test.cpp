@@ -6,6 +6,7 @@
 
 #include <fstream>
 
+#include "aws/sigv4.h"
 #include "image/codec.h"
 #include "testutil/process_util.h"
 
@@ -154,14 +155,18 @@ TEST_F(Served, EveryEndpointRefusesNoKeyAWrongKeyAndTooLowARole) {
   auto c = client();
   for (const auto& e : endpoints) {
     const std::string what = e.method + " " + e.path;
+    // SQS calls are refused as SQS refuses them: 403 with SQS's error code.
+    const bool sqs = e.extra.count("X-Amz-Target") > 0;
     auto none = send(c, e, {});
     ASSERT_TRUE(none) << what;
-    EXPECT_EQ(none->status, 401) << what << " " << none->body;
+    EXPECT_EQ(none->status, sqs ? 403 : 401) << what << " " << none->body;
     const json body = json::parse(none->body);
     EXPECT_TRUE(body.contains("message")) << what;
     if (e.path.rfind("/api/v1/", 0) == 0) EXPECT_EQ(body["code"], 20) << what;
+    if (sqs) EXPECT_EQ(body["__type"], "com.amazonaws.sqs#MissingAuthenticationToken") << what;
     auto bad = send(c, e, {{"x-api-key", wrong}});
-    EXPECT_EQ(bad->status, 401) << what;
+    EXPECT_EQ(bad->status, sqs ? 403 : 401) << what;
+    if (sqs) EXPECT_EQ(json::parse(bad->body)["__type"], "com.amazonaws.sqs#InvalidClientTokenId") << what;
     for (const auto& [role, r] : rank) {
       auto res = send(c, e, {{"x-api-key", key(role)}});
       ASSERT_TRUE(res) << what;
@@ -183,6 +188,93 @@ TEST_F(Served, EveryEndpointRefusesNoKeyAWrongKeyAndTooLowARole) {
   EXPECT_NE(listed.out.find(id), std::string::npos);
   EXPECT_EQ(shell(facepipe_cmd("keys revoke --data-dir " + dir_->string() + " " + id)).status, 0);
   EXPECT_EQ(c.Get("/metrics", {{"x-api-key", doomed}})->status, 401);
+}
+
+// SQS access key pairs (`keys create --sqs`) for SigV4: the aws CLI, boto3 and facepipe's own SQS client work
+// with an issued pair; a wrong secret, an unknown or revoked id, a too-low role and a signature older than
+// 15 minutes are refused as SQS refuses them.
+TEST_F(Served, SqsChecksSigV4AgainstIssuedAccessKeys) {
+  auto pair = [](const std::string& name, const std::string& role) {
+    auto r = shell(facepipe_cmd("keys create --sqs --data-dir " + dir_->string() + " --name " + name +
+                                " --role " + role + " --json 2>/dev/null"));
+    EXPECT_EQ(r.status, 0) << r.out;
+    return json::parse(r.out);
+  };
+  const json admin = pair("sqs-admin", "admin"), reader = pair("sqs-reader", "read");
+  EXPECT_EQ(admin["access_key_id"].get<std::string>().rfind("AKFP", 0), 0u);
+  EXPECT_EQ(admin["secret_access_key"].get<std::string>().size(), 40u);
+  auto as = [](const std::string& id, const std::string& secret) {
+    return "env AWS_ACCESS_KEY_ID='" + id + "' AWS_SECRET_ACCESS_KEY='" + secret +
+           "' AWS_DEFAULT_REGION=eu-west-1 AWS_REGION=eu-west-1 AWS_SESSION_TOKEN= ";
+  };
+  const std::string id = admin["access_key_id"], secret = admin["secret_access_key"];
+  const std::string aws = " aws --endpoint-url " + *url_ + " --output json sqs ";
+  auto ok = shell(as(id, secret) + aws + "create-queue --queue-name sigv4-q 2>&1");
+  ASSERT_EQ(ok.status, 0) << ok.out;
+  const std::string queue_url = json::parse(ok.out)["QueueUrl"];
+  EXPECT_EQ(shell(as(id, secret) + aws + "send-message --queue-url " + queue_url + " --message-body hi 2>&1")
+                .status,
+            0);
+  std::string wrong_secret = secret;
+  wrong_secret[0] = wrong_secret[0] == 'A' ? 'B' : 'A';
+  auto bad = shell(as(id, wrong_secret) + aws + "list-queues 2>&1");
+  EXPECT_NE(bad.status, 0);
+  EXPECT_NE(bad.out.find("SignatureDoesNotMatch"), std::string::npos) << bad.out;
+  bad = shell(as("AKFP0000000000000000", secret) + aws + "list-queues 2>&1");
+  EXPECT_NE(bad.status, 0);
+  EXPECT_NE(bad.out.find("InvalidClientTokenId"), std::string::npos) << bad.out;
+  // A read pair may receive but not send.
+  const std::string rid = reader["access_key_id"], rsecret = reader["secret_access_key"];
+  auto got = shell(as(rid, rsecret) + aws + "receive-message --queue-url " + queue_url + " 2>&1");
+  ASSERT_EQ(got.status, 0) << got.out;
+  EXPECT_EQ(json::parse(got.out)["Messages"][0]["Body"], "hi");
+  bad = shell(as(rid, rsecret) + aws + "send-message --queue-url " + queue_url + " --message-body no 2>&1");
+  EXPECT_NE(bad.status, 0);
+  EXPECT_NE(bad.out.find("AccessDenied"), std::string::npos) << bad.out;
+  // boto3, and facepipe's own SQS client (which signs whenever AWS credentials are in its environment).
+  const std::string py = R"(import boto3, sys
+sqs = boto3.client('sqs', endpoint_url=sys.argv[1])
+sqs.send_message(QueueUrl=sys.argv[2], MessageBody='{"request_id": "b1", "result": "obama"}')
+print('sent'))";
+  std::ofstream(*dir_ / "sigv4_boto3.py") << py;
+  auto b = shell(as(id, secret) + " python3 " + (*dir_ / "sigv4_boto3.py").string() + " " + *url_ + " " +
+                 queue_url + " 2>&1");
+  EXPECT_EQ(b.status, 0) << b.out;
+  auto fp = shell(as(id, secret) + facepipe_cmd("results --queue-url " + queue_url +
+                                                " --expect 1 --idle-seconds 10 --json 2>&1"));
+  EXPECT_EQ(fp.status, 0) << fp.out;
+  EXPECT_NE(fp.out.find("obama"), std::string::npos) << fp.out;
+  // A signature from 16 minutes ago is refused.
+  aws::HttpRequest old;
+  old.method = "POST";
+  old.url = *url_ + "/";
+  old.headers = {{"Content-Type", "application/x-amz-json-1.0"}, {"X-Amz-Target", "AmazonSQS.ListQueues"}};
+  old.body = "{}";
+  aws::sign(old, {id, secret, ""}, "eu-west-1", "sqs",
+            std::chrono::system_clock::now() - std::chrono::minutes(16));
+  httplib::Headers headers;
+  for (const auto& [k, v] : old.headers)
+    if (k != "Content-Type") headers.emplace(k, v);
+  auto res = client().Post("/", headers, old.body, "application/x-amz-json-1.0");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 403) << res->body;
+  EXPECT_EQ(json::parse(res->body)["__type"], "com.amazonaws.sqs#SignatureDoesNotMatch") << res->body;
+  EXPECT_NE(res->body.find("Signature expired"), std::string::npos) << res->body;
+  // The same request signed now passes; a revoked pair is refused at once.
+  old.headers.erase("Authorization");
+  aws::sign(old, {id, secret, ""}, "eu-west-1", "sqs");
+  headers.clear();
+  for (const auto& [k, v] : old.headers)
+    if (k != "Content-Type") headers.emplace(k, v);
+  res = client().Post("/", headers, old.body, "application/x-amz-json-1.0");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200) << res->body;
+  ASSERT_EQ(shell(facepipe_cmd("keys revoke --data-dir " + dir_->string() + " " + id)).status, 0);
+  bad = shell(as(id, secret) + aws + "list-queues 2>&1");
+  EXPECT_NE(bad.out.find("InvalidClientTokenId"), std::string::npos) << bad.out;
+  // The store never holds the secret.
+  const std::string store = read_file(*dir_ / "keys.db");
+  EXPECT_EQ(store.find(secret), std::string::npos);
 }
 
 TEST(ServePolicy, RefusesToListenBeyondLoopbackWithoutKeys) {

@@ -58,11 +58,11 @@ Request plain(const std::string& method, const std::string& path,
 class CompreFace : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    face::EngineOptions o;
+    engine::EngineOptions o;
     o.models_dir = shared_models().string();
-    o.embedder = "faceapi";
-    detector_ = face::make_detector(o).release();
-    embedder_ = face::make_embedder(o).release();
+    o.embedder = engine::EmbedderKind::kFaceApi;
+    detector_ = engine::make_detector(o).release();
+    embedder_ = engine::make_embedder(o).release();
   }
   void SetUp() override {
     gallery_ = gallery::Gallery::in_memory(embedder_->id());

@@ -5,6 +5,8 @@
 
 #include "auth/authorizer.h"
 #include "auth/keys.h"
+#include "auth/sigv4_verify.h"
+#include "aws/sigv4.h"
 #include "core/error.h"
 #include "testutil/testutil.h"
 
@@ -134,7 +136,11 @@ TEST(Authorizer, RolesRoutesAndRefusals) {
       }
     }
     auto headers = c.headers;
-    EXPECT_EQ(authz.check(request(c.method, c.path, headers, c.params))->status, 401) << c.path;
+    // Without a key: 401, but SQS calls get SQS's 403 MissingAuthenticationToken.
+    const auto refusal = authz.check(request(c.method, c.path, headers, c.params));
+    const bool sqs = headers.count("x-amz-target") || c.params.count("Action");
+    EXPECT_EQ(refusal->status, sqs ? 403 : 401) << c.path;
+    EXPECT_EQ(refusal->sqs_code, sqs ? "MissingAuthenticationToken" : "") << c.path;
   }
   EXPECT_FALSE(authz.check(request("GET", "/healthz")));
   EXPECT_FALSE(authz.check(request("POST", "/", {{"authorization", "Bearer " + rec}})));
@@ -173,6 +179,62 @@ TEST(ListenPolicy, BeyondLoopbackNeedsKeysOrAnExplicitAnonymous) {
   EXPECT_NO_THROW(check_listen_policy("0.0.0.0", store.get(), Anonymous::kFunctionUrl));
   store->create("a", Role::kAdmin);
   EXPECT_NO_THROW(check_listen_policy("0.0.0.0", store.get(), std::nullopt));
+}
+
+// A request signed as facepipe's own SQS client signs it, verified against the store's date keys; each
+// tampering an attacker might try is refused with SQS's code.
+TEST(SigV4, VerifiesIssuedPairsAndRefusesTampering) {
+  auto dir = fresh_dir("sigv4");
+  auto store = KeyStore::open(key_store_path(dir));
+  const auto pair = store->create_access_key("worker", Role::kRecognize, 2);
+  EXPECT_TRUE(store->has_active_keys());
+  aws::HttpRequest req;
+  req.method = "POST";
+  req.url = "http://127.0.0.1:8080/";
+  req.headers = {{"Content-Type", "application/x-amz-json-1.0"}, {"X-Amz-Target", "AmazonSQS.SendMessage"}};
+  req.body = R"({"QueueUrl":"http://127.0.0.1:8080/000000000000/q","MessageBody":"hi"})";
+  aws::sign(req, {pair.access_key_id, pair.secret_access_key, ""}, "us-east-1", "sqs");
+  auto verify = [&](const aws::HttpRequest& r, const std::string& body) {
+    std::map<std::string, std::string> lower;
+    for (const auto& [k, v] : r.headers) {
+      std::string n = k;
+      for (auto& c : n) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      lower[n] = v;
+    }
+    lower["host"] = "127.0.0.1:8080";
+    const SignedRequest s{r.method, "/",
+                          [lower](const std::string& n) {
+                            auto it = lower.find(n);
+                            return it == lower.end() ? std::string() : it->second;
+                          },
+                          &body};
+    return verify_sigv4(s, *store);
+  };
+  auto ok = verify(req, req.body);
+  ASSERT_TRUE(ok.key) << ok.code << ": " << ok.message;
+  EXPECT_EQ(ok.key->name, "worker");
+  EXPECT_EQ(ok.key->role, Role::kRecognize);
+  EXPECT_EQ(verify(req, req.body + " ").code, "SignatureDoesNotMatch");  // the body was altered
+  auto other_target = req;
+  other_target.headers["X-Amz-Target"] = "AmazonSQS.PurgeQueue";  // the action was altered
+  EXPECT_EQ(verify(other_target, req.body).code, "SignatureDoesNotMatch");
+  auto scope = req;  // the credential's date is not the request's
+  auto& auth = scope.headers["Authorization"];
+  const auto at = auth.find("/20");
+  auth.replace(at + 1, 8, "19990101");
+  EXPECT_EQ(verify(scope, req.body).code, "SignatureDoesNotMatch");
+  auto broken = req;
+  broken.headers["Authorization"] = "AWS4-HMAC-SHA256 Credential=x";
+  EXPECT_EQ(verify(broken, req.body).code, "IncompleteSignature");
+  auto unknown = req;
+  unknown.headers["Authorization"].replace(unknown.headers["Authorization"].find("AKFP"), 20,
+                                           "AKFP0123456789ABCDEF");
+  EXPECT_EQ(verify(unknown, req.body).code, "InvalidClientTokenId");
+  // An API key's id is no access key, and nothing of the secret is stored.
+  EXPECT_FALSE(store->verify(pair.access_key_id));
+  EXPECT_TRUE(store->revoke(pair.access_key_id));
+  EXPECT_EQ(verify(req, req.body).code, "InvalidClientTokenId");
+  EXPECT_FALSE(store->has_active_keys());
 }
 
 }  // namespace

@@ -11,13 +11,15 @@
 #include "recognition/pipeline.h"
 #include "testutil/testutil.h"
 
-namespace facepipe::face {
+namespace facepipe::engine {
+
+using namespace facepipe::face;  // the contracts the engine implements
 namespace {
 
 TEST(EngineConcurrency, ParallelDetectionAndEmbeddingGiveTheSameResultsAsAlone) {
   EngineOptions options;
   options.models_dir = facepipe::testing::shared_models().string();
-  options.embedder = "faceapi";
+  options.embedder = engine::EmbedderKind::kFaceApi;
   auto detector = make_detector(options);
   auto embedder = make_embedder(options);
   std::vector<cv::Mat> frames;
@@ -64,4 +66,4 @@ TEST(EngineConcurrency, ParallelDetectionAndEmbeddingGiveTheSameResultsAsAlone) 
 }
 
 }  // namespace
-}  // namespace facepipe::face
+}  // namespace facepipe::engine

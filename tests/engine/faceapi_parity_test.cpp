@@ -12,7 +12,9 @@
 #include "models/faceapi_resnet.h"
 #include "testutil/testutil.h"
 
-namespace facepipe::face {
+namespace facepipe::engine {
+
+using namespace facepipe::face;  // the contracts the engine implements
 namespace {
 
 namespace fs = std::filesystem;
@@ -78,4 +80,4 @@ TEST(FaceApiParity, DescriptorsMatchTheJavaScriptImplementation) {
 }
 
 }  // namespace
-}  // namespace facepipe::face
+}  // namespace facepipe::engine

@@ -9,7 +9,9 @@
 #include "models/inception_resnet_v1.h"
 #include "testutil/testutil.h"
 
-namespace facepipe::face {
+namespace facepipe::engine {
+
+using namespace facepipe::face;  // the contracts the engine implements
 namespace {
 
 using facepipe::testing::datasets;
@@ -109,4 +111,4 @@ TEST_F(MtcnnGolden, AnImageWithoutFacesGivesNone) {
 }
 
 }  // namespace
-}  // namespace facepipe::face
+}  // namespace facepipe::engine

@@ -235,11 +235,11 @@ TEST(Report, RatesOnScoresWithKnownAnswers) {
 class AnswerOnRealFrames : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    face::EngineOptions options;
+    engine::EngineOptions options;
     options.models_dir = shared_models().string();
-    options.embedder = "faceapi";
-    detector_ = face::make_detector(options).release();
-    embedder_ = face::make_embedder(options).release();
+    options.embedder = engine::EmbedderKind::kFaceApi;
+    detector_ = engine::make_detector(options).release();
+    embedder_ = engine::make_embedder(options).release();
     gallery_ = gallery::Gallery::in_memory(embedder_->id()).release();
     for (const auto& r : enroll(*gallery_, *detector_, *embedder_, sources_from_folder(datasets() / "video_frames", 3)))
       ASSERT_EQ(r.enrolled, 3) << r.name;

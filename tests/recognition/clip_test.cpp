@@ -15,11 +15,11 @@ using facepipe::testing::datasets;
 using facepipe::testing::read_file;
 
 TEST(ClipRecognition, EachClipYieldsItsPersonWithTheirRecord) {
-  face::EngineOptions options;
+  engine::EngineOptions options;
   options.models_dir = facepipe::testing::shared_models().string();
-  options.embedder = "faceapi";
-  auto detector = face::make_detector(options);
-  auto embedder = face::make_embedder(options);
+  options.embedder = engine::EmbedderKind::kFaceApi;
+  auto detector = engine::make_detector(options);
+  auto embedder = engine::make_embedder(options);
   auto gallery = gallery::Gallery::in_memory(embedder->id());
   enroll(*gallery, *detector, *embedder, sources_from_folder(datasets() / "video_frames", 3));
   const nlohmann::json majors = {{"Bean", "Drama"}, {"Freeman", "Film"}, {"Obama", "Law"}, {"Trump", "Business"}};

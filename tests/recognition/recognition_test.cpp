@@ -23,11 +23,12 @@ using facepipe::testing::shared_models;
 class RecognitionAcceptance : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    face::EngineOptions options;
+    engine::EngineOptions options;
     options.models_dir = shared_models().string();
-    options.embedder = "faceapi";  // the embedder with real weights here (VGGFace2 cannot be downloaded)
-    detector_ = face::make_detector(options).release();
-    embedder_ = face::make_embedder(options).release();
+    options.embedder = engine::EmbedderKind::kFaceApi;  // the embedder with real weights here (VGGFace2
+                                                        // cannot be downloaded)
+    detector_ = engine::make_detector(options).release();
+    embedder_ = engine::make_embedder(options).release();
     gallery_ = gallery::Gallery::in_memory(embedder_->id()).release();
     auto sources = sources_from_folder(datasets() / "video_frames", 3);
     ASSERT_EQ(sources.size(), 4u);

@@ -23,11 +23,11 @@ using facepipe::testing::datasets;
 class TrackerOnRealFrames : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    face::EngineOptions options;
+    engine::EngineOptions options;
     options.models_dir = facepipe::testing::shared_models().string();
-    options.embedder = "faceapi";
-    detector_ = face::make_detector(options).release();
-    embedder_ = face::make_embedder(options).release();
+    options.embedder = engine::EmbedderKind::kFaceApi;
+    detector_ = engine::make_detector(options).release();
+    embedder_ = engine::make_embedder(options).release();
     gallery_ = gallery::Gallery::in_memory(embedder_->id()).release();
     for (const auto& r :
          recognition::enroll(*gallery_, *detector_, *embedder_,

@@ -1,0 +1,265 @@
+#include "app/app.h"
+
+#include <filesystem>
+
+#include <spdlog/spdlog.h>
+
+#include "api/compreface.h"
+#include "app/signals.h"
+#include "auth/keys.h"
+#include "core/error.h"
+#include "server/clip_endpoint.h"
+#include "server/compreface_routes.h"
+#include "server/http_server.h"
+#include "service/detection.h"
+#include "service/queue_connect.h"
+#include "service/recognition.h"
+#include "service/waiters.h"
+#include "service/worker.h"
+
+namespace facepipe::app {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using Role = ServeOptions::Role;
+
+// Queue depths computed at scrape time.
+void add_queue_depths(service::Metrics& metrics, std::vector<std::shared_ptr<queue::Queue>> queues) {
+  metrics.add_collector([queues](std::string& out) {
+    const std::string name = service::metric::kQueueMessages;
+    service::append_metric_type(out, name, "gauge");
+    for (auto& q : queues) {
+      try {
+        auto s = q->stats();
+        const std::string queue = "queue=\"" + q->name() + "\"";
+        service::append_metric_sample(out, name, queue + ",state=\"visible\"", std::to_string(s.visible));
+        service::append_metric_sample(out, name, queue + ",state=\"in_flight\"", std::to_string(s.in_flight));
+      } catch (const std::exception&) {
+      }
+    }
+  });
+}
+
+// The engine a role needs: detection needs the detector (and the embedder's crop spec), recognition the
+// embedder and a gallery.
+service::StageEngineOptions engine_for_role(const ServeOptions& o) {
+  service::StageEngineOptions e = o.engine;
+  switch (o.role) {
+    case Role::kServe:
+      e.need_detector = true;
+      e.need_gallery = !o.no_recognize;
+      // A gallery named with --gallery may start empty (created if missing): /api/v1/ adds people to it.
+      e.create_gallery = !e.gallery_path.empty();
+      break;
+    case Role::kDetect:
+      e.need_detector = true;
+      e.need_gallery = false;
+      e.threshold.reset();
+      break;
+    case Role::kRecognize:
+      e.need_detector = false;
+      e.need_gallery = true;
+      break;
+  }
+  return e;
+}
+
+bool needs_engine(const ServeOptions& o) { return !(o.role == Role::kServe && o.queues_only); }
+
+// Mistakes in the options themselves, before anything slow (the models) is loaded.
+const ServeOptions& checked(const ServeOptions& o) {
+  if (o.role != Role::kServe && o.queue_endpoint.empty())
+    throw Error(ErrorKind::kInvalidInput,
+                "a worker needs the queues' endpoint: pass --queue-endpoint URL (facepipe serve's, or AWS SQS)");
+  return o;
+}
+
+}  // namespace
+
+Service::Service(ServeOptions options) : options_(std::move(options)) {
+  checked(options_);
+  // The engine first: a start-up that fails (no gallery, no models) leaves no data folder behind.
+  std::optional<service::StageEngine> engine;
+  if (needs_engine(options_)) engine = service::load_stage_engine(engine_for_role(options_));
+  start(std::move(engine));
+}
+
+Service::Service(ServeOptions options, service::StageEngine engine) : options_(std::move(options)) {
+  checked(options_);
+  std::optional<service::StageEngine> e;
+  if (needs_engine(options_)) e = std::move(engine);
+  start(std::move(e));
+}
+
+Service::~Service() {
+  stop();
+  for (auto& t : workers_)
+    if (t.joinable()) t.join();
+}
+
+void Service::start(std::optional<service::StageEngine> engine) {
+  engine_ = std::move(engine);
+  if (options_.role == Role::kServe)
+    open_serve_queues();
+  else
+    open_worker_queues();
+  start_http();
+  start_handlers();
+}
+
+void Service::open_serve_queues() {
+  fs::create_directories(options_.data_dir);
+  // API keys (auth/authorizer.h): refuse to listen beyond loopback without them unless told to.
+  keys_ = auth::KeyStore::open(auth::key_store_path(options_.data_dir));
+  auth::check_listen_policy(options_.host, keys_.get(), options_.allow_anonymous);
+  authorizer_ = std::make_unique<auth::Authorizer>(keys_.get(),
+                                                   options_.allow_anonymous.value_or(auth::Anonymous::kNone));
+  const fs::path queues_db = fs::absolute(fs::path(options_.data_dir) / "queues.db");
+  spdlog::info("serve: queues kept in {} (--data-dir)", queues_db.string());
+  queues_ = queue::open_queue_service("sqlite:" + queues_db.string());
+  auto q = queue::ensure_service_queues(*queues_, options_.id, options_.queues, options_.reset_queues);
+  requests_ = q.request;
+  responses_ = q.response;
+  add_queue_depths(metrics_, {q.request, q.response, q.dead_letter});
+}
+
+void Service::open_worker_queues() {
+  const auto names = queue::service_queue_names(options_.id);
+  queues_ = queue::open_queue_service(options_.queue_endpoint);
+  requests_ = service::connect_queue(*queues_, names.request, options_.queue_endpoint);
+  if (options_.role == Role::kRecognize)
+    responses_ = service::connect_queue(*queues_, names.response, options_.queue_endpoint);
+}
+
+// The transport, bound before any engine thread starts: a port in use ends the command cleanly.
+void Service::start_http() {
+  if (options_.role == Role::kRecognize) return;
+  server::ServerOptions so;
+  so.host = options_.host;
+  so.port = options_.port;
+  if (options_.role == Role::kServe) {  // a detection worker keeps the transport's defaults
+    so.threads = options_.http_threads;
+    so.max_body_bytes = options_.max_body_bytes;
+    so.public_url = options_.public_url;
+    so.tls_cert = options_.tls_cert;
+    so.tls_key = options_.tls_key;
+  }
+  http_ = std::make_unique<server::HttpServer>(so, options_.role == Role::kServe ? queues_.get() : nullptr,
+                                               metrics_);
+  if (options_.role == Role::kServe) {
+    http_->set_auth([this](const server::Request& r, const server::Route&) {
+      return server::check_access(*authorizer_, r);
+    });
+    if (engine_ && engine_->gallery) {  // the CompreFace-compatible API under /api/v1/
+      compreface_ = std::make_unique<api::CompreFaceApi>(
+          *engine_->detector, *engine_->embedder, *engine_->gallery,
+          api::CompreFaceOptions{.threshold = engine_->threshold});
+      server::add_compreface_routes(http_->routes(), *compreface_, metrics_);
+    } else {
+      server::add_compreface_absent_route(http_->routes());
+    }
+    http_->set_health_check([this, names = queue::service_queue_names(options_.id)] {
+      std::vector<std::string> problems;
+      for (auto& name : queue::missing_service_queues(*queues_, names))
+        problems.push_back("queue " + name + " was deleted; restart serve to recreate it");
+      return problems;
+    });
+  }
+  http_->bind();
+}
+
+void Service::start_handlers() {
+  const bool in_process_recognition =
+      engine_ && options_.role != Role::kDetect && !(options_.role == Role::kServe && options_.no_recognize);
+  if (in_process_recognition)
+    recognition_ = std::make_unique<service::RecognitionHandler>(
+        *engine_->embedder, *engine_->gallery, engine_->threshold, responses_, &metrics_, options_.answer);
+  if (!http_ || !engine_) return;
+
+  pool_ = std::make_unique<service::EnginePool>(options_.engine_pool);
+  pool_->export_metrics(metrics_);
+  service::DetectionOptions detection_options;
+  detection_options.pool = pool_.get();
+  detection_ = std::make_unique<service::DetectionHandler>(*engine_->detector, engine_->embedder->crop_spec(),
+                                                           requests_, &metrics_, detection_options);
+  if (!in_process_recognition) {
+    http_->set_function([this](const std::string& body, bool) { return detection_->handle(body); });
+  } else {
+    waiters_ = std::make_unique<service::Waiters>();
+    recognition_->on_response = [this](const json& r) { waiters_->deliver(r); };
+    http_->set_function([this](const std::string& body, bool wait) {
+      if (!wait) return detection_->handle(body);
+      // Register before queueing so a fast answer is not missed; the id is known only after parsing.
+      auto request = json::parse(body, nullptr, false);
+      std::string id =
+          request.is_object() && request.contains("request_id") && request["request_id"].is_string()
+              ? request["request_id"].get<std::string>()
+              : "";
+      if (id.empty()) return detection_->handle(body);  // refuses it with the precise reason
+      waiters_->expect(id);
+      json accepted;
+      try {
+        accepted = detection_->handle(body);
+      } catch (...) {
+        waiters_->forget(id);
+        throw;
+      }
+      auto result = waiters_->wait(id, options_.wait_timeout);
+      if (!result) {
+        accepted["status"] = "queued; no result within " + std::to_string(options_.wait_timeout.count()) +
+                             " s, poll the response queue";
+        return accepted;
+      }
+      return *result;
+    });
+  }
+  if (options_.role == Role::kServe && engine_->gallery) {  // the video variant's clip uploads (POST /clips)
+    server::add_clip_endpoint(*http_, *engine_->detector, *engine_->embedder, *engine_->gallery,
+                              engine_->threshold, responses_.get(), video::FramePolicy::parse("fps:2"),
+                              pool_.get(), options_.answer);
+  }
+  if (options_.role == Role::kServe)
+    spdlog::info(
+        "serve: listening on {} (function URL POST /, SQS endpoint, /healthz, /metrics); queues {} and {}; "
+        "response queue URL {}/000000000000/{}",
+        http_->base_url(), requests_->name(), responses_->name(), http_->base_url(), responses_->name());
+}
+
+void Service::run() {
+  if (recognition_ && !stop_)
+    for (int i = 0; i < std::max(1, options_.recognizers); ++i)
+      workers_.emplace_back(
+          [this] { service::run_recognition_worker(*requests_, *recognition_, stop_, {}, &metrics_); });
+  if (http_) {
+    if (!stop_) http_->run();  // a stop() before this point: stop at once
+    stop_ = true;
+  }
+  for (auto& t : workers_)
+    if (t.joinable()) t.join();
+  workers_.clear();
+  if (options_.role == Role::kServe) spdlog::info("serve: stopped");
+}
+
+void Service::stop() {
+  stop_ = true;
+  if (http_) http_->stop();
+}
+
+int Service::port() const { return http_ ? http_->port() : 0; }
+
+std::string Service::base_url() const { return http_ ? http_->base_url() : ""; }
+
+void serve_until_signal(ServeOptions options, const std::function<void(Service&)>& started) {
+  // Before any thread starts (OpenMP, the engine pool, the server's handler threads), so that every thread
+  // inherits the blocked SIGINT/SIGTERM and the signal reaches the thread that stops the server (a thread
+  // without the mask would have died of it: exit 143).
+  SignalStop signals;
+  Service service(std::move(options));
+  signals.attach([&service] { service.stop(); });
+  if (started) started(service);
+  service.run();
+  signals.detach();
+}
+
+}  // namespace facepipe::app
