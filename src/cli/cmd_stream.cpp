@@ -218,7 +218,8 @@ void register_watch(CLI::App& app, GlobalOptions& global) {
       if (o->duration > 0 && now - start >= std::chrono::duration<double>(o->duration)) break;
       if (o->status_every > 0 && now - last_status >= std::chrono::duration<double>(o->status_every)) {
         last_status = now;
-        for (const auto& c : watcher.status()["cameras"]) spdlog::info("{}", status_line(c));
+        const json status = watcher.status();  // named: a range-for over a temporary's member would dangle
+        for (const auto& c : status["cameras"]) spdlog::info("{}", status_line(c));
       }
     }
     watcher.stop();
