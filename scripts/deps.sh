@@ -9,6 +9,11 @@ packages=(
   libcpp-httplib-dev libcurl4-openssl-dev libssl-dev libboost-dev
   libsqlite3-dev sqlite3 libzip-dev zlib1g-dev
   libavformat-dev libavcodec-dev libavutil-dev libswscale-dev
+  libavdevice-dev  # live cameras: V4L2 capture devices (video/live_source.h)
+  # the stream tests' RTSP server (tests/stream/rtsp_server.py): GStreamer's RTSP server from Python, ffmpeg to
+  # render the bundled clips into one H.264 sequence
+  ffmpeg gir1.2-gst-rtsp-server-1.0 python3-gi python3-gst-1.0 gstreamer1.0-tools gstreamer1.0-plugins-base
+  gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   libgtest-dev libgmock-dev libbenchmark-dev
   libmosquitto-dev mosquitto mosquitto-clients  # the MQTT event sink; its tests run a real broker
   python3 python3-venv

@@ -1,6 +1,7 @@
 #include "app/app.h"
 
 #include <filesystem>
+#include <span>
 
 #include <spdlog/spdlog.h>
 
@@ -9,6 +10,7 @@
 #include "app/signals.h"
 #include "auth/keys.h"
 #include "core/error.h"
+#include "events/sink.h"
 #include "server/clip_endpoint.h"
 #include "server/compreface_routes.h"
 #include "server/console_routes.h"
@@ -19,6 +21,7 @@
 #include "service/recognition.h"
 #include "service/waiters.h"
 #include "service/worker.h"
+#include "stream/camera_metrics.h"
 
 namespace facepipe::app {
 namespace {
@@ -73,11 +76,25 @@ bool needs_engine(const ServeOptions& o) { return !(o.role == Role::kServe && o.
 // Mistakes in the options themselves, before anything slow (the models) is loaded.
 const ServeOptions& checked(const ServeOptions& o) {
   if (o.role != Role::kServe && o.queue_endpoint.empty())
-    throw Error(
-        ErrorKind::kInvalidInput,
-        "a worker needs the queues' endpoint: pass --queue-endpoint URL (facepipe serve's, or AWS SQS)");
+    throw Error(ErrorKind::kInvalidInput,
+                "a worker needs the queues' endpoint: pass --queue-endpoint URL (facepipe serve's, or AWS SQS)");
+  if (!o.cameras.empty() && (o.role != Role::kServe || o.queues_only || o.engine.gallery_path.empty()))
+    throw Error(ErrorKind::kInvalidInput,
+                "--camera needs serve with a --gallery (and without --queues-only)");
+  for (const auto& c : o.cameras) stream::parse_camera_spec(c);  // a bad camera before anything starts
+  for (const auto& url : o.event_sinks) events::open_event_sink(url);
   return o;
 }
+
+// Camera events onto a queue (the response queue), as SQS messages of the event's JSON.
+class QueueEvents : public events::EventSink {
+ public:
+  explicit QueueEvents(std::shared_ptr<queue::Queue> queue) : queue_(std::move(queue)) {}
+  void publish(const json& event) override { queue_->send(event.dump()); }
+
+ private:
+  std::shared_ptr<queue::Queue> queue_;
+};
 
 }  // namespace
 
@@ -100,6 +117,7 @@ Service::~Service() {
   stop();
   for (auto& t : workers_)
     if (t.joinable()) t.join();
+  if (watcher_) watcher_->wait();
 }
 
 void Service::start(std::optional<service::StageEngine> engine) {
@@ -249,6 +267,7 @@ void Service::start_handlers() {
                               engine_->threshold, responses_.get(), video::FramePolicy::parse("fps:2"),
                               pool_.get(), options_.answer);
   }
+  start_cameras();
   if (options_.role == Role::kServe)
     spdlog::info(
         "serve: listening on {} (function URL POST /, SQS endpoint, /healthz, /metrics); queues {} and {}; "
@@ -258,7 +277,63 @@ void Service::start_handlers() {
 
 events::Hub* Service::event_hub() { return console_ ? &console_->hub() : nullptr; }
 
+void Service::start_cameras() {
+  if (options_.cameras.empty() || !engine_ || !engine_->gallery || !http_) return;
+  // One snapshot store per data directory: the console's when it runs (it serves and erases them), else
+  // the cameras' own.
+  if (!console_)
+    snapshots_ =
+        std::make_unique<events::SnapshotStore>(fs::path(options_.data_dir) / "snapshots", options_.snapshots);
+  events::SnapshotStore* store = console_ ? &console_->snapshots() : snapshots_.get();
+  sinks_ = std::make_unique<events::FanOut>();
+  sinks_->add(responses_->url(), std::make_unique<QueueEvents>(responses_));
+  for (const auto& url : options_.event_sinks) sinks_->add(url);
+  stream::WatchOptions w = options_.watch;
+  w.threshold = engine_->threshold;
+  w.quality = options_.answer.quality;
+  // Re-identifying a face that lost its track takes a match stricter than the open-set threshold.
+  if (w.threshold > 0) w.tracker.reid_distance = 0.9f * w.threshold;
+  auto save = [store](const std::string& camera, const std::string& track, const std::string& face,
+                     const std::string& frame) -> json {
+    auto bytes = [](const std::string& b) {
+      return std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(b.data()), b.size());
+    };
+    return {{"face", store->save(camera, track, "face", bytes(face))},
+            {"frame", store->save(camera, track, "frame", bytes(frame))}};
+  };
+  watcher_ = std::make_unique<stream::Watcher>(
+      *engine_->detector, *engine_->embedder, *engine_->gallery, w,
+      [this](const json& e) {
+        sinks_->publish(e);
+        if (events::Hub* hub = event_hub()) hub->publish(e);  // the console's live events
+      },
+      save);
+  for (const auto& c : options_.cameras) watcher_->add_camera(stream::parse_camera_spec(c));
+  metrics_.add_collector([this](std::string& out) { out += stream::camera_metrics(watcher_->status()); });
+  http_->set_health_detail([this] {
+    json cameras = json::array();
+    const json status = watcher_->status();  // named: a range-for over a temporary's member would dangle
+    for (const auto& c : status["cameras"])
+      cameras.push_back({{"name", c["name"]},
+                         {"state", c["source"]["state"]},
+                         {"last_error", c["source"]["last_error"]},
+                         {"last_error_age_s", c["source"]["last_error_age_s"]},
+                         {"retry_in_s", c["source"]["retry_in_s"]},
+                         {"fps_in", c["source"]["fps_in"]},
+                         {"analysis_fps", c["analysis_fps"]},
+                         {"frames_dropped", c["frames_dropped"]},
+                         {"tracks_active", c["tracks_active"]},
+                         {"events", c["events"]}});
+    return json{{"cameras", cameras}};
+  });
+  spdlog::info(
+      "serve: watching {} camera{} at {} analysed fps; events to {} and {} more sink{}; snapshots in {}",
+      options_.cameras.size(), options_.cameras.size() == 1 ? "" : "s", w.fps, responses_->name(),
+      options_.event_sinks.size(), options_.event_sinks.size() == 1 ? "" : "s", store->root().string());
+}
+
 void Service::run() {
+  if (watcher_ && !stop_) watcher_->start();
   if (recognition_ && !stop_)
     for (int i = 0; i < std::max(1, options_.recognizers); ++i)
       workers_.emplace_back(
@@ -270,11 +345,17 @@ void Service::run() {
   for (auto& t : workers_)
     if (t.joinable()) t.join();
   workers_.clear();
+  if (watcher_) {  // open tracks leave (face.left) before the sinks drain
+    watcher_->stop();
+    watcher_->wait();
+    sinks_->flush(std::chrono::seconds(5));
+  }
   if (options_.role == Role::kServe) spdlog::info("serve: stopped");
 }
 
 void Service::stop() {
   stop_ = true;
+  if (watcher_) watcher_->stop();
   if (http_) http_->stop();
 }
 

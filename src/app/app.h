@@ -28,12 +28,15 @@
 #include <vector>
 
 #include "auth/authorizer.h"
+#include "events/fanout.h"
+#include "events/snapshot_store.h"
 #include "queue/queue.h"
 #include "queue/service_queues.h"
 #include "recognition/answer_policy.h"
 #include "service/engine_pool.h"
 #include "service/metrics.h"
 #include "service/stage_engine.h"
+#include "stream/watcher.h"
 
 namespace facepipe::server {
 class HttpServer;
@@ -88,9 +91,19 @@ struct ServeOptions {
   service::StageEngineOptions engine;
   service::EnginePoolOptions engine_pool;  // kServe, kDetect: decoding and detection within budgets
   recognition::AnswerOptions answer;       // kServe, kRecognize: which face answers, the quality gate
-  int recognizers = 1;                     // recognition worker threads (kServe, kRecognize)
-  bool queues_only = false;                // kServe: only the queues (SQS API), no face engine
-  bool no_recognize = false;               // kServe: no recognition workers (they run as `worker recognize`)
+  int recognizers = 1;        // recognition worker threads (kServe, kRecognize)
+  bool queues_only = false;   // kServe: only the queues (SQS API), no face engine
+  bool no_recognize = false;  // kServe: no recognition workers (they run as `worker recognize`)
+
+  // Cameras watched in-process (kServe with a gallery; stream/watcher.h), each "NAME=URL". Their events go
+  // to the response queue (so `facepipe results` prints them) and to every URL of event_sinks
+  // (events/sink.h); snapshots to data_dir/snapshots within `snapshots`. Their state is in /metrics
+  // (stream/camera_metrics.h) and in /healthz's "cameras". watch.threshold and watch.quality are taken
+  // from the engine and `answer`.
+  std::vector<std::string> cameras;
+  stream::WatchOptions watch;
+  std::vector<std::string> event_sinks;
+  events::SnapshotLimits snapshots{2000, uint64_t{200} << 20};
 };
 
 class Service {
@@ -126,6 +139,7 @@ class Service {
   void open_worker_queues();
   void start_http();
   void start_handlers();
+  void start_cameras();
 
   ServeOptions options_;
   service::Metrics metrics_;
@@ -143,6 +157,10 @@ class Service {
   std::unique_ptr<service::RecognitionHandler> recognition_;
   std::atomic<bool> stop_{false};
   std::vector<std::thread> workers_;
+  // Cameras: the watcher (declared last, stopped first) publishes through the sinks into the store.
+  std::unique_ptr<events::SnapshotStore> snapshots_;
+  std::unique_ptr<events::FanOut> sinks_;
+  std::unique_ptr<stream::Watcher> watcher_;
 };
 
 // What `facepipe serve` and `facepipe worker ...` do: SIGINT/SIGTERM handling installed first (before any

@@ -94,6 +94,37 @@ void register_service_commands(CLI::App& app, GlobalOptions& global) {
                     "serve beyond loopback without keys: function-url (only POST /) or all")
       ->check(CLI::IsMember({"function-url", "all"}));
   sa->answer = add_answer_flags(serve);
+  const char* cams = "Cameras (watched in-process; events to the response queue and --event-sink)";
+  serve
+      ->add_option("--camera", so.cameras,
+                   "NAME=URL, repeatable: rtsp(s)://, http(s)://, /dev/videoN, a file")
+      ->group(cams);
+  serve->add_option("--fps", so.watch.fps, "analysed frames per second per camera")
+      ->capture_default_str()
+      ->group(cams);
+  serve->add_option("--event-sink", so.event_sinks, "also publish camera events to this URL (repeatable)")
+      ->group(cams);
+  serve->add_option("--rtsp-transport", so.watch.source.rtsp_transport, "RTSP over tcp or udp")
+      ->check(CLI::IsMember({"tcp", "udp"}))
+      ->capture_default_str()
+      ->group(cams);
+  serve->add_option("--stall-timeout", so.watch.source.stall_timeout, "seconds without data: reconnect")
+      ->capture_default_str()
+      ->group(cams);
+  serve
+      ->add_option("--retry-max", so.watch.source.backoff_max,
+                   "cap of the doubling wait between reconnections, s")
+      ->capture_default_str()
+      ->group(cams);
+  serve
+      ->add_option("--track-timeout", so.watch.tracker.max_age,
+                   "seconds a face may be unseen before it has left")
+      ->capture_default_str()
+      ->group(cams);
+  serve->add_option("--snapshot-max-files", so.snapshots.max_files, "snapshots kept at most")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber)
+      ->group(cams);
   serve->callback([sa, &global] { run_service(global, *sa, Role::kServe, print_listening); });
 
   // ---- worker ----

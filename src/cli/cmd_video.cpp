@@ -2,6 +2,8 @@
 //   facepipe clip FILE.mp4 --gallery G      recognise a clip here (per-person aggregate with records)
 //   facepipe camera --source FILE --url U   the device side: sends frames (function-URL JSON) or clips
 //   facepipe results --queue-url Q          the device's retriever: prints each result and its latency
+#include <signal.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -28,6 +30,7 @@
 #include "service/stage_engine.h"
 #include "service/uploader.h"
 #include "video/clip.h"
+#include "video/live_source.h"
 
 namespace facepipe::cli {
 namespace {
@@ -116,15 +119,23 @@ void register_camera(CLI::App& app, GlobalOptions&) {
     std::vector<std::string> sources;
     std::string mode = "frames", url, prefix = "cam", s3_bucket, s3_prefix;
     double fps = 1;
-    double clip_seconds = 0;
+    double clip_seconds = 0, duration = 0;
     int in_flight = 4, repeat = 1;
     bool realtime = true;
     bool json_out = false;
   };
   auto o = std::make_shared<Options>();
-  cmd->add_option("--source", o->sources, "video file(s) (a Raspberry Pi records clips natively)")
+  cmd->add_option("--source", o->sources,
+                  "video file(s) (a Raspberry Pi records clips natively), or a live camera: rtsp://, "
+                  "rtsps://, http(s):// (MJPEG, MPEG-TS, HLS), /dev/videoN (frames mode)")
       ->required()
-      ->check(CLI::ExistingFile);
+      ->check([](const std::string& s) -> std::string {
+        if (video::classify_source_url(s) != video::SourceKind::kFile) return "";
+        return CLI::ExistingFile(s);
+      });
+  cmd->add_option("--duration", o->duration,
+                  "live sources: stop after this many seconds (0 = until interrupted)")
+      ->check(CLI::NonNegativeNumber);
   cmd->add_option("--mode", o->mode,
                   "frames: JPEG frames as function-URL JSON; clips: each file uploaded as a clip")
       ->check(CLI::IsMember({"frames", "clips"}))
@@ -154,6 +165,43 @@ void register_camera(CLI::App& app, GlobalOptions&) {
         o->url.empty() ? std::pair<std::string, std::string>{"", "/"} : split_url(o->url);
     const std::string& base = base_and_path.first;
     const std::string& path = base_and_path.second;
+    for (const auto& source : o->sources)
+      if (video::classify_source_url(source) != video::SourceKind::kFile && o->mode == "clips")
+        throw Error(ErrorKind::kInvalidInput, "'" + video::redact_url(source) +
+                                                  "' is a live camera: send its frames with --mode frames "
+                                                  "(clips mode cuts recorded files)");
+    // SIGINT/SIGTERM (blocked before the senders start) end a live source cleanly: what was sent is
+    // counted and the summary printed.
+    std::atomic<bool> interrupted{false};
+    std::atomic<video::LiveSource*> live_now{nullptr};
+    std::atomic<bool> finished{false};
+    // --duration also ends a live source that is down (retrying) and delivers nothing.
+    std::atomic<int64_t> live_deadline_ns{0};
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+    std::thread signal_watch([&] {
+      while (!finished) {
+        timespec tick{0, 200'000'000};
+        if (sigtimedwait(&signals, nullptr, &tick) > 0) {
+          interrupted = true;
+          if (auto* l = live_now.load()) l->stop();
+        }
+        const int64_t deadline = live_deadline_ns.load();
+        if (deadline > 0 && std::chrono::steady_clock::now().time_since_epoch().count() > deadline)
+          if (auto* l = live_now.load()) l->stop();
+      }
+    });
+    struct JoinOnExit {
+      std::atomic<bool>& finished;
+      std::thread& t;
+      ~JoinOnExit() {
+        finished = true;
+        t.join();
+      }
+    } join_signal_watch{finished, signal_watch};
     service::Uploader uploader(base, std::max(1, o->in_flight), o->s3_bucket);
     int sent = 0;
     const auto start = std::chrono::steady_clock::now();
@@ -165,6 +213,37 @@ void register_camera(CLI::App& app, GlobalOptions&) {
     const std::string clips_path = (path == "/" ? "" : path) + "/clips";
     for (int round = 0; round < o->repeat; ++round) {
       for (const auto& source : o->sources) {
+        if (interrupted) break;
+        if (video::classify_source_url(source) != video::SourceKind::kFile) {
+          // A live camera: its frames at --fps as they arrive, reconnecting when it drops, until
+          // --duration or a signal.
+          video::LiveOptions live_options;
+          live_options.name = "source";
+          video::LiveSource live(source, live_options);
+          const auto live_start = std::chrono::steady_clock::now();
+          if (o->duration > 0)
+            live_deadline_ns = (live_start + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                                 std::chrono::duration<double>(o->duration)))
+                                   .time_since_epoch()
+                                   .count();
+          live_now = &live;
+          live.run(
+              video::FramePolicy::parse("fps:" + std::to_string(o->fps)), [&](double t, const cv::Mat& rgb) {
+                const std::string jpeg = image::encode_jpeg(rgb, 90);
+                const std::string id = request_id(o->prefix, sent);
+                const json body = {{"request_id", id},
+                                   {"filename", fmt::format("frame_{:06d}.jpg", sent)},
+                                   {"content", service::base64_encode(jpeg)}};
+                uploader.submit(path, body.dump(), "application/json", id, static_cast<size_t>(o->in_flight));
+                ++sent;
+                progress(fmt::format("{} t={:.2f}s", video::redact_url(source), t));
+                return !interrupted && (o->duration <= 0 || std::chrono::steady_clock::now() - live_start <
+                                                                std::chrono::duration<double>(o->duration));
+              });
+          live_now = nullptr;
+          live_deadline_ns = 0;
+          continue;
+        }
         const std::string bytes = read_file(source);
         if (o->mode == "clips") {
           // As a recording camera does: each clip is uploaded once it has been recorded (at the video's pace
@@ -213,7 +292,7 @@ void register_camera(CLI::App& app, GlobalOptions&) {
               uploader.submit(path, body.dump(), "application/json", id, static_cast<size_t>(o->in_flight));
               ++sent;
               progress(fmt::format("{} t={:.2f}s", std::filesystem::path(source).filename().string(), t));
-              return true;
+              return !interrupted.load();
             });
       }
     }
@@ -289,6 +368,15 @@ void register_results(CLI::App& app, GlobalOptions&) {
           line["answered_s"] = std::round(answered * 1000) / 1000;
           line["waited_before_start_s"] = std::round(waited_before_start * 1000) / 1000;
           std::cout << line.dump() << std::endl;
+        } else if (body.is_object() && body.contains("type") && body.contains("track_id")) {
+          // A camera event (serve --camera): when, where, who.
+          std::cout << fmt::format(
+                           "{} {:<10} {:<16} {:<12} {} ({:.3f}){}\n", body.value("time", "?"),
+                           body.value("camera", "?"), body.value("type", "?"), body.value("track_id", "?"),
+                           body.value("name", "?"), body.value("distance", 0.0),
+                           body.contains("record") && !body["record"].is_null() ? " " + body["record"].dump()
+                                                                                : "")
+                    << std::flush;
         } else {
           std::string records;
           if (body.is_object() && body.contains("people"))

@@ -113,6 +113,7 @@ int run(int argc, char** argv) {
   register_keys_commands(app, global);
   register_people_commands(app, global);
   register_events_commands(app, global);
+  register_stream_commands(app, global);
 
   try {
     app.parse(argc, argv);

@@ -32,6 +32,7 @@ void register_keys_commands(CLI::App& app, GlobalOptions& global);         // ke
 void register_video_commands(CLI::App& app, GlobalOptions& global);        // clip, camera, results
 void register_people_commands(CLI::App& app, GlobalOptions& global);       // people set|get|list|import
 void register_events_commands(CLI::App& app, GlobalOptions& global);       // events send
+void register_stream_commands(CLI::App& app, GlobalOptions& global);       // watch
 
 // Reads a JSON file; Error(kNotFound / kInvalidInput) naming the file when missing or malformed.
 nlohmann::json read_json_file(const std::string& path);

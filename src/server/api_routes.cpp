@@ -77,16 +77,25 @@ Response answer_json(const std::string& route, const std::function<json()>& hand
   }
 }
 
-void add_health_routes(RouteTable& routes, const HealthCheck* check) {
-  routes.add({"healthz", "GET", "/healthz", [check](const Request&) {
+void add_health_routes(RouteTable& routes, const HealthCheck* check, const HealthDetail* detail) {
+  routes.add({"healthz", "GET", "/healthz", [check, detail](const Request&) {
                 std::vector<std::string> problems;
                 try {
                   if (check && *check) problems = (*check)();
                 } catch (const std::exception& e) {
                   problems.push_back(e.what());
                 }
-                if (problems.empty()) return Response::json(200, {{"status", "ok"}});
-                return Response::json(503, {{"status", "unhealthy"}, {"problems", problems}});
+                json body = problems.empty() ? json{{"status", "ok"}}
+                                             : json{{"status", "unhealthy"}, {"problems", problems}};
+                try {
+                  if (detail && *detail) {
+                    const json extra = (*detail)();  // named: items() of a temporary would dangle
+                    for (auto& [key, value] : extra.items()) body[key] = value;
+                  }
+                } catch (const std::exception& e) {
+                  body["detail_error"] = e.what();
+                }
+                return Response::json(problems.empty() ? 200 : 503, body);
               }});
 }
 

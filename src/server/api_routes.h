@@ -40,9 +40,12 @@ using RouteHandler =
 
 // What is wrong right now (empty: healthy). Called on every probe: keep it cheap.
 using HealthCheck = std::function<std::vector<std::string>()>;
+// Detail added to every /healthz body (e.g. {"cameras": [...]}): what is degraded but not unhealthy.
+using HealthDetail = std::function<nlohmann::json()>;
 // `check` may be null or empty: then /healthz is always ok. It is read at each probe, so it may be set
-// after the route is added (before the server runs).
-void add_health_routes(RouteTable& routes, const HealthCheck* check = nullptr);
+// after the route is added (before the server runs); so is `detail` (null or empty: none).
+void add_health_routes(RouteTable& routes, const HealthCheck* check = nullptr,
+                       const HealthDetail* detail = nullptr);
 void add_metrics_route(RouteTable& routes, service::Metrics& metrics);
 // `queues` may be null: then SQS requests answer 404. Queue URLs are `<request.base_url>/<account>/<name>`.
 void add_sqs_routes(RouteTable& routes, queue::QueueService* queues, service::Metrics& metrics);

@@ -516,7 +516,7 @@ void HttpServer::Impl::on_accept(beast::error_code ec, tcp::socket socket) {
 HttpServer::HttpServer(ServerOptions options, queue::QueueService* queues, service::Metrics& metrics)
     : options_(std::move(options)), metrics_(metrics) {
   impl_ = std::make_unique<Impl>(options_, routes_, auth_, metrics_);
-  add_health_routes(routes_, &health_check_);
+  add_health_routes(routes_, &health_check_, &health_detail_);
   add_metrics_route(routes_, metrics_);
   add_sqs_routes(routes_, queues, metrics_);
   metrics_.add_collector([gauges = impl_->gauges](std::string& out) {
@@ -547,6 +547,8 @@ void HttpServer::mount_static(const std::string& prefix, const std::string& dire
 }
 
 void HttpServer::set_health_check(HealthCheck problems) { health_check_ = std::move(problems); }
+
+void HttpServer::set_health_detail(HealthDetail detail) { health_detail_ = std::move(detail); }
 
 void HttpServer::set_auth(AuthHook hook) { auth_ = std::move(hook); }
 

@@ -86,6 +86,8 @@ class HttpServer {
   // Before run(): /healthz answers 503 with what `problems` returns when that is not empty (e.g. the
   // service's queues that were deleted under it). Called on every probe: keep it cheap.
   void set_health_check(HealthCheck problems);
+  // Before run(): fields added to every /healthz answer (e.g. the cameras' states).
+  void set_health_detail(HealthDetail detail);
   // POST `path` (exact) goes to `handler` (api_routes.h: add_json_post_route).
   void add_post_route(const std::string& path, RouteHandler handler);
   // GET `prefix`* serves the files of `directory` (static_mount.h).
@@ -111,6 +113,7 @@ class HttpServer {
   RouteTable routes_;
   AuthHook auth_;
   HealthCheck health_check_;
+  HealthDetail health_detail_;
   std::unique_ptr<Impl> impl_;
   int port_ = 0;
 };

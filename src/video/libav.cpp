@@ -67,4 +67,20 @@ const LibAv& libav() {
   return loaded;
 }
 
+const LibAvDevice& libavdevice() {
+  static std::mutex mu;
+  static LibAvDevice loaded;
+  static bool ok = false;
+  std::lock_guard<std::mutex> lock(mu);
+  if (!ok) {
+    libav();  // libavformat first: libavdevice links against it
+    void* device = open_library("libavdevice.so." FACEPIPE_STR(LIBAVDEVICE_VERSION_MAJOR),
+                                "libavdevice" FACEPIPE_STR(LIBAVDEVICE_VERSION_MAJOR));
+    resolve(device, "avdevice_register_all", loaded.avdevice_register_all);
+    loaded.avdevice_register_all();
+    ok = true;
+  }
+  return loaded;
+}
+
 }  // namespace facepipe::video

@@ -8,30 +8,35 @@
 
 extern "C" {
 #include <libavcodec/avcodec.h>
+#include <libavdevice/avdevice.h>
 #include <libavformat/avformat.h>
 #include <libswscale/swscale.h>
 }
 
 namespace facepipe::video {
 
-#define FACEPIPE_LIBAVUTIL_FUNCTIONS(X)                                                               \
-  X(av_malloc)                                                                                        \
-  X(av_free)                                                                                          \
-  X(av_freep) X(av_strerror) X(av_log_set_level) X(av_frame_alloc) X(av_frame_free) X(av_frame_unref) \
-      X(av_dict_set) X(av_dict_free)
-#define FACEPIPE_LIBAVCODEC_FUNCTIONS(X)                                                                  \
-  X(av_packet_alloc)                                                                                      \
-  X(av_packet_free)                                                                                       \
-  X(av_packet_unref) X(av_packet_rescale_ts) X(avcodec_alloc_context3) X(avcodec_free_context)            \
-      X(avcodec_parameters_to_context) X(avcodec_parameters_copy) X(avcodec_open2) X(avcodec_send_packet) \
-          X(avcodec_receive_frame)
-#define FACEPIPE_LIBAVFORMAT_FUNCTIONS(X)                                                      \
-  X(avformat_alloc_context)                                                                    \
-  X(avformat_open_input)                                                                       \
-  X(avformat_close_input) X(avformat_find_stream_info) X(av_find_best_stream) X(av_read_frame) \
-      X(avio_alloc_context) X(avio_context_free) X(avio_open_dyn_buf) X(avio_close_dyn_buf)    \
-          X(avformat_alloc_output_context2) X(avformat_new_stream) X(avformat_write_header)    \
-              X(av_interleaved_write_frame) X(av_write_trailer) X(avformat_free_context)
+#define FACEPIPE_LIBAVUTIL_FUNCTIONS(X)                                                                  \
+  X(av_malloc)                                                                                           \
+  X(av_free)                                                                                             \
+  X(av_freep)                                                                                            \
+  X(av_strerror) X(av_log_set_level) X(av_frame_alloc) X(av_frame_free) X(av_frame_unref) X(av_dict_set) \
+      X(av_dict_free)
+#define FACEPIPE_LIBAVCODEC_FUNCTIONS(X)                                                                     \
+  X(av_packet_alloc)                                                                                         \
+  X(av_packet_free)                                                                                          \
+  X(av_packet_unref)                                                                                         \
+  X(av_packet_rescale_ts) X(avcodec_alloc_context3) X(avcodec_free_context) X(avcodec_parameters_to_context) \
+      X(avcodec_parameters_copy) X(avcodec_open2) X(avcodec_send_packet) X(avcodec_receive_frame)
+#define FACEPIPE_LIBAVFORMAT_FUNCTIONS(X)                                                                   \
+  X(avformat_alloc_context)                                                                                 \
+  X(avformat_open_input)                                                                                    \
+  X(avformat_close_input)                                                                                   \
+  X(avformat_find_stream_info) X(av_find_best_stream) X(av_read_frame) X(avio_alloc_context)                \
+      X(avio_context_free) X(avio_open_dyn_buf) X(avio_close_dyn_buf) X(avformat_alloc_output_context2)     \
+          X(avformat_new_stream) X(avformat_write_header) X(av_interleaved_write_frame) X(av_write_trailer) \
+              X(avformat_free_context) X(avformat_network_init) X(av_find_input_format)
+// Capture devices (V4L2): only live sources load libavdevice (video/live_source.h).
+#define FACEPIPE_LIBAVDEVICE_FUNCTIONS(X) X(avdevice_register_all)
 #define FACEPIPE_LIBSWSCALE_FUNCTIONS(X) X(sws_getCachedContext) X(sws_scale) X(sws_freeContext)
 
 struct LibAv {
@@ -46,5 +51,11 @@ struct LibAv {
 // Loads the libraries once (thread-safe). Error(kUnavailable) naming the Debian packages to install when
 // they are missing.
 const LibAv& libav();
+
+struct LibAvDevice {
+  decltype(&::avdevice_register_all) avdevice_register_all = nullptr;
+};
+// libavdevice, loaded (and its devices registered) on first use by a capture-device source.
+const LibAvDevice& libavdevice();
 
 }  // namespace facepipe::video

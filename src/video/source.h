@@ -1,7 +1,8 @@
 // Where frames come from, whatever produces them: a FrameSource hands decoded frames (RGB) in order to a
 // FrameSink (video/clip.h) at the times a FramePolicy picks. Opened by URL, as queues are:
 //   "file:PATH" or a plain PATH   a video file (MP4/MOV/MKV..., decoded in memory with libav)
-// RTSP streams and capture devices are further schemes of open_frame_source (the streams work).
+//   rtsp(s)://, http(s)://, /dev/videoN, v4l2:/dev/videoN   a live camera (video/live_source.h: reconnects
+//                                 with backoff until stopped; LiveSource has the options and the status)
 #pragma once
 
 #include <memory>

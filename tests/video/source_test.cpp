@@ -4,6 +4,7 @@
 
 #include "core/error.h"
 #include "testutil/testutil.h"
+#include "video/live_source.h"
 #include "video/source.h"
 
 namespace facepipe::video {
@@ -37,10 +38,20 @@ TEST(FrameSource, MissingFilesAndUnknownSchemesAreRefused) {
   EXPECT_THROW(open_frame_source("/does/not/exist.mp4")->run({}, [](double, const cv::Mat&) { return true; }),
                Error);
   try {
-    open_frame_source("rtsp://camera/stream");
-    ADD_FAILURE() << "rtsp opened";
+    open_frame_source("ftp://user:secret@camera/stream");
+    ADD_FAILURE() << "ftp opened";
   } catch (const Error& e) {
     EXPECT_EQ(e.kind(), ErrorKind::kInvalidInput);
+    EXPECT_EQ(std::string(e.what()).find("secret"), std::string::npos) << e.what();
+  }
+}
+
+TEST(FrameSource, LiveCameraUrlsOpenLiveSources) {
+  for (const std::string url : {"rtsp://camera/stream", "rtsps://camera/s", "http://cam/video.mjpg",
+                                "https://cdn/live.m3u8", "/dev/video0", "v4l2:/dev/video1?size=640x480"}) {
+    auto source = open_frame_source(url);
+    EXPECT_NE(dynamic_cast<LiveSource*>(source.get()), nullptr) << url;
+    EXPECT_EQ(source->url(), url);
   }
 }
 
