@@ -617,8 +617,12 @@ async function loadSystem() {
     el('tr', {}, el('td', { text: name }), el('td', { text: String(q.visible || 0) }), el('td', { text: String(q.in_flight || 0) }))));
   // Cameras: /healthz "cameras" when the streams run, else facepipe_camera_* metrics.
   const cams = new Map();
-  if (health.cameras && typeof health.cameras === 'object')
+  // serve --camera lists them as [{name, state, fps_in, ...}]; an object keyed by name is read too.
+  if (Array.isArray(health.cameras)) {
+    for (const c of health.cameras) if (c && c.name) cams.set(String(c.name), Object.assign({}, c));
+  } else if (health.cameras && typeof health.cameras === 'object') {
     for (const [name, c] of Object.entries(health.cameras)) cams.set(name, Object.assign({}, c));
+  }
   for (const x of m) if (x.name.startsWith('facepipe_camera_') || x.name.startsWith('facepipe_stream_')) {
     const name = x.labels.camera || x.labels.stream;
     if (!name) continue;

@@ -368,15 +368,6 @@ void register_results(CLI::App& app, GlobalOptions&) {
           line["answered_s"] = std::round(answered * 1000) / 1000;
           line["waited_before_start_s"] = std::round(waited_before_start * 1000) / 1000;
           std::cout << line.dump() << std::endl;
-        } else if (body.is_object() && body.contains("type") && body.contains("track_id")) {
-          // A camera event (serve --camera): when, where, who.
-          std::cout << fmt::format(
-                           "{} {:<10} {:<16} {:<12} {} ({:.3f}){}\n", body.value("time", "?"),
-                           body.value("camera", "?"), body.value("type", "?"), body.value("track_id", "?"),
-                           body.value("name", "?"), body.value("distance", 0.0),
-                           body.contains("record") && !body["record"].is_null() ? " " + body["record"].dump()
-                                                                                : "")
-                    << std::flush;
         } else {
           std::string records;
           if (body.is_object() && body.contains("people"))
