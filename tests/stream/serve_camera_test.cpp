@@ -92,7 +92,7 @@ TEST(ServeCamera, EventsReachTheResponseQueueAndCamerasAreInHealthAndMetrics) {
   ASSERT_TRUE(eventually(
       [&] {
         const auto out = run_command(bin + " results --json --queue-url " + url +
-                                     "/000000000000/cam-resp-queue --idle-seconds 1");
+                                     "/000000000000/cam-resp-queue --expect 10 --idle-seconds 2");
         for (auto& e : event_lines(out.output)) events.push_back(e);
         for (const auto& e : events)
           if (e["type"] == "face.left" && e["name"] == "Freeman") return true;
