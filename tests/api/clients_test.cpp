@@ -16,13 +16,6 @@ namespace {
 using nlohmann::json;
 namespace fs = std::filesystem;
 
-std::string create_key(const fs::path& data_dir, const std::string& name, const std::string& role) {
-  auto r = shell(facepipe_cmd("keys create --data-dir " + data_dir.string() + " --name " + name + " --role " +
-                              role + " --json 2>/dev/null"));
-  EXPECT_EQ(r.status, 0) << r.out;
-  return json::parse(r.out).at("key").get<std::string>();
-}
-
 fs::path sdk_dir() { return source_dir() / "tools/compreface-sdk-test"; }
 
 class Served : public ::testing::Test {
@@ -31,7 +24,7 @@ class Served : public ::testing::Test {
     dir_ = new fs::path(temp_dir("api_clients"));
     keys_ = new std::map<std::string, std::string>;
     for (const std::string role : {"admin", "recognize", "read"})
-      (*keys_)[role] = create_key(*dir_, role + "-key", role);
+      (*keys_)[role] = create_api_key(*dir_, role + "-key", role);
     serve_ = new Child({"--models-dir", shared_models().string(), "serve", "--data-dir", dir_->string(),
                         "--gallery", (*dir_ / "gallery.db").string(), "--port", "0", "--http-threads", "8"},
                        *dir_ / "serve.log");
@@ -179,7 +172,7 @@ TEST_F(Served, EveryEndpointRefusesNoKeyAWrongKeyAndTooLowARole) {
   auto health = c.Get("/healthz");
   EXPECT_EQ(health->status, 200);
   // Revoking a key with the CLI refuses it at once.
-  const std::string doomed = create_key(*dir_, "doomed", "read");
+  const std::string doomed = create_api_key(*dir_, "doomed", "read");
   EXPECT_EQ(c.Get("/metrics", {{"x-api-key", doomed}})->status, 200);
   auto listed = shell(facepipe_cmd("keys list --json --data-dir " + dir_->string()));
   ASSERT_EQ(listed.status, 0) << listed.out;

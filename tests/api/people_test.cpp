@@ -22,13 +22,6 @@ namespace {
 using nlohmann::json;
 namespace fs = std::filesystem;
 
-std::string make_key(const fs::path& data_dir, const std::string& name, const std::string& role) {
-  auto r = shell(facepipe_cmd("keys create --data-dir " + data_dir.string() + " --name " + name + " --role " +
-                              role + " --json 2>/dev/null"));
-  EXPECT_EQ(r.status, 0) << r.out;
-  return json::parse(r.out).at("key").get<std::string>();
-}
-
 fs::path frame(const std::string& person, int n) {
   char name[32];
   std::snprintf(name, sizeof name, "frame_%03d.jpg", n);
@@ -54,8 +47,8 @@ class People : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     dir_ = new fs::path(temp_dir("people_api"));
-    admin_ = new std::string(make_key(*dir_, "admin", "admin"));
-    reader_ = new std::string(make_key(*dir_, "reader", "read"));
+    admin_ = new std::string(create_api_key(*dir_, "admin", "admin"));
+    reader_ = new std::string(create_api_key(*dir_, "reader", "read"));
     serve_ = new Child({"--models-dir", shared_models().string(), "serve", "--data-dir", dir_->string(),
                         "--gallery", (*dir_ / "gallery.db").string(), "--port", "0", "--http-threads", "8"},
                        *dir_ / "serve.log");

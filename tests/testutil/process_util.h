@@ -17,6 +17,7 @@
 
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <nlohmann/json.hpp>
 
 #include "testutil/testutil.h"
 
@@ -116,6 +117,15 @@ inline int occurrences(const std::string& text, const std::string& what) {
 }
 
 inline std::string facepipe_cmd(const std::string& args) { return std::string(FACEPIPE_BIN) + " " + args; }
+
+// `facepipe keys create` in `data_dir`; returns the printed API key (the test fails when the command does).
+inline std::string create_api_key(const std::filesystem::path& data_dir, const std::string& name,
+                                  const std::string& role) {
+  auto r = shell(facepipe_cmd("keys create --data-dir " + data_dir.string() + " --name " + name + " --role " +
+                              role + " --json 2>/dev/null"));
+  EXPECT_EQ(r.status, 0) << r.out;
+  return nlohmann::json::parse(r.out).at("key").get<std::string>();
+}
 
 // A gallery with the first 3 frames of each person of datasets/video_frames (built once per test binary).
 inline std::filesystem::path video_gallery() {
