@@ -42,26 +42,11 @@ struct MemoryInput {
   }
 };
 
-struct FormatCloser {
-  void operator()(AVFormatContext* f) const { libav().avformat_close_input(&f); }
-};
 struct IoCloser {
   void operator()(AVIOContext* io) const {
     libav().av_freep(&io->buffer);
     libav().avio_context_free(&io);
   }
-};
-struct CodecCloser {
-  void operator()(AVCodecContext* c) const { libav().avcodec_free_context(&c); }
-};
-struct FrameCloser {
-  void operator()(AVFrame* f) const { libav().av_frame_free(&f); }
-};
-struct PacketCloser {
-  void operator()(AVPacket* p) const { libav().av_packet_free(&p); }
-};
-struct SwsCloser {
-  void operator()(SwsContext* s) const { libav().sws_freeContext(s); }
 };
 
 // `bytes` opened by libavformat through a custom I/O context. Members are destroyed in reverse order:
@@ -69,7 +54,7 @@ struct SwsCloser {
 struct MemoryDemuxer {
   MemoryInput input;
   std::unique_ptr<AVIOContext, IoCloser> io;
-  std::unique_ptr<AVFormatContext, FormatCloser> format;
+  FormatPtr format;
 
   // `what` names the input in errors ("clip", "recording").
   MemoryDemuxer(std::string_view bytes, const char* what) : input{bytes} {
@@ -195,16 +180,16 @@ ClipInfo decode_clip(std::string_view bytes, const FramePolicy& policy, const Fr
                     std::to_string(limits.max_delivered_pixels / 1'000'000) +
                     " megapixels recognised); upload shorter or lower-resolution clips, or use policy=fps:2");
 
-  std::unique_ptr<AVCodecContext, CodecCloser> decoder(libav().avcodec_alloc_context3(codec));
+  CodecPtr decoder(libav().avcodec_alloc_context3(codec));
   if (!decoder || libav().avcodec_parameters_to_context(decoder.get(), stream->codecpar) < 0)
     throw Error(ErrorKind::kInvalidInput, "cannot set up the " + info.codec + " decoder");
   decoder->thread_count = 2;
   if (int rc = libav().avcodec_open2(decoder.get(), codec, nullptr); rc < 0)
     throw Error(ErrorKind::kInvalidInput, "cannot open the " + info.codec + " decoder: " + av_error(rc));
 
-  std::unique_ptr<AVPacket, PacketCloser> packet(libav().av_packet_alloc());
-  std::unique_ptr<AVFrame, FrameCloser> frame(libav().av_frame_alloc());
-  std::unique_ptr<SwsContext, SwsCloser> scaler;
+  PacketPtr packet(libav().av_packet_alloc());
+  FramePtr frame(libav().av_frame_alloc());
+  SwsPtr scaler;
   const double time_base = av_q2d(stream->time_base);
   const int64_t start = stream->start_time == AV_NOPTS_VALUE ? 0 : stream->start_time;
   double next_time = 0;
@@ -404,7 +389,7 @@ std::vector<std::string> split_into_clips(std::string_view bytes, double seconds
   std::vector<std::string> clips;
   std::unique_ptr<MemoryMp4> current;
   int64_t start = 0;
-  std::unique_ptr<AVPacket, PacketCloser> packet(libav().av_packet_alloc());
+  PacketPtr packet(libav().av_packet_alloc());
   while (libav().av_read_frame(format.get(), packet.get()) >= 0) {
     if (packet->stream_index != index) {
       libav().av_packet_unref(packet.get());

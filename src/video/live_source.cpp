@@ -65,25 +65,6 @@ DeviceUrl parse_device_url(const std::string& url) {
   return d;
 }
 
-struct FormatCloser {
-  void operator()(AVFormatContext* f) const { libav().avformat_close_input(&f); }
-};
-struct CodecCloser {
-  void operator()(AVCodecContext* c) const { libav().avcodec_free_context(&c); }
-};
-struct FrameCloser {
-  void operator()(AVFrame* f) const { libav().av_frame_free(&f); }
-};
-struct PacketCloser {
-  void operator()(AVPacket* p) const { libav().av_packet_free(&p); }
-};
-struct SwsCloser {
-  void operator()(SwsContext* s) const { libav().sws_freeContext(s); }
-};
-struct DictCloser {
-  void operator()(AVDictionary* d) const { libav().av_dict_free(&d); }
-};
-
 std::string micros(double seconds) { return std::to_string(static_cast<int64_t>(seconds * 1e6)); }
 
 }  // namespace
@@ -300,7 +281,7 @@ LiveSource::Outcome LiveSource::stream_once(const FramePolicy& policy, const Fra
       if (starts_with(target, "file:")) target = target.substr(5);
       break;
   }
-  std::unique_ptr<AVDictionary, DictCloser> open_options(raw_options);
+  DictPtr open_options(raw_options);
   AVFormatContext* raw = av.avformat_alloc_context();
   if (raw == nullptr) {
     error = "out of memory";
@@ -317,7 +298,7 @@ LiveSource::Outcome LiveSource::stream_once(const FramePolicy& policy, const Fra
                        : "cannot open: " + av_error(open_rc);
     return Outcome::kFailed;
   }
-  std::unique_ptr<AVFormatContext, FormatCloser> format(raw);
+  FormatPtr format(raw);
   // Closing an RTSP session sends TEARDOWN: give it a second, not the stall timeout, when the server is gone.
   struct CloseDeadline {
     LiveSource* source;
@@ -342,7 +323,7 @@ LiveSource::Outcome LiveSource::stream_once(const FramePolicy& policy, const Fra
                         stream->codecpar->width, stream->codecpar->height);
     return Outcome::kFailed;
   }
-  std::unique_ptr<AVCodecContext, CodecCloser> decoder(av.avcodec_alloc_context3(codec));
+  CodecPtr decoder(av.avcodec_alloc_context3(codec));
   if (!decoder || av.avcodec_parameters_to_context(decoder.get(), stream->codecpar) < 0) {
     error = std::string("cannot set up the ") + codec->name + " decoder";
     return Outcome::kFailed;
@@ -379,9 +360,9 @@ LiveSource::Outcome LiveSource::stream_once(const FramePolicy& policy, const Fra
                options_.name.empty() ? "" : "camera " + options_.name + " ", status_.url, info.width,
                info.height, info.codec, stream_fps);
 
-  std::unique_ptr<AVPacket, PacketCloser> packet(av.av_packet_alloc());
-  std::unique_ptr<AVFrame, FrameCloser> frame(av.av_frame_alloc());
-  std::unique_ptr<SwsContext, SwsCloser> scaler;
+  PacketPtr packet(av.av_packet_alloc());
+  FramePtr frame(av.av_frame_alloc());
+  SwsPtr scaler;
   const double time_base = av_q2d(stream->time_base);
   const int64_t start = stream->start_time == AV_NOPTS_VALUE ? 0 : stream->start_time;
   const bool live = kind_ != SourceKind::kFile;
