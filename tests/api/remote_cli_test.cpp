@@ -89,12 +89,19 @@ Child* RemoteCli::serve_ = nullptr;
 std::string* RemoteCli::url_ = nullptr;
 
 TEST_F(RemoteCli, EnrolListSetGetAndRemoveAsTheLocalFormDoes) {
-  // Obama by NAME=PATH pairs, Trump from a folder of people (one sub-folder each).
-  const fs::path people = *dir_ / "people";
+  // Trump from a folder of people (one sub-folder each) with --records, then Obama by NAME=PATH pairs: the
+  // enrolment order is not the name order, and lists keep the enrolment order, as the gallery file does.
+  const fs::path people = *dir_ / "people", records = *dir_ / "records.json";
   fs::create_directories(people / "Trump");
   for (int n : {1, 2}) fs::copy_file(frame("Trump", n), people / "Trump" / frame("Trump", n).filename());
-  auto r = as_admin("enroll --json --url " + url() + " Obama=" + frame("Obama", 1).string() +
-                    " Obama=" + frame("Obama", 2).string());
+  std::ofstream(records) << R"({"Trump": {"born": 1946}})";
+  auto r =
+      as_admin("enroll --url " + url() + " --folder " + people.string() + " --records " + records.string());
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("Trump"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("gallery " + url() + " ("), std::string::npos) << r.out;
+  r = as_admin("enroll --json --url " + url() + " Obama=" + frame("Obama", 1).string() +
+               " Obama=" + frame("Obama", 2).string());
   ASSERT_EQ(r.status, 0) << r.out;
   json j = json_of(r.out);
   EXPECT_EQ(j["gallery"], url());
@@ -102,9 +109,6 @@ TEST_F(RemoteCli, EnrolListSetGetAndRemoveAsTheLocalFormDoes) {
   ASSERT_EQ(j["people"].size(), 1u) << r.out;
   EXPECT_EQ(j["people"][0]["name"], "Obama");
   EXPECT_EQ(j["people"][0]["enrolled"], 2) << r.out;
-  r = as_admin("enroll --url " + url() + " --folder " + people.string());
-  ASSERT_EQ(r.status, 0) << r.out;
-  EXPECT_NE(r.out.find("Trump"), std::string::npos) << r.out;
   // The same photo again adds nothing and says so, as locally.
   r = as_admin("enroll --json --url " + url() + " Obama=" + frame("Obama", 1).string());
   ASSERT_EQ(r.status, 0) << r.out;
@@ -120,10 +124,15 @@ TEST_F(RemoteCli, EnrolListSetGetAndRemoveAsTheLocalFormDoes) {
   ASSERT_EQ(r.status, 0) << r.out;
   const json remote_people = json_of(r.out);
   ASSERT_EQ(remote_people.size(), 2u) << r.out;
-  EXPECT_EQ(remote_people[0]["name"], "Obama");
+  EXPECT_EQ(remote_people[0]["name"], "Trump");
   EXPECT_EQ(remote_people[0]["embeddings"], 2);
-  EXPECT_EQ(remote_people[1]["name"], "Trump");
+  EXPECT_EQ(remote_people[0]["record"], json({{"born", 1946}}));
+  EXPECT_EQ(remote_people[1]["name"], "Obama");
   EXPECT_EQ(remote_people[1]["embeddings"], 2);
+  EXPECT_TRUE(remote_people[1]["record"].is_null()) << r.out;
+  r = as_admin("people get --url " + url() + " Obama");
+  EXPECT_EQ(r.status, 2) << r.out;
+  EXPECT_NE(r.out.find("has no record yet"), std::string::npos) << r.out;
 
   // people set / get, the name's case resolved by the server's spelling, as locally.
   r = as_admin("people set --url " + url() + " obama major=Law year=1991");
@@ -138,9 +147,6 @@ TEST_F(RemoteCli, EnrolListSetGetAndRemoveAsTheLocalFormDoes) {
   r = as_admin("people get --url " + url() + " Obamma");
   EXPECT_EQ(r.status, 2) << r.out;
   EXPECT_NE(r.out.find("did you mean 'Obama'"), std::string::npos) << r.out;
-  r = as_admin("people get --url " + url() + " Trump");
-  EXPECT_EQ(r.status, 2) << r.out;
-  EXPECT_NE(r.out.find("has no record yet"), std::string::npos) << r.out;
   r = as_admin("people set --url " + url() + " Nobody major=None");
   EXPECT_EQ(r.status, 2) << r.out;
   EXPECT_NE(r.out.find("nobody named 'Nobody'"), std::string::npos) << r.out;  // the server's message
