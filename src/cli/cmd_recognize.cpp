@@ -118,9 +118,10 @@ void register_embed(CLI::App& app, GlobalOptions& global) {
   });
 }
 
-// enroll --url: each photo uploaded to the server's people API, which checks, detects and embeds it (the
-// same checks a local enrolment makes, but for a group photo: refused there, the largest face enrolled
-// here). A person none of whose photos could be enrolled (and none already were) is an error, as locally.
+// enroll --url: each photo uploaded to the server's people API, which detects, checks and embeds it with
+// the checks a local enrolment makes, except that it refuses a group photo (locally its largest usable face
+// is enrolled, with a warning). A person none of whose photos could be enrolled (and none already were) is
+// an error, as locally.
 void enroll_remote(const RemoteFlags& remote, const std::vector<recognition::EnrollSource>& sources,
                    const json& record_map, bool as_json) {
   auto c = open_client(remote);
@@ -222,7 +223,7 @@ void register_enroll(CLI::App& app, GlobalOptions& global) {
                                o->get_group().rfind("Quality gate", 0) == 0))
           throw Error(ErrorKind::kInvalidInput,
                       o->get_name() + " is not taken with --url: the server detects, checks and embeds each "
-                                      "photo with its own engine and gate (set them on its serve)");
+                                      "photo with its own engine and quality gate");
     std::vector<recognition::EnrollSource> sources;
     if (!folder->empty()) sources = recognition::sources_from_folder(*folder);
     enroll_options->per_person = *per_person;
