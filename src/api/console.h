@@ -1,7 +1,9 @@
 // facepipe's own management API and the web console's data, transport-free (api/http.h), in facepipe's
 // error shape {"error": code, "message": what to do}:
 //
-//   GET    /api/v1/people?page=0&size=50        people (name order) with face counts, records, face ids
+//   GET    /api/v1/people?page=0&size=50        people (name order; &order=added: as enrolled) with
+//                                               face and embedding counts, records, face ids, and the
+//                                               gallery's "embedder" and "dim" (0 while empty)
 //   POST   /api/v1/people {"name", "record"?}   create a person -> 201 (409 when the name exists)
 //   GET    /api/v1/people/{name}                one person
 //   PATCH  /api/v1/people/{name} {"name": new}  rename (409 when `new` exists, unless ?merge=true)

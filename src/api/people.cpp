@@ -99,6 +99,7 @@ json Console::person_json(const gallery::Person& p) const {
     ids.push_back({{"id", f.id}, {"has_image", f.has_image}});
   return {{"name", p.name},
           {"faces", total},
+          {"embeddings", p.embeddings},
           {"record", p.record.is_null() ? json::object() : p.record},
           {"face_ids", ids}};
 }
@@ -106,8 +107,12 @@ json Console::person_json(const gallery::Person& p) const {
 Response Console::list_people(const Request& r) const {
   const size_t page = count_param(r, "page", 0, 0, 1'000'000'000);
   const size_t size = count_param(r, "size", 50, 1, options_.max_page_size);
-  auto people = gallery_.people();
-  std::sort(people.begin(), people.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
+  const std::string order = r.param("order").value_or("name");
+  if (order != "name" && order != "added")
+    throw Refusal{400, "invalid_input", "order is name (the default) or added (the order they were enrolled)"};
+  auto people = gallery_.people();  // in the order they were added
+  if (order == "name")
+    std::sort(people.begin(), people.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
   json list = json::array();
   for (size_t i = page * size; i < people.size() && i < (page + 1) * size; ++i) {
     try {
@@ -116,7 +121,12 @@ Response Console::list_people(const Request& r) const {
       if (e.kind() != ErrorKind::kNotFound) throw;  // removed meanwhile
     }
   }
-  return Response::of({{"people", list}, {"page", page}, {"size", size}, {"total", people.size()}});
+  return Response::of({{"people", list},
+                       {"page", page},
+                       {"size", size},
+                       {"total", people.size()},
+                       {"embedder", gallery_.embedder_id()},
+                       {"dim", gallery_.dim()}});
 }
 
 Response Console::create_person(const Request& r) const {

@@ -1,6 +1,7 @@
 // facepipe embed | enroll | recognize | eval: the engine and the gallery used directly, in one process.
 #include <algorithm>
 #include <cstdio>
+#include <fstream>
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -11,6 +12,7 @@
 
 #include "cli/answer_flags.h"
 #include "cli/commands.h"
+#include "cli/remote_flags.h"
 #include "core/error.h"
 #include "gallery/gallery.h"
 #include "image/decode.h"
@@ -116,6 +118,80 @@ void register_embed(CLI::App& app, GlobalOptions& global) {
   });
 }
 
+// enroll --url: each photo uploaded to the server's people API, which detects, checks and embeds it with
+// the checks a local enrolment makes, except that it refuses a group photo (locally its largest usable face
+// is enrolled, with a warning). A person none of whose photos could be enrolled (and none already were) is
+// an error, as locally.
+void enroll_remote(const RemoteFlags& remote, const std::vector<recognition::EnrollSource>& sources,
+                   const json& record_map, bool as_json) {
+  auto c = open_client(remote);
+  size_t total = 0, done = 0;
+  for (const auto& s : sources) total += s.images.size();
+  const auto progress = progress_printer("enrolling");
+  std::vector<recognition::EnrollResult> results;
+  for (const auto& source : sources) {
+    recognition::EnrollResult result{source.name, static_cast<int>(source.images.size())};
+    int refused = 0;  // quality gate, several faces
+    for (const auto& path : source.images) {
+      progress(done++, total, path.string());
+      std::ifstream in(path, std::ios::binary);
+      std::string photo((std::istreambuf_iterator<char>(in)), {});
+      if (!in.good() && !in.eof()) {
+        ++result.unreadable;
+        result.skipped.emplace_back(path.string(), "unreadable: cannot read the file");
+        continue;
+      }
+      const auto outcome = c->add_face(source.name, photo, path.filename().string());
+      if (outcome.added) {
+        ++result.enrolled;
+      } else if (outcome.refusal == "duplicate") {
+        ++result.duplicates;
+        result.skipped.emplace_back(path.string(), "already in the gallery (" + outcome.message + ")");
+      } else if (outcome.refusal == "no_face") {
+        ++result.no_face;
+        result.skipped.emplace_back(path.string(), outcome.message);
+      } else if (outcome.refusal == "bad_image" || outcome.refusal == "too_large") {
+        ++result.unreadable;
+        result.skipped.emplace_back(path.string(), "unreadable: " + outcome.message);
+      } else {
+        ++refused;
+        result.skipped.emplace_back(path.string(), outcome.message);
+      }
+    }
+    if (result.enrolled == 0 && result.duplicates == 0)
+      throw Error(ErrorKind::kInvalidInput,
+                  "no usable photo of '" + source.name + "': " + std::to_string(result.no_face) +
+                      " without a face, " + std::to_string(result.unreadable) + " unreadable, " +
+                      std::to_string(refused) + " refused by the quality gate or with several faces" +
+                      (result.skipped.empty()
+                           ? ""
+                           : " (first: " + result.skipped[0].first + ": " + result.skipped[0].second + ")") +
+                      "; give clear frontal photos (.jpg/.png)" +
+                      (results.empty() ? "" : " (the people before them were enrolled)"));
+    results.push_back(std::move(result));
+  }
+  progress(total, total, "");
+  for (const auto& [name, record] : record_map.items()) {
+    const bool enrolled = std::any_of(sources.begin(), sources.end(), [&](auto& s) { return s.name == name; });
+    if (enrolled || c->person(name)) c->set_record(name, record);
+  }
+  const std::string embedder = c->gallery().embedder;
+  json out = json::array();
+  for (const auto& r : results) out.push_back(r.to_json());
+  if (as_json) {
+    std::cout << json{{"gallery", c->url()}, {"embedder", embedder}, {"people", out}}.dump(2) << "\n";
+    return;
+  }
+  std::cout << fmt::format("{:<24} {:>7} {:>9} {:>11} {:>8} {:>11}\n", "name", "images", "enrolled",
+                           "duplicates", "no_face", "unreadable");
+  for (const auto& r : results) {
+    std::cout << fmt::format("{:<24} {:>7} {:>9} {:>11} {:>8} {:>11}\n", r.name, r.images, r.enrolled,
+                             r.duplicates, r.no_face, r.unreadable);
+    for (const auto& [path, why] : r.skipped) std::cout << "  skipped " << path << ": " << why << "\n";
+  }
+  std::cout << "gallery " << c->url() << " (" << embedder << ")\n";
+}
+
 void register_enroll(CLI::App& app, GlobalOptions& global) {
   auto* cmd = app.add_subcommand("enroll", "add people to a gallery from their photos (largest face of each)");
   auto flags = std::make_shared<EngineFlags>();
@@ -124,7 +200,9 @@ void register_enroll(CLI::App& app, GlobalOptions& global) {
   auto per_person = std::make_shared<int>(0);
   auto pairs = std::make_shared<std::vector<std::string>>();
   auto records = std::make_shared<std::string>();
-  cmd->add_option("--gallery", *gallery_path, "gallery database (created when missing)")->required();
+  auto remote = std::make_shared<RemoteFlags>();
+  auto* gallery_opt = cmd->add_option("--gallery", *gallery_path, "gallery database (created when missing)");
+  add_remote_flags(cmd, *remote, gallery_opt);
   cmd->add_option("--folder", *folder, "folder with one sub-folder of photos per person");
   cmd->add_option("--per-person", *per_person, "keep each person's N photos of best quality (0 = all)");
   auto enroll_options = std::make_shared<recognition::EnrollOptions>();
@@ -134,9 +212,18 @@ void register_enroll(CLI::App& app, GlobalOptions& global) {
   cmd->add_option("--records", *records, "JSON file {name: record} stored with each person (e.g. major, year)");
   add_embedder_flags(cmd, *flags);
   cmd->add_flag("--json", flags->json_output, "print the result as JSON");
-  cmd->callback([&global, flags, gallery_path, folder, per_person, pairs, records, enroll_options] {
+  cmd->callback([cmd, &global, flags, gallery_path, folder, per_person, pairs, records, enroll_options, remote] {
+    require_gallery_or_url(*gallery_path, *remote);
     if (folder->empty() && pairs->empty())
       throw Error(ErrorKind::kInvalidInput, "nothing to enroll: give --folder DIR or NAME=PATH pairs");
+    if (remote->remote())
+      for (const CLI::Option* o : cmd->get_options())
+        if (o->count() > 0 && (o->get_name() == "--embedder" || o->get_name() == "--crop-size" ||
+                               o->get_name() == "--per-person" || o->get_name() == "--mirror" ||
+                               o->get_group().rfind("Quality gate", 0) == 0))
+          throw Error(ErrorKind::kInvalidInput,
+                      o->get_name() + " is not taken with --url: the server detects, checks and embeds each "
+                                      "photo with its own engine and quality gate");
     std::vector<recognition::EnrollSource> sources;
     if (!folder->empty()) sources = recognition::sources_from_folder(*folder);
     enroll_options->per_person = *per_person;
@@ -146,6 +233,7 @@ void register_enroll(CLI::App& app, GlobalOptions& global) {
     }
     json record_map = json::object();
     if (!records->empty()) record_map = read_json_file(*records);
+    if (remote->remote()) return enroll_remote(*remote, sources, record_map, flags->json_output);
 
     // An existing gallery chooses the embedder, unless it holds no embedding yet.
     const bool existed = std::filesystem::exists(*gallery_path);

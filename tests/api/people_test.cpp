@@ -192,6 +192,37 @@ TEST_F(People, CreateRenameRecordAndErrorsAreJson) {
   EXPECT_EQ(json::parse(back->body)["name"], xss);
 }
 
+// What `facepipe people list --url` and `gallery list --url` read: the order people were enrolled in (as the
+// gallery file lists them), each one's embeddings, and the gallery's embedder and dimension.
+TEST_F(People, ListsInNameOrEnrolmentOrderWithEmbeddingsAndTheEmbedder) {
+  remove_everyone();
+  auto c = client();
+  for (const char* name : {"Zed", "Amy"})
+    ASSERT_EQ(c.Post("/api/v1/people", as(*admin_), json{{"name", name}}.dump(), "application/json")->status,
+              201);
+  ASSERT_EQ(upload("Zed", read_file(frame("Obama", 1)))->status, 201);
+  ASSERT_EQ(upload("Zed", read_file(frame("Obama", 2)))->status, 201);
+  auto names = [&](const std::string& query) {
+    auto r = c.Get("/api/v1/people" + query, as(*reader_));
+    EXPECT_EQ(r->status, 200) << r->body;
+    const json j = json::parse(r->body);
+    std::vector<std::string> out;
+    for (const auto& p : j["people"]) out.push_back(p["name"]);
+    return std::make_pair(out, j);
+  };
+  auto [by_name, listed] = names("");
+  EXPECT_EQ(by_name, (std::vector<std::string>{"Amy", "Zed"}));
+  EXPECT_EQ(names("?order=added").first, (std::vector<std::string>{"Zed", "Amy"}));
+  EXPECT_EQ(names("?order=added&size=1&page=1").first, (std::vector<std::string>{"Amy"}));
+  EXPECT_EQ(c.Get("/api/v1/people?order=age", as(*reader_))->status, 400);
+  EXPECT_EQ(listed["people"][1]["embeddings"], 2);
+  EXPECT_EQ(listed["people"][1]["faces"], 2);
+  EXPECT_EQ(listed["people"][0]["embeddings"], 0);
+  EXPECT_GT(listed["dim"].get<int>(), 0) << listed.dump();
+  EXPECT_FALSE(listed["embedder"].get<std::string>().empty()) << listed.dump();
+  EXPECT_EQ(json::parse(c.Get("/api/v1/people/Zed", as(*reader_))->body)["embeddings"], 2);
+}
+
 TEST_F(People, KeysRolesAndCrossSiteRequests) {
   auto c = client();
   EXPECT_EQ(c.Get("/api/v1/people")->status, 401);
