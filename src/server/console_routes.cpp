@@ -17,8 +17,6 @@ using nlohmann::json;
 
 namespace {
 
-bool starts_with(const std::string& s, const std::string& p) { return s.rfind(p, 0) == 0; }
-
 // The hub's events as Server-Sent Events.
 class EventStream : public StreamBody {
  public:
