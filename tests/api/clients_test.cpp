@@ -21,44 +21,22 @@ fs::path sdk_dir() { return source_dir() / "tools/compreface-sdk-test"; }
 class Served : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new fs::path(temp_dir("api_clients"));
-    keys_ = new std::map<std::string, std::string>;
-    for (const std::string role : {"admin", "recognize", "read"})
-      (*keys_)[role] = create_api_key(*dir_, role + "-key", role);
-    serve_ = new Child({"--models-dir", shared_models().string(), "serve", "--data-dir", dir_->string(),
-                        "--gallery", (*dir_ / "gallery.db").string(), "--port", "0", "--http-threads", "8"},
-                       *dir_ / "serve.log");
-    url_ = new std::string(serve_->wait_listening());
-    ASSERT_FALSE(url_->empty()) << serve_->log();
+    server_ = new KeyedServe("api_clients", {"admin", "recognize", "read"}, 8);
+    ASSERT_TRUE(server_->listening());
   }
-  static void TearDownTestSuite() {
-    delete serve_;
-    delete url_;
-    delete keys_;
-    delete dir_;
-  }
-  static int port() { return std::stoi(url_->substr(url_->rfind(':') + 1)); }
-  static httplib::Client client() {
-    httplib::Client c(*url_);
-    c.set_read_timeout(60, 0);
-    return c;
-  }
-  static std::string key(const std::string& role) { return keys_->at(role); }
+  static void TearDownTestSuite() { delete server_; }
+  static int port() { return server_->port(); }
+  static httplib::Client client() { return server_->client(); }
+  static std::string key(const std::string& role) { return server_->key(role); }
   static void reset_gallery() {
     auto r = client().Delete("/api/v1/recognition/subjects", {{"x-api-key", key("admin")}});
     ASSERT_TRUE(r);
     ASSERT_EQ(r->status, 200) << r->body;
   }
 
-  static fs::path* dir_;
-  static std::map<std::string, std::string>* keys_;
-  static Child* serve_;
-  static std::string* url_;
+  static KeyedServe* server_;
 };
-fs::path* Served::dir_ = nullptr;
-std::map<std::string, std::string>* Served::keys_ = nullptr;
-Child* Served::serve_ = nullptr;
-std::string* Served::url_ = nullptr;
+KeyedServe* Served::server_ = nullptr;
 
 TEST_F(Served, CompreFaceJavaScriptSdkEnrolsRecognisesAndDeletes) {
   ASSERT_TRUE(fs::exists(sdk_dir() / "node_modules/@exadel/compreface-js-sdk"))
@@ -67,7 +45,7 @@ TEST_F(Served, CompreFaceJavaScriptSdkEnrolsRecognisesAndDeletes) {
   auto r = run_command("node " + (sdk_dir() / "sdk-test.mjs").string() + " http://127.0.0.1 " +
                        std::to_string(port()) + " " + key("admin") + " " +
                        (datasets() / "video_frames").string() + " 2>&1");
-  ASSERT_EQ(r.exit_code, 0) << r.output << serve_->log();
+  ASSERT_EQ(r.exit_code, 0) << r.output << server_->log();
   const json report = json::parse(r.output.substr(r.output.find('{')));
   EXPECT_EQ(report["added"], 12);
   ASSERT_EQ(report["recognised"].size(), 4u);
@@ -87,12 +65,12 @@ TEST_F(Served, DoubleTakeRequestsReadBackAsDoubleTakeReadsThem) {
   ASSERT_TRUE(fs::exists(sdk_dir() / "node_modules/form-data")) << "run scripts/compreface-sdk.sh first";
   reset_gallery();
   cv::Mat grey(360, 480, CV_8UC3, cv::Scalar(90, 120, 150));
-  const fs::path no_face = *dir_ / "no_face.jpg";
+  const fs::path no_face = server_->dir() / "no_face.jpg";
   std::ofstream(no_face, std::ios::binary) << image::encode_jpeg(grey);
-  auto r = run_command("node " + (sdk_dir() / "double-take-replay.mjs").string() + " " + *url_ + " " +
-                       key("admin") + " " + (datasets() / "video_frames").string() + " " + no_face.string() +
-                       " " + (datasets() / "misc/kate_siegel.jpg").string() + " 2>&1");
-  ASSERT_EQ(r.exit_code, 0) << r.output << serve_->log();
+  auto r = run_command("node " + (sdk_dir() / "double-take-replay.mjs").string() + " " + server_->url() +
+                       " " + key("admin") + " " + (datasets() / "video_frames").string() + " " +
+                       no_face.string() + " " + (datasets() / "misc/kate_siegel.jpg").string() + " 2>&1");
+  ASSERT_EQ(r.exit_code, 0) << r.output << server_->log();
   const json report = json::parse(r.output.substr(r.output.find('{')));
   EXPECT_EQ(report["trained"], 12);
   EXPECT_EQ(report["results"]["Obama"]["name"], "obama");
@@ -172,14 +150,14 @@ TEST_F(Served, EveryEndpointRefusesNoKeyAWrongKeyAndTooLowARole) {
   auto health = c.Get("/healthz");
   EXPECT_EQ(health->status, 200);
   // Revoking a key with the CLI refuses it at once.
-  const std::string doomed = create_api_key(*dir_, "doomed", "read");
+  const std::string doomed = create_api_key(server_->dir(), "doomed", "read");
   EXPECT_EQ(c.Get("/metrics", {{"x-api-key", doomed}})->status, 200);
-  auto listed = shell(facepipe_cmd("keys list --json --data-dir " + dir_->string()));
+  auto listed = shell(facepipe_cmd("keys list --json --data-dir " + server_->dir().string()));
   ASSERT_EQ(listed.status, 0) << listed.out;
   EXPECT_EQ(listed.out.find(doomed.substr(21)), std::string::npos);  // never the secret
   const std::string id = doomed.substr(4, 16);
   EXPECT_NE(listed.out.find(id), std::string::npos);
-  EXPECT_EQ(shell(facepipe_cmd("keys revoke --data-dir " + dir_->string() + " " + id)).status, 0);
+  EXPECT_EQ(shell(facepipe_cmd("keys revoke --data-dir " + server_->dir().string() + " " + id)).status, 0);
   EXPECT_EQ(c.Get("/metrics", {{"x-api-key", doomed}})->status, 401);
 }
 
@@ -188,8 +166,8 @@ TEST_F(Served, EveryEndpointRefusesNoKeyAWrongKeyAndTooLowARole) {
 // 15 minutes are refused as SQS refuses them.
 TEST_F(Served, SqsChecksSigV4AgainstIssuedAccessKeys) {
   auto pair = [](const std::string& name, const std::string& role) {
-    auto r = shell(facepipe_cmd("keys create --sqs --data-dir " + dir_->string() + " --name " + name +
-                                " --role " + role + " --json 2>/dev/null"));
+    auto r = shell(facepipe_cmd("keys create --sqs --data-dir " + server_->dir().string() + " --name " +
+                                name + " --role " + role + " --json 2>/dev/null"));
     EXPECT_EQ(r.status, 0) << r.out;
     return json::parse(r.out);
   };
@@ -201,7 +179,7 @@ TEST_F(Served, SqsChecksSigV4AgainstIssuedAccessKeys) {
            "' AWS_DEFAULT_REGION=eu-west-1 AWS_REGION=eu-west-1 AWS_SESSION_TOKEN= ";
   };
   const std::string id = admin["access_key_id"], secret = admin["secret_access_key"];
-  const std::string aws = " aws --endpoint-url " + *url_ + " --output json sqs ";
+  const std::string aws = " aws --endpoint-url " + server_->url() + " --output json sqs ";
   auto ok = shell(as(id, secret) + aws + "create-queue --queue-name sigv4-q 2>&1");
   ASSERT_EQ(ok.status, 0) << ok.out;
   const std::string queue_url = json::parse(ok.out)["QueueUrl"];
@@ -229,9 +207,9 @@ TEST_F(Served, SqsChecksSigV4AgainstIssuedAccessKeys) {
 sqs = boto3.client('sqs', endpoint_url=sys.argv[1])
 sqs.send_message(QueueUrl=sys.argv[2], MessageBody='{"request_id": "b1", "result": "obama"}')
 print('sent'))";
-  std::ofstream(*dir_ / "sigv4_boto3.py") << py;
-  auto b = shell(as(id, secret) + " python3 " + (*dir_ / "sigv4_boto3.py").string() + " " + *url_ + " " +
-                 queue_url + " 2>&1");
+  std::ofstream(server_->dir() / "sigv4_boto3.py") << py;
+  auto b = shell(as(id, secret) + " python3 " + (server_->dir() / "sigv4_boto3.py").string() + " " +
+                 server_->url() + " " + queue_url + " 2>&1");
   EXPECT_EQ(b.status, 0) << b.out;
   auto fp = shell(as(id, secret) + facepipe_cmd("results --queue-url " + queue_url +
                                                 " --expect 1 --idle-seconds 10 --json 2>&1"));
@@ -240,7 +218,7 @@ print('sent'))";
   // A signature from 16 minutes ago is refused.
   aws::HttpRequest old;
   old.method = "POST";
-  old.url = *url_ + "/";
+  old.url = server_->url() + "/";
   old.headers = {{"Content-Type", "application/x-amz-json-1.0"}, {"X-Amz-Target", "AmazonSQS.ListQueues"}};
   old.body = "{}";
   aws::sign(old, {id, secret, ""}, "eu-west-1", "sqs",
@@ -262,11 +240,11 @@ print('sent'))";
   res = client().Post("/", headers, old.body, "application/x-amz-json-1.0");
   ASSERT_TRUE(res);
   EXPECT_EQ(res->status, 200) << res->body;
-  ASSERT_EQ(shell(facepipe_cmd("keys revoke --data-dir " + dir_->string() + " " + id)).status, 0);
+  ASSERT_EQ(shell(facepipe_cmd("keys revoke --data-dir " + server_->dir().string() + " " + id)).status, 0);
   bad = shell(as(id, secret) + aws + "list-queues 2>&1");
   EXPECT_NE(bad.out.find("InvalidClientTokenId"), std::string::npos) << bad.out;
   // The store never holds the secret.
-  const std::string store = read_file(*dir_ / "keys.db");
+  const std::string store = read_file(server_->dir() / "keys.db");
   EXPECT_EQ(store.find(secret), std::string::npos);
 }
 

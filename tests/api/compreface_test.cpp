@@ -18,7 +18,9 @@ using facepipe::testing::read_file;
 using facepipe::testing::shared_models;
 using nlohmann::json;
 
-std::string frame(const std::string& person, int n) { return read_file(facepipe::testing::video_frame(person, n)); }
+std::string frame(const std::string& person, int n) {
+  return read_file(facepipe::testing::video_frame(person, n));
+}
 
 Request multipart(const std::string& method, const std::string& path, const std::string& image,
                   std::multimap<std::string, std::string> query = {}, const std::string& field = "file") {

@@ -47,51 +47,29 @@ json json_of(const std::string& out) {
 class RemoteCli : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new fs::path(temp_dir("remote_cli"));
-    admin_ = new std::string(create_api_key(*dir_, "cli-admin", "admin"));
-    reader_ = new std::string(create_api_key(*dir_, "cli-reader", "read"));
-    serve_ = new Child({"--models-dir", shared_models().string(), "serve", "--data-dir", dir_->string(),
-                        "--gallery", gallery().string(), "--port", "0", "--http-threads", "4"},
-                       *dir_ / "serve.log");
-    url_ = new std::string(serve_->wait_listening());
-    ASSERT_FALSE(url_->empty()) << serve_->log();
+    server_ = new KeyedServe("remote_cli", {"admin", "read"}, 4);
+    ASSERT_TRUE(server_->listening());
   }
-  static void TearDownTestSuite() {
-    delete serve_;
-    delete url_;
-    delete admin_;
-    delete reader_;
-    delete dir_;
-  }
-  static fs::path gallery() { return *dir_ / "gallery.db"; }
+  static void TearDownTestSuite() { delete server_; }
+  static const std::string& admin_key() { return server_->key("admin"); }
+  static const std::string& read_key() { return server_->key("read"); }
+  static fs::path gallery() { return server_->gallery(); }
   // `facepipe ARGS` with FACEPIPE_API_KEY=key (the key stays out of the command line); stdout + stderr.
   static ShellResult cli(const std::string& args, const std::string& key) {
     return shell("FACEPIPE_API_KEY=" + key + " " + facepipe_cmd(args));
   }
-  static ShellResult as_admin(const std::string& args) { return cli(args, *admin_); }
-  static std::string url() { return *url_; }
-  static httplib::Client http() {
-    httplib::Client c(*url_);
-    c.set_read_timeout(60, 0);
-    return c;
-  }
+  static ShellResult as_admin(const std::string& args) { return cli(args, admin_key()); }
+  static std::string url() { return server_->url(); }
+  static httplib::Client http() { return server_->client(); }
 
-  static fs::path* dir_;
-  static std::string* admin_;
-  static std::string* reader_;
-  static Child* serve_;
-  static std::string* url_;
+  static KeyedServe* server_;
 };
-fs::path* RemoteCli::dir_ = nullptr;
-std::string* RemoteCli::admin_ = nullptr;
-std::string* RemoteCli::reader_ = nullptr;
-Child* RemoteCli::serve_ = nullptr;
-std::string* RemoteCli::url_ = nullptr;
+KeyedServe* RemoteCli::server_ = nullptr;
 
 TEST_F(RemoteCli, EnrolListSetGetAndRemoveAsTheLocalFormDoes) {
   // Trump from a folder of people (one sub-folder each) with --records, then Obama by NAME=PATH pairs: the
   // enrolment order is not the name order, and lists keep the enrolment order, as the gallery file does.
-  const fs::path people = *dir_ / "people", records = *dir_ / "records.json";
+  const fs::path people = server_->dir() / "people", records = server_->dir() / "records.json";
   fs::create_directories(people / "Trump");
   for (int n : {1, 2}) fs::copy_file(frame("Trump", n), people / "Trump" / frame("Trump", n).filename());
   std::ofstream(records) << R"({"Trump": {"born": 1946}})";
@@ -120,7 +98,7 @@ TEST_F(RemoteCli, EnrolListSetGetAndRemoveAsTheLocalFormDoes) {
       << r.out;
 
   // A read key may list.
-  r = cli("people list --json --url " + url(), *reader_);
+  r = cli("people list --json --url " + url(), read_key());
   ASSERT_EQ(r.status, 0) << r.out;
   const json remote_people = json_of(r.out);
   ASSERT_EQ(remote_people.size(), 2u) << r.out;
@@ -138,7 +116,7 @@ TEST_F(RemoteCli, EnrolListSetGetAndRemoveAsTheLocalFormDoes) {
   r = as_admin("people set --url " + url() + " obama major=Law year=1991");
   ASSERT_EQ(r.status, 0) << r.out;
   EXPECT_NE(r.out.find("set the record of Obama"), std::string::npos) << r.out;
-  r = cli("people get --json --url " + url() + " OBAMA", *reader_);
+  r = cli("people get --json --url " + url() + " OBAMA", read_key());
   ASSERT_EQ(r.status, 0) << r.out;
   j = json_of(r.out);
   EXPECT_EQ(j["major"], "Law");
@@ -151,25 +129,25 @@ TEST_F(RemoteCli, EnrolListSetGetAndRemoveAsTheLocalFormDoes) {
   EXPECT_EQ(r.status, 2) << r.out;
   EXPECT_NE(r.out.find("nobody named 'Nobody'"), std::string::npos) << r.out;  // the server's message
   EXPECT_NE(r.out.find("--create"), std::string::npos) << r.out;
-  const fs::path csv = *dir_ / "people.csv";
+  const fs::path csv = server_->dir() / "people.csv";
   std::ofstream(csv) << "name,major,year\nTrump,\"Economics, Wharton\",1968\n";
   r = as_admin("people import --url " + url() + " " + csv.string());
   ASSERT_EQ(r.status, 0) << r.out;
   EXPECT_NE(r.out.find("imported 1 records"), std::string::npos) << r.out;
-  r = cli("people get --json --url " + url() + " Trump", *reader_);
+  r = cli("people get --json --url " + url() + " Trump", read_key());
   ASSERT_EQ(r.status, 0) << r.out;
   EXPECT_EQ(json_of(r.out)["major"], "Economics, Wharton");
 
   // Local and remote print the same for the same gallery: the JSON of people list and gallery list.
   for (const std::string cmd : {"people list --json", "gallery list --json", "people get --json Obama"}) {
     auto local = shell(facepipe_cmd(cmd + " --gallery " + gallery().string()));
-    auto remote = cli(cmd + " --url " + url(), *reader_);
+    auto remote = cli(cmd + " --url " + url(), read_key());
     ASSERT_EQ(local.status, 0) << local.out;
     ASSERT_EQ(remote.status, 0) << remote.out;
     EXPECT_EQ(json_of(local.out), json_of(remote.out))
         << cmd << "\nlocal: " << local.out << "\nremote: " << remote.out;
   }
-  r = cli("gallery list --url " + url(), *reader_);
+  r = cli("gallery list --url " + url(), read_key());
   ASSERT_EQ(r.status, 0) << r.out;
   EXPECT_NE(r.out.find("2 people, embedder "), std::string::npos) << r.out;
 
@@ -177,14 +155,14 @@ TEST_F(RemoteCli, EnrolListSetGetAndRemoveAsTheLocalFormDoes) {
   r = as_admin("gallery remove --url " + url() + " trump");
   ASSERT_EQ(r.status, 0) << r.out;
   EXPECT_NE(r.out.find("removed Trump"), std::string::npos) << r.out;
-  r = cli("people list --json --url " + url(), *reader_);
+  r = cli("people list --json --url " + url(), read_key());
   ASSERT_EQ(r.status, 0) << r.out;
   j = json_of(r.out);
   ASSERT_EQ(j.size(), 1u) << r.out;
   EXPECT_EQ(j[0]["name"], "Obama");
   auto c = http();
-  EXPECT_EQ(c.Get("/api/v1/people/Trump/faces", {{"x-api-key", *reader_}})->status, 404);
-  auto faces = c.Get("/api/v1/recognition/faces?size=100", {{"x-api-key", *reader_}});
+  EXPECT_EQ(c.Get("/api/v1/people/Trump/faces", {{"x-api-key", read_key()}})->status, 404);
+  auto faces = c.Get("/api/v1/recognition/faces?size=100", {{"x-api-key", read_key()}});
   ASSERT_EQ(faces->status, 200) << faces->body;
   const json all = json::parse(faces->body)["faces"];
   EXPECT_EQ(all.size(), 2u) << faces->body;
@@ -199,13 +177,13 @@ TEST_F(RemoteCli, EnrolListSetGetAndRemoveAsTheLocalFormDoes) {
 TEST_F(RemoteCli, RefusalsSayWhatToDo) {
   const std::string photo = " Bean=" + frame("Bean", 1).string();
   // A read key may not enrol: the message names the role the call needs.
-  auto r = cli("enroll --url " + url() + photo, *reader_);
+  auto r = cli("enroll --url " + url() + photo, read_key());
   EXPECT_EQ(r.status, 2) << r.out;
   EXPECT_NE(r.out.find("the key was refused"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("has role read"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("needs role admin"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("facepipe keys create --role admin"), std::string::npos) << r.out;
-  r = cli("people set --create --url " + url() + " Ada major=Maths", *reader_);
+  r = cli("people set --create --url " + url() + " Ada major=Maths", read_key());
   EXPECT_EQ(r.status, 2) << r.out;
   EXPECT_NE(r.out.find("needs role admin"), std::string::npos) << r.out;
   // A wrong key, no key at all, --api-key on the command line.
@@ -217,7 +195,7 @@ TEST_F(RemoteCli, RefusalsSayWhatToDo) {
   EXPECT_EQ(r.status, 2) << r.out;
   EXPECT_NE(r.out.find("give one with --api-key or FACEPIPE_API_KEY"), std::string::npos) << r.out;
   r = shell("env -u FACEPIPE_API_KEY " +
-            facepipe_cmd("people list --url " + url() + " --api-key " + *reader_));
+            facepipe_cmd("people list --url " + url() + " --api-key " + read_key()));
   EXPECT_EQ(r.status, 0) << r.out;
   // Nothing listens: the message asks whether serve runs there.
   const std::string dead = "http://127.0.0.1:" + std::to_string(dead_port());
@@ -249,7 +227,7 @@ TEST_F(RemoteCli, RefusalsSayWhatToDo) {
   EXPECT_EQ(r.status, 2) << r.out;
   EXPECT_NE(r.out.find("--per-person is not taken with --url"), std::string::npos) << r.out;
   // A photo without a face and a file that is no image: no usable photo of the person, nothing added.
-  const fs::path blank = *dir_ / "blank.jpg", junk = *dir_ / "junk.jpg";
+  const fs::path blank = server_->dir() / "blank.jpg", junk = server_->dir() / "junk.jpg";
   std::ofstream(blank, std::ios::binary)
       << image::encode_jpeg(cv::Mat(480, 640, CV_8UC3, cv::Scalar(128, 128, 128)));
   std::ofstream(junk) << "not an image";
@@ -257,12 +235,12 @@ TEST_F(RemoteCli, RefusalsSayWhatToDo) {
   EXPECT_EQ(r.status, 2) << r.out;
   EXPECT_NE(r.out.find("no usable photo of 'Nobody': 1 without a face, 1 unreadable"), std::string::npos)
       << r.out;
-  EXPECT_EQ(http().Get("/api/v1/people/Nobody", {{"x-api-key", *reader_}})->status, 404);
+  EXPECT_EQ(http().Get("/api/v1/people/Nobody", {{"x-api-key", read_key()}})->status, 404);
 }
 
 // https: the certificate is checked (a self-signed one is refused, naming --insecure), --insecure skips it.
 TEST_F(RemoteCli, HttpsIsVerifiedUnlessInsecure) {
-  const fs::path tls = *dir_ / "tls";
+  const fs::path tls = server_->dir() / "tls";
   fs::create_directories(tls);
   const std::string cert = (tls / "cert.pem").string(), key = (tls / "key.pem").string();
   auto made = run_command(

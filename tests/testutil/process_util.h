@@ -10,6 +10,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <memory>
 #include <regex>
 #include <string>
 #include <thread>
@@ -139,5 +141,40 @@ inline std::filesystem::path video_gallery() {
   }();
   return path;
 }
+
+// `facepipe serve` on a free loopback port over a fresh data directory (gallery.db in it) that holds one
+// API key per role asked for: the server the API tests share, started once per suite.
+class KeyedServe {
+ public:
+  KeyedServe(const std::string& tag, const std::vector<std::string>& roles, int http_threads = 8)
+      : dir_(temp_dir(tag)) {
+    for (const auto& role : roles) keys_[role] = create_api_key(dir_, role + "-key", role);
+    child_ = std::make_unique<Child>(
+        std::vector<std::string>{"--models-dir", shared_models().string(), "serve", "--data-dir",
+                                 dir_.string(), "--gallery", gallery().string(), "--port", "0",
+                                 "--http-threads", std::to_string(http_threads)},
+        dir_ / "serve.log");
+    url_ = child_->wait_listening();
+    EXPECT_FALSE(url_.empty()) << child_->log();
+  }
+  bool listening() const { return !url_.empty(); }
+  const std::filesystem::path& dir() const { return dir_; }
+  std::filesystem::path gallery() const { return dir_ / "gallery.db"; }
+  const std::string& url() const { return url_; }
+  int port() const { return std::stoi(url_.substr(url_.rfind(':') + 1)); }
+  const std::string& key(const std::string& role) const { return keys_.at(role); }
+  std::string log() const { return child_->log(); }
+  httplib::Client client() const {
+    httplib::Client c(url_);
+    c.set_read_timeout(60, 0);
+    return c;
+  }
+
+ private:
+  std::filesystem::path dir_;
+  std::map<std::string, std::string> keys_;
+  std::unique_ptr<Child> child_;
+  std::string url_;
+};
 
 }  // namespace facepipe::testing
