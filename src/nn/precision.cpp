@@ -38,25 +38,27 @@ bool cpu_supports(Precision precision) {
 std::string cpu_isa_name() {
   using isa = dnnl::cpu_isa;
   // From the widest down: the first the effective ISA includes.
-  for (const auto& [value, name] : std::initializer_list<std::pair<isa, const char*>>{
-           {isa::avx512_core_amx, "avx512_core_amx"},
-           {isa::avx512_core_bf16, "avx512_core_bf16"},
-           {isa::avx512_core_vnni, "avx512_core_vnni"},
-           {isa::avx512_core, "avx512_core"},
-           {isa::avx2_vnni, "avx2_vnni"},
-           {isa::avx2, "avx2"},
-           {isa::avx, "avx"},
-           {isa::sse41, "sse41"}})
+  for (const auto& [value, name] :
+       std::initializer_list<std::pair<isa, const char*>>{{isa::avx512_core_amx, "avx512_core_amx"},
+                                                          {isa::avx512_core_bf16, "avx512_core_bf16"},
+                                                          {isa::avx512_core_vnni, "avx512_core_vnni"},
+                                                          {isa::avx512_core, "avx512_core"},
+                                                          {isa::avx2_vnni, "avx2_vnni"},
+                                                          {isa::avx2, "avx2"},
+                                                          {isa::avx, "avx"},
+                                                          {isa::sse41, "sse41"}})
     if (effective_isa_has(value)) return name;
   return "none";
 }
 
 void require_supported(Precision precision, const std::string& what) {
   if (cpu_supports(precision)) return;
-  throw Error(ErrorKind::kInvalidInput, what + " " + to_string(precision) +
-                                            " needs a CPU with AVX512-BF16 (or AMX) and this one offers oneDNN " +
-                                            cpu_isa_name() + ": bf16 would run on reference kernels, many times "
-                                            "slower than fp32; use " + what + " fp32");
+  throw Error(ErrorKind::kInvalidInput,
+              what + " " + to_string(precision) +
+                  " needs a CPU with AVX512-BF16 (or AMX) and this one offers oneDNN " + cpu_isa_name() +
+                  ": bf16 would run on reference kernels, many times "
+                  "slower than fp32; use " +
+                  what + " fp32");
 }
 
 }  // namespace facepipe::nn

@@ -41,7 +41,8 @@ std::string last_line(const std::string& out) {
 TEST(PrecisionCli, Bf16EmbedsOnAvx512Bf16KernelsAndStaysCloseToFp32) {
   if (!nn::cpu_supports(nn::Precision::kBf16)) {
     // This CPU has no bf16 units: the option must be refused, saying so.
-    const auto r = run_command(fp() + "--precision bf16 embed " + shell_quoted(datasets() / "misc/kate_siegel.jpg"), true);
+    const auto r = run_command(
+        fp() + "--precision bf16 embed " + shell_quoted(datasets() / "misc/kate_siegel.jpg"), true);
     EXPECT_EQ(r.exit_code, 2) << r.output;
     EXPECT_NE(r.output.find("AVX512-BF16"), std::string::npos) << r.output;
     return;
@@ -50,7 +51,8 @@ TEST(PrecisionCli, Bf16EmbedsOnAvx512Bf16KernelsAndStaysCloseToFp32) {
   for (const char* embedder : {"faceapi", "irv1-random"}) {
     const auto fp32 = run_command(fp() + "embed --embedder " + embedder + " " + image);
     ASSERT_EQ(fp32.exit_code, 0) << fp32.output;
-    const auto bf16 = run_command("ONEDNN_VERBOSE=1 " + fp() + "--precision bf16 embed --embedder " + embedder + " " + image);
+    const auto bf16 = run_command("ONEDNN_VERBOSE=1 " + fp() + "--precision bf16 embed --embedder " +
+                                  embedder + " " + image);
     ASSERT_EQ(bf16.exit_code, 0) << bf16.output;
     // Every convolution executed on bf16 data ran a JIT kernel for this CPU's bf16 units.
     std::istringstream verbose(bf16.output);
@@ -63,8 +65,10 @@ TEST(PrecisionCli, Bf16EmbedsOnAvx512Bf16KernelsAndStaysCloseToFp32) {
       EXPECT_EQ(line.find("ref"), std::string::npos) << line;
     }
     EXPECT_GE(bf16_convolutions, 20) << embedder;
-    const auto a = nlohmann::json::parse(last_line(fp32.output))[0]["faces"][0]["embedding"].get<std::vector<float>>();
-    const auto b = nlohmann::json::parse(last_line(bf16.output))[0]["faces"][0]["embedding"].get<std::vector<float>>();
+    const auto a =
+        nlohmann::json::parse(last_line(fp32.output))[0]["faces"][0]["embedding"].get<std::vector<float>>();
+    const auto b =
+        nlohmann::json::parse(last_line(bf16.output))[0]["faces"][0]["embedding"].get<std::vector<float>>();
     ASSERT_EQ(a.size(), b.size());
     double ab = 0, aa = 0, bb = 0;
     for (size_t i = 0; i < a.size(); ++i) {

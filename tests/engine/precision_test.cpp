@@ -100,7 +100,8 @@ TEST_F(Bf16, InceptionResnetV1EmbeddingsKeepCosine0995ToFp32OnTheGoldenCrops) {
   Summary centred_bf16, centred_fp32;
   for (size_t i = 0; i < want.size(); ++i) {
     const float* crop = crops.data() + i * 3 * 240 * 240;
-    for (const auto& [net, summary] : {std::pair{bf16.get(), &centred_bf16}, std::pair{fp32.get(), &centred_fp32}}) {
+    for (const auto& [net, summary] :
+         {std::pair{bf16.get(), &centred_bf16}, std::pair{fp32.get(), &centred_fp32}}) {
       const auto got = net->forward(crop, 1, 240);
       std::vector<float> a(512), b(512);
       for (size_t k = 0; k < 512; ++k) {
@@ -153,7 +154,8 @@ TEST_F(Bf16, FaceApiDescriptorsKeepCosine0995ToFp32OnTheGoldenImages) {
     worst_distance_change = std::max(worst_distance_change, std::sqrt(d));
   }
   s.print("face-api bf16");
-  std::cout << "face-api bf16: largest Euclidean distance to its fp32 descriptor " << worst_distance_change << "\n";
+  std::cout << "face-api bf16: largest Euclidean distance to its fp32 descriptor " << worst_distance_change
+            << "\n";
   EXPECT_GT(s.max_diff, 1e-6);  // it did compute in bf16
   // The bundled data's margins around face-api's threshold 0.5 are 0.12 (own person at most 0.38) and
   // 0.09 (strangers at least 0.59): a change of a fifth of the smaller cannot move an answer across it.

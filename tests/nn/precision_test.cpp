@@ -51,7 +51,8 @@ TEST(Precision, Bf16IsOfferedExactlyWhenTheCpuHasBf16Units) {
   EXPECT_NO_THROW(require_supported(Precision::kF32, "--precision"));
   if (has) {
     EXPECT_NO_THROW(require_supported(Precision::kBf16, "--precision"));
-    EXPECT_TRUE(cpu_isa_name() == "avx512_core_bf16" || cpu_isa_name() == "avx512_core_amx") << cpu_isa_name();
+    EXPECT_TRUE(cpu_isa_name() == "avx512_core_bf16" || cpu_isa_name() == "avx512_core_amx")
+        << cpu_isa_name();
     return;
   }
   // A CPU without the units: the option is refused, saying what is missing and what to use.
