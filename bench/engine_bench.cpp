@@ -3,9 +3,13 @@
 // both in the same run on the same frames with scripts/compare-reference.sh (the reference's speed moves
 // with the machine and the day).
 //   build/engine_bench --benchmark_min_time=2
+// The embedders run at each precision (nn/precision.h): BM_Irv1/bf16/8/240 is a batch of 8 in bf16;
+// `--benchmark_enable_random_interleaving=true --benchmark_repetitions=N` alternates fp32 and bf16 runs
+// so other load on the machine falls on both.
 #include <benchmark/benchmark.h>
 
 #include <fstream>
+#include <map>
 
 #include "engine/loader.h"
 #include "engine/mtcnn.h"
@@ -13,6 +17,7 @@
 #include "image/decode.h"
 #include "models/faceapi_resnet.h"
 #include "models/inception_resnet_v1.h"
+#include "nn/precision.h"
 #include "recognition/pipeline.h"
 #include "testutil/testutil.h"
 
@@ -51,25 +56,44 @@ BENCHMARK_CAPTURE(BM_Detect, mtcnn_1080p, kFrame1080)->Unit(benchmark::kMillisec
 BENCHMARK_CAPTURE(BM_Detect, mtcnn_720p, kFrame720)->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_Detect, mtcnn_64x64, kSmall)->Unit(benchmark::kMillisecond);
 
-void BM_Irv1(benchmark::State& state) {
-  static auto net = models::InceptionResnetV1::load(testing::shared_models() / "inception_resnet_v1/random-seed0-legacy.pt");
+// Skips (with the reason) a precision this CPU has no units for.
+bool skip_unsupported(benchmark::State& state, nn::Precision precision) {
+  if (nn::cpu_supports(precision)) return false;
+  state.SkipWithError(("no " + nn::to_string(precision) + " units on this CPU (" + nn::cpu_isa_name() + ")").c_str());
+  return true;
+}
+
+void BM_Irv1(benchmark::State& state, nn::Precision precision) {
+  if (skip_unsupported(state, precision)) return;
+  static std::map<nn::Precision, std::unique_ptr<models::InceptionResnetV1>> nets;
+  auto& net = nets[precision];
+  if (!net)
+    net = models::InceptionResnetV1::load(testing::shared_models() / "inception_resnet_v1/random-seed0-legacy.pt", 240,
+                                          precision);
   const int batch = static_cast<int>(state.range(0)), size = static_cast<int>(state.range(1));
   std::vector<float> input(static_cast<size_t>(batch) * 3 * size * size, 0.1f);
   net->forward(input.data(), batch, size);
   for (auto _ : state) benchmark::DoNotOptimize(net->forward(input.data(), batch, size));
   state.SetItemsProcessed(state.iterations() * batch);  // faces per second
 }
-BENCHMARK(BM_Irv1)->Args({1, 240})->Args({8, 240})->Args({1, 160})->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_Irv1, fp32, nn::Precision::kF32)->Args({1, 240})->Args({8, 240})->Args({1, 160})->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_Irv1, bf16, nn::Precision::kBf16)->Args({1, 240})->Args({8, 240})->Args({1, 160})->Unit(benchmark::kMillisecond);
 
-void BM_FaceApi(benchmark::State& state) {
-  static auto net = models::FaceApiResNet::load(testing::shared_models() / "faceapi/face_recognition_model-weights_manifest.json");
+void BM_FaceApi(benchmark::State& state, nn::Precision precision) {
+  if (skip_unsupported(state, precision)) return;
+  static std::map<nn::Precision, std::unique_ptr<models::FaceApiResNet>> nets;
+  auto& net = nets[precision];
+  if (!net)
+    net = models::FaceApiResNet::load(testing::shared_models() / "faceapi/face_recognition_model-weights_manifest.json",
+                                      precision);
   const int batch = static_cast<int>(state.range(0));
   std::vector<cv::Mat> chips(static_cast<size_t>(batch), cv::Mat(150, 150, CV_8UC3, cv::Scalar(120, 100, 90)));
   net->embed(chips);
   for (auto _ : state) benchmark::DoNotOptimize(net->embed(chips));
   state.SetItemsProcessed(state.iterations() * batch);  // faces per second
 }
-BENCHMARK(BM_FaceApi)->Arg(1)->Arg(8)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_FaceApi, fp32, nn::Precision::kF32)->Arg(1)->Arg(8)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_FaceApi, bf16, nn::Precision::kBf16)->Arg(1)->Arg(8)->Unit(benchmark::kMillisecond);
 
 // The whole per-frame job of the course pipeline: decode, detect, largest face, embed, nearest person.
 void BM_Frame(benchmark::State& state, fs::path rel, std::string embedder) {

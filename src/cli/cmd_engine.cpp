@@ -30,7 +30,8 @@ void register_engine_commands(CLI::App& app, GlobalOptions& global) {
   cmd->add_flag("--json", *as_json, "print JSON");
   cmd->callback([&global, images, as_json] {
     auto detector = service::load_stage_engine(
-                        {.models_dir = global.models_dir, .need_embedder = false, .need_gallery = false})
+                        {.models_dir = global.models_dir,
+ .precision = global.precision, .need_embedder = false, .need_gallery = false})
                         .detector;
     nlohmann::json out = nlohmann::json::array();
     for (const auto& path : *images) {
@@ -108,6 +109,7 @@ void register_bench(CLI::App& app, GlobalOptions& global) {
       throw Error(ErrorKind::kInvalidInput, "--runs must be at least 2 (the first pass warms up)");
     // A gallery given names the embedder (and is created when missing); else a one-person one in memory.
     auto loaded = service::load_stage_engine({.models_dir = global.models_dir,
+ .precision = global.precision,
                                               .gallery_path = a->gallery,
                                               .embedder = engine::parse_embedder_kind(a->embedder),
                                               .need_gallery = false,
@@ -152,6 +154,7 @@ void register_bench(CLI::App& app, GlobalOptions& global) {
                                    {"images", a->images.size()},
                                    {"passes", a->runs - 1},
                                    {"embedder", embedder->id()},
+                                   {"precision", nn::to_string(global.precision)},
                                    {"decode_ms_median", percentile(decode_ms, 0.5)},
                                    {"detect_ms_median", percentile(detect_ms, 0.5)},
                                    {"decode_detect_ms_median", percentile(decode_detect_ms, 0.5)},
@@ -164,11 +167,11 @@ void register_bench(CLI::App& app, GlobalOptions& global) {
       return;
     }
     std::cout << fmt::format(
-        "{} images × {} passes = {} frames timed (after 1 warm-up pass), {}\n"
+        "{} images × {} passes = {} frames timed (after 1 warm-up pass), {} ({})\n"
         "decode + detect + embed + match  median {:.1f} ms  p90 {:.1f} ms  (medians: decode {:.1f} ms, "
         "detect {:.1f} ms, embed + match {:.1f} ms)\n"
         "peak memory {:.0f} MB\n",
-        a->images.size(), a->runs - 1, frame_ms.size(), embedder->id(),
+        a->images.size(), a->runs - 1, frame_ms.size(), embedder->id(), nn::to_string(global.precision),
         report["frame_ms_median"].get<double>(), report["frame_ms_p90"].get<double>(),
         report["decode_ms_median"].get<double>(), report["detect_ms_median"].get<double>(),
         report["embed_ms_median"].get<double>(), report["peak_rss_mb"].get<double>());

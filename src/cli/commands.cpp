@@ -93,6 +93,12 @@ int run(int argc, char** argv) {
   GlobalOptions global;
   app.add_option("--models-dir", global.models_dir,
                  "models directory (default: $FACEPIPE_MODELS, ../shared/models)");
+  // Parsed here so a bad value is refused before any command runs (Error -> exit 2 with the choices).
+  app.add_option_function<std::string>(
+         "--precision", [&global](const std::string& v) { global.precision = nn::parse_precision(v); },
+         "embedder precision: fp32 (PyTorch's arithmetic, the default) or bf16 (AVX512-BF16 units; see "
+         "README \"Precision\")")
+      ->type_name("fp32|bf16");
   app.add_option("--log-level", global.log_level, "trace|debug|info|warn|error")->capture_default_str();
   if (const char* f = std::getenv("FACEPIPE_LOG_FORMAT"); f != nullptr && *f != '\0') global.log_format = f;
   app.add_option("--log-format", global.log_format, "text, or json: one object a line ($FACEPIPE_LOG_FORMAT)")

@@ -6,11 +6,16 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "nn/precision.h"
+
 namespace facepipe::cli {
 
 // Options every subcommand understands.
 struct GlobalOptions {
   std::string models_dir;  // --models-dir; empty = FACEPIPE_MODELS / ../shared/models
+  // --precision fp32|bf16: the embedder's, for every command that loads an engine (serve, worker, bench,
+  // recognize, ...), passed to the one engine set-up (service/stage_engine.h).
+  nn::Precision precision = nn::Precision::kF32;
   std::string log_level = "info";
   std::string log_format = "text";  // --log-format text|json
 };

@@ -63,16 +63,19 @@ std::unique_ptr<face::Embedder> make_embedder(const EngineOptions& options) {
   EmbedderKind kind = options.embedder;
   if (kind == EmbedderKind::kAuto)
     kind = std::filesystem::exists(models / kVggFace2) ? EmbedderKind::kIrv1 : EmbedderKind::kFaceApi;
+  nn::require_supported(options.precision, "--precision");
   switch (kind) {
     case EmbedderKind::kIrv1:
-      return models::InceptionResnetV1::load(model_file(models, kVggFace2), options.irv1_crop_size);
+      return models::InceptionResnetV1::load(model_file(models, kVggFace2), options.irv1_crop_size,
+                                             options.precision);
     case EmbedderKind::kIrv1Random:
-      return models::InceptionResnetV1::load(model_file(models, kRandom), options.irv1_crop_size);
+      return models::InceptionResnetV1::load(model_file(models, kRandom), options.irv1_crop_size,
+                                             options.precision);
     case EmbedderKind::kFaceApi:
     case EmbedderKind::kAuto:
       break;
   }
-  return models::FaceApiResNet::load(model_file(models, kFaceApi));
+  return models::FaceApiResNet::load(model_file(models, kFaceApi), options.precision);
 }
 
 }  // namespace facepipe::engine

@@ -9,6 +9,7 @@
 
 #include "face/detector.h"
 #include "face/embedder.h"
+#include "nn/precision.h"
 
 namespace facepipe::engine {
 
@@ -28,13 +29,17 @@ struct EngineOptions {
   std::string models_dir;  // empty = facepipe::models_dir() resolution (flag/env/../shared/models)
   EmbedderKind embedder = EmbedderKind::kAuto;
   int irv1_crop_size = 240;  // the course feeds 240x240 crops straight into InceptionResnetV1
+  // What the embedder's convolutions compute in (--precision; fp32 is PyTorch's arithmetic, README
+  // "Precision" has what bf16 costs and gains). Checked against the CPU when the engine is made.
+  nn::Precision precision = nn::Precision::kF32;
 };
 
 // Options that rebuild the embedder which produced `embedder_id` (e.g. a gallery's), everything else
 // taken from `base`. Throws Error(kInvalidInput) for an id no known embedder produces.
 EngineOptions options_for_embedder_id(const std::string& embedder_id, EngineOptions base);
 
-// Throw Error(kNotFound) naming the missing model file and how to get it (scripts/models.sh).
+// Throw Error(kNotFound) naming the missing model file and how to get it (scripts/models.sh), and
+// make_embedder Error(kInvalidInput) for a precision this CPU has no units for (nn::require_supported).
 std::unique_ptr<face::Detector> make_detector(const EngineOptions& options);
 std::unique_ptr<face::Embedder> make_embedder(const EngineOptions& options);
 

@@ -43,6 +43,7 @@ std::shared_ptr<service::StageEngine> load_engine(const FunctionConfig& c, bool 
                                                   bool need_gallery, const std::string& gallery) {
   return std::make_shared<service::StageEngine>(
       service::load_stage_engine({.models_dir = c.models_dir,
+                                  .precision = nn::parse_precision(c.precision),
                                   .gallery_path = gallery,
                                   .embedder = engine::parse_embedder_kind(c.embedder),
                                   .threshold = c.threshold,
@@ -148,6 +149,7 @@ FunctionConfig FunctionConfig::from_environment() {
   c.people_table = env("FACEPIPE_PEOPLE_TABLE");
   c.frame_policy = env("FACEPIPE_FRAME_POLICY", c.frame_policy);
   c.embedder = env("FACEPIPE_EMBEDDER", c.embedder);
+  c.precision = env("FACEPIPE_PRECISION", c.precision);
   if (const std::string t = env("FACEPIPE_THRESHOLD"); !t.empty()) {
     try {
       c.threshold = std::stof(t);

@@ -17,8 +17,8 @@ namespace {
 
 // face-api's convLayer: conv (HWIO filters) + bias, then the scale layer (x * weights + biases),
 // folded into one convolution. TF's 'same' padding for a 3x3 stride-1 kernel is 1 on each side.
-std::unique_ptr<Conv2d> conv_layer(const StateDict& sd, const std::string& p, int stride, bool same, Activation act,
-                                   float residual_scale = 0) {
+std::unique_ptr<Conv2d> conv_layer(const StateDict& sd, nn::Precision precision, const std::string& p, int stride,
+                                   bool same, Activation act, float residual_scale = 0) {
   const auto it = sd.find(p + "/conv/filters");
   if (it == sd.end()) throw Error(ErrorKind::kInvalidInput, "face-api weights lack '" + p + "/conv/filters'");
   const weights::Tensor& f = it->second;
@@ -41,16 +41,16 @@ std::unique_ptr<Conv2d> conv_layer(const StateDict& sd, const std::string& p, in
   scale.var.assign(static_cast<size_t>(out), 1.f);
   scale.eps = 0.f;
   const int pad = same ? kh / 2 : 0;
-  return std::make_unique<Conv2d>(nn::ConvSpec{out, in, kh, kw, stride, pad, pad}, oihw, bias.data, &scale, act,
+  return std::make_unique<Conv2d>(nn::ConvSpec{out, in, kh, kw, stride, pad, pad, false, precision}, oihw, bias.data, &scale, act,
                                   std::vector<float>{}, residual_scale);
 }
 
 // residual: relu(convNoRelu(conv(x)) + x).
 struct Residual {
   std::unique_ptr<Conv2d> conv1, conv2;
-  Residual(const StateDict& sd, const std::string& p)
-      : conv1(conv_layer(sd, p + "/conv1", 1, true, Activation::kRelu)),
-        conv2(conv_layer(sd, p + "/conv2", 1, true, Activation::kRelu, 1.f)) {}
+  Residual(const StateDict& sd, nn::Precision precision, const std::string& p)
+      : conv1(conv_layer(sd, precision, p + "/conv1", 1, true, Activation::kRelu)),
+        conv2(conv_layer(sd, precision, p + "/conv2", 1, true, Activation::kRelu, 1.f)) {}
   Act forward(dnnl::stream& s, const Act& x) { return conv2->forward(s, conv1->forward(s, x), &x); }
 };
 
@@ -59,9 +59,9 @@ struct Residual {
 // by one row and column at the end. Done on plain NCHW floats: four of these per forward pass.
 struct ResidualDown {
   std::unique_ptr<Conv2d> conv1, conv2;
-  ResidualDown(const StateDict& sd, const std::string& p)
-      : conv1(conv_layer(sd, p + "/conv1", 2, false, Activation::kRelu)),
-        conv2(conv_layer(sd, p + "/conv2", 1, true, Activation::kNone)) {}
+  ResidualDown(const StateDict& sd, nn::Precision precision, const std::string& p)
+      : conv1(conv_layer(sd, precision, p + "/conv1", 2, false, Activation::kRelu)),
+        conv2(conv_layer(sd, precision, p + "/conv2", 1, true, Activation::kNone)) {}
   std::vector<float> forward(dnnl::stream& s, const Act& x, int& c_out, int& h_out, int& w_out) {
     const auto xd = x.dims();
     const int n = static_cast<int>(xd[0]), c = static_cast<int>(xd[1]), h = static_cast<int>(xd[2]),
@@ -107,16 +107,16 @@ struct FaceApiResNet::Net {
   weights::Tensor fc;  // [256, 128]
   std::mutex mu;
 
-  explicit Net(const StateDict& sd) {
-    conv32_down = conv_layer(sd, "conv32_down", 2, false, Activation::kRelu);
-    for (int i = 1; i <= 3; ++i) r32.emplace_back(sd, "conv32_" + std::to_string(i));
-    d64 = std::make_unique<ResidualDown>(sd, "conv64_down");
-    for (int i = 1; i <= 3; ++i) r64.emplace_back(sd, "conv64_" + std::to_string(i));
-    d128 = std::make_unique<ResidualDown>(sd, "conv128_down");
-    for (int i = 1; i <= 2; ++i) r128.emplace_back(sd, "conv128_" + std::to_string(i));
-    d256 = std::make_unique<ResidualDown>(sd, "conv256_down");
-    for (int i = 1; i <= 2; ++i) r256.emplace_back(sd, "conv256_" + std::to_string(i));
-    d256_out = std::make_unique<ResidualDown>(sd, "conv256_down_out");
+  Net(const StateDict& sd, nn::Precision pr) {
+    conv32_down = conv_layer(sd, pr, "conv32_down", 2, false, Activation::kRelu);
+    for (int i = 1; i <= 3; ++i) r32.emplace_back(sd, pr, "conv32_" + std::to_string(i));
+    d64 = std::make_unique<ResidualDown>(sd, pr, "conv64_down");
+    for (int i = 1; i <= 3; ++i) r64.emplace_back(sd, pr, "conv64_" + std::to_string(i));
+    d128 = std::make_unique<ResidualDown>(sd, pr, "conv128_down");
+    for (int i = 1; i <= 2; ++i) r128.emplace_back(sd, pr, "conv128_" + std::to_string(i));
+    d256 = std::make_unique<ResidualDown>(sd, pr, "conv256_down");
+    for (int i = 1; i <= 2; ++i) r256.emplace_back(sd, pr, "conv256_" + std::to_string(i));
+    d256_out = std::make_unique<ResidualDown>(sd, pr, "conv256_down_out");
     fc = weights::expect(sd, "fc", {256, 128});
   }
 
@@ -157,8 +157,9 @@ struct FaceApiResNet::Net {
 FaceApiResNet::FaceApiResNet(std::unique_ptr<Net> net) : net_(std::move(net)) {}
 FaceApiResNet::~FaceApiResNet() = default;
 
-std::unique_ptr<FaceApiResNet> FaceApiResNet::load(const std::filesystem::path& manifest) {
-  return std::unique_ptr<FaceApiResNet>(new FaceApiResNet(std::make_unique<Net>(weights::load_tfjs(manifest))));
+std::unique_ptr<FaceApiResNet> FaceApiResNet::load(const std::filesystem::path& manifest, nn::Precision precision) {
+  return std::unique_ptr<FaceApiResNet>(
+      new FaceApiResNet(std::make_unique<Net>(weights::load_tfjs(manifest), precision)));
 }
 
 std::vector<face::Embedding> FaceApiResNet::embed(const std::vector<cv::Mat>& crops) {

@@ -11,13 +11,16 @@
 #include <memory>
 
 #include "face/embedder.h"
+#include "nn/precision.h"
 
 namespace facepipe::models {
 
 class FaceApiResNet : public face::Embedder {
  public:
   // `manifest`: face_recognition_model-weights_manifest.json (its .bin beside it).
-  static std::unique_ptr<FaceApiResNet> load(const std::filesystem::path& manifest);
+  // `precision`: what the convolutions compute in (nn/precision.h); the id does not change with it.
+  static std::unique_ptr<FaceApiResNet> load(const std::filesystem::path& manifest,
+                                             nn::Precision precision = nn::Precision::kF32);
   ~FaceApiResNet() override;
 
   std::string id() const override { return "faceapi-resnet34/aligned150"; }

@@ -25,20 +25,26 @@ weights::Tensor take(StateDict& sd, const std::string& name, const std::vector<i
   return std::move(sd.at(name));
 }
 
+// The state dict being loaded and the precision every convolution computes in.
+struct Source {
+  StateDict& dict;
+  nn::Precision precision;
+};
+
 // conv (no bias) + BatchNorm + ReLU, as facenet's BasicConv2d.
-std::unique_ptr<Conv2d> basic(StateDict& sd, const std::string& p, int in, int out, int kh, int kw,
+std::unique_ptr<Conv2d> basic(Source& sd, const std::string& p, int in, int out, int kh, int kw,
                               int stride, int ph = 0, int pw = 0) {
-  weights::Tensor w = take(sd, p + ".conv.weight", {out, in, kh, kw});
-  const auto bn = nn::batch_norm_from(sd, p + ".bn", out, kBnEps);
-  return std::make_unique<Conv2d>(nn::ConvSpec{out, in, kh, kw, stride, ph, pw}, std::move(w),
+  weights::Tensor w = take(sd.dict, p + ".conv.weight", {out, in, kh, kw});
+  const auto bn = nn::batch_norm_from(sd.dict, p + ".bn", out, kBnEps);
+  return std::make_unique<Conv2d>(nn::ConvSpec{out, in, kh, kw, stride, ph, pw, false, sd.precision}, std::move(w),
                                   std::vector<float>{}, &bn, Activation::kRelu);
 }
 
 // The 1x1 convolution that closes a residual block: act(scale * conv(cat) + x).
-std::unique_ptr<Conv2d> up(StateDict& sd, const std::string& p, int in, int out, float scale, bool relu) {
-  weights::Tensor w = take(sd, p + ".conv2d.weight", {out, in, 1, 1});
-  const auto& b = weights::expect(sd, p + ".conv2d.bias", {out});
-  return std::make_unique<Conv2d>(nn::ConvSpec{out, in, 1, 1, 1, 0, 0}, std::move(w), b.data, nullptr,
+std::unique_ptr<Conv2d> up(Source& sd, const std::string& p, int in, int out, float scale, bool relu) {
+  weights::Tensor w = take(sd.dict, p + ".conv2d.weight", {out, in, 1, 1});
+  const auto& b = weights::expect(sd.dict, p + ".conv2d.bias", {out});
+  return std::make_unique<Conv2d>(nn::ConvSpec{out, in, 1, 1, 1, 0, 0, false, sd.precision}, std::move(w), b.data, nullptr,
                                   relu ? Activation::kRelu : Activation::kNone, std::vector<float>{}, scale);
 }
 
@@ -53,7 +59,7 @@ struct Block35 {
   Chain b0, b1, b2;
   std::unique_ptr<Conv2d> out;
   nn::Concat cat;
-  Block35(StateDict& sd, const std::string& p, float scale) {
+  Block35(Source& sd, const std::string& p, float scale) {
     b0.push_back(basic(sd, p + ".branch0", 256, 32, 1, 1, 1));
     b1.push_back(basic(sd, p + ".branch1.0", 256, 32, 1, 1, 1));
     b1.push_back(basic(sd, p + ".branch1.1", 32, 32, 3, 3, 1, 1, 1));
@@ -72,7 +78,7 @@ struct Block17 {
   Chain b0, b1;
   std::unique_ptr<Conv2d> out;
   nn::Concat cat;
-  Block17(StateDict& sd, const std::string& p, float scale) {
+  Block17(Source& sd, const std::string& p, float scale) {
     b0.push_back(basic(sd, p + ".branch0", 896, 128, 1, 1, 1));
     b1.push_back(basic(sd, p + ".branch1.0", 896, 128, 1, 1, 1));
     b1.push_back(basic(sd, p + ".branch1.1", 128, 128, 1, 7, 1, 0, 3));
@@ -89,7 +95,7 @@ struct Block8 {
   Chain b0, b1;
   std::unique_ptr<Conv2d> out;
   nn::Concat cat;
-  Block8(StateDict& sd, const std::string& p, float scale, bool relu) {
+  Block8(Source& sd, const std::string& p, float scale, bool relu) {
     b0.push_back(basic(sd, p + ".branch0", 1792, 192, 1, 1, 1));
     b1.push_back(basic(sd, p + ".branch1.0", 1792, 192, 1, 1, 1));
     b1.push_back(basic(sd, p + ".branch1.1", 192, 192, 1, 3, 1, 0, 1));
@@ -121,7 +127,7 @@ struct InceptionResnetV1::Net {
   std::unique_ptr<nn::Linear> last;  // last_linear with last_bn folded in
   std::mutex mu;                     // serialises forward passes (oneDNN already uses every core)
 
-  explicit Net(StateDict& sd) {
+  explicit Net(Source sd) {
     stem_a.push_back(basic(sd, "conv2d_1a", 3, 32, 3, 3, 2));
     stem_a.push_back(basic(sd, "conv2d_2a", 32, 32, 3, 3, 1));
     stem_a.push_back(basic(sd, "conv2d_2b", 32, 64, 3, 3, 1, 1, 1));
@@ -144,8 +150,8 @@ struct InceptionResnetV1::Net {
     for (int i = 0; i < 5; ++i) repeat_3.push_back(std::make_unique<Block8>(sd, "repeat_3." + std::to_string(i), 0.20f, true));
     block8 = std::make_unique<Block8>(sd, "block8", 1.0f, false);
     // last_bn(last_linear(x)) is affine per output: fold it into one linear layer.
-    weights::Tensor w = weights::expect(sd, "last_linear.weight", {512, 1792});
-    const auto bn = nn::batch_norm_from(sd, "last_bn", 512, kBnEps);
+    weights::Tensor w = weights::expect(sd.dict, "last_linear.weight", {512, 1792});
+    const auto bn = nn::batch_norm_from(sd.dict, "last_bn", 512, kBnEps);
     std::vector<float> bias(512);
     for (size_t o = 0; o < 512; ++o) {
       const double mul = bn.gamma[o] / std::sqrt(static_cast<double>(bn.var[o]) + bn.eps);
@@ -195,7 +201,8 @@ InceptionResnetV1::InceptionResnetV1(std::unique_ptr<Net> net, std::string stem,
     : net_(std::move(net)), stem_(std::move(stem)), input_size_(input_size) {}
 InceptionResnetV1::~InceptionResnetV1() = default;
 
-std::unique_ptr<InceptionResnetV1> InceptionResnetV1::load(const std::filesystem::path& weights, int input_size) {
+std::unique_ptr<InceptionResnetV1> InceptionResnetV1::load(const std::filesystem::path& weights, int input_size,
+                                                           nn::Precision precision) {
   if (input_size != 240 && input_size != 160)
     throw Error(ErrorKind::kInvalidInput, "InceptionResnetV1 input size must be 240 or 160, not " +
                                               std::to_string(input_size));
@@ -203,7 +210,7 @@ std::unique_ptr<InceptionResnetV1> InceptionResnetV1::load(const std::filesystem
   std::string stem = weights.stem().string();
   if (stem.find("vggface2") != std::string::npos) stem = "vggface2";
   if (stem.find("casia-webface") != std::string::npos) stem = "casia-webface";
-  return std::unique_ptr<InceptionResnetV1>(new InceptionResnetV1(std::make_unique<Net>(sd), stem, input_size));
+  return std::unique_ptr<InceptionResnetV1>(new InceptionResnetV1(std::make_unique<Net>(Source{sd, precision}), stem, input_size));
 }
 
 std::string InceptionResnetV1::id() const {

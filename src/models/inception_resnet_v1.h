@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "face/embedder.h"
+#include "nn/precision.h"
 
 namespace facepipe::models {
 
@@ -17,7 +18,10 @@ class InceptionResnetV1 : public face::Embedder {
   // `weights`: a state dict file such as inception_resnet_v1/20180402-114759-vggface2.pt.
   // `input_size`: 240 feeds the 240x240 crop straight in (the course's pipeline); 160 first shrinks it
   // with area interpolation (torch's interpolate(mode='area')), as a 160-input deployment would.
-  static std::unique_ptr<InceptionResnetV1> load(const std::filesystem::path& weights, int input_size = 240);
+  // `precision`: what the convolutions compute in (nn/precision.h; the caller checks the CPU has it).
+  // The id does not change with it: bf16 embeddings match a gallery enrolled in fp32 (README "Precision").
+  static std::unique_ptr<InceptionResnetV1> load(const std::filesystem::path& weights, int input_size = 240,
+                                                 nn::Precision precision = nn::Precision::kF32);
   ~InceptionResnetV1() override;
 
   // "irv1-<weights stem>/box240" or "irv1-<weights stem>/box240-area160"; the stem of the official

@@ -140,11 +140,12 @@ Conv2d::Plan& Conv2d::plan_for(const memory::dims& in) {
   if (in[1] != spec_.in_channels || oh <= 0 || ow <= 0)
     throw Error(ErrorKind::kInvalidInput, "convolution input of the wrong size");
   const tag act_tag = spec_.channels_last ? tag::nhwc : tag::any;
-  memory::desc src_md({in[0], in[1], in[2], in[3]}, dt::f32, act_tag);
-  memory::desc w_md({spec_.out_channels, spec_.in_channels, spec_.kernel_h, spec_.kernel_w}, dt::f32,
+  const dt data = spec_.precision == Precision::kBf16 ? dt::bf16 : dt::f32;
+  memory::desc src_md({in[0], in[1], in[2], in[3]}, data, act_tag);
+  memory::desc w_md({spec_.out_channels, spec_.in_channels, spec_.kernel_h, spec_.kernel_w}, data,
                     tag::any);
   memory::desc b_md({spec_.out_channels}, dt::f32, tag::a);
-  memory::desc dst_md({in[0], spec_.out_channels, oh, ow}, dt::f32, act_tag);
+  memory::desc dst_md({in[0], spec_.out_channels, oh, ow}, data, act_tag);
   dnnl::convolution_forward::desc desc(
       dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src_md, w_md, b_md, dst_md,
       {spec_.stride, spec_.stride}, {spec_.pad_h, spec_.pad_w}, {spec_.pad_h, spec_.pad_w});
@@ -166,7 +167,7 @@ Conv2d::Plan& Conv2d::plan_for(const memory::dims& in) {
   if (act_ == Activation::kPrelu) {
     // A PReLU post-op would push oneDNN 2.6 onto its reference (unvectorised) convolution, ~50x
     // slower; a separate in-place PReLU primitive keeps the JIT convolution.
-    memory::desc slope_md({1, spec_.out_channels, 1, 1}, dt::f32, tag::any);
+    memory::desc slope_md({1, spec_.out_channels, 1, 1}, data, tag::any);
     dnnl::prelu_forward::desc prelu_desc(dnnl::prop_kind::forward_inference, plan.dst_md, slope_md);
     dnnl::prelu_forward::primitive_desc prelu_pd(prelu_desc, user_scratchpad(), cpu_engine());
     plan.prelu = dnnl::prelu_forward(prelu_pd);
@@ -239,7 +240,8 @@ Act MaxPool2d::forward(dnnl::stream& stream, const Act& x) {
       const memory::dim oh = out_size(in[2]), ow = out_size(in[3]);
       const memory::dim pad_b = (oh - 1) * stride_ + kernel_ - in[2],
                         pad_r = (ow - 1) * stride_ + kernel_ - in[3];
-      memory::desc dst_md({in[0], in[1], oh, ow}, dt::f32, tag::any);
+      // The result in the source's data type (bf16 networks pool bf16).
+      memory::desc dst_md({in[0], in[1], oh, ow}, x.mem.get_desc().data_type(), tag::any);
       dnnl::pooling_forward::desc desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::pooling_max,
                                        x.mem.get_desc(), dst_md, {stride_, stride_}, {kernel_, kernel_},
                                        {0, 0}, {pad_b, pad_r});

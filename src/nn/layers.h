@@ -14,6 +14,7 @@
 
 #include <oneapi/dnnl/dnnl.hpp>
 
+#include "nn/precision.h"
 #include "weights/tensor.h"
 
 namespace facepipe::nn {
@@ -53,6 +54,9 @@ struct ConvSpec {
   // a blocked layout pads them to 8/16-channel blocks and oneDNN's NHWC kernels run faster (PNet's
   // 10 -> 16 convolution: 11 instead of 18.5 ms of CPU on a 1080p frame's first level).
   bool channels_last = false;
+  // kBf16: weights packed as bf16, source and result bf16 (a network's fp32 input is converted by the
+  // first layer's reorder); bias and accumulation stay fp32 (nn/precision.h).
+  Precision precision = Precision::kF32;
 };
 
 // Convolution with BatchNorm folded in at construction and the activation fused as a post-op.

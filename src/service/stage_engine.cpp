@@ -15,6 +15,7 @@ StageEngine load_stage_engine(const StageEngineOptions& o) {
   opts.models_dir = o.models_dir;
   opts.embedder = o.embedder;
   opts.irv1_crop_size = o.irv1_crop_size;
+  opts.precision = o.precision;
   const bool gallery_exists = !o.gallery_path.empty() && std::filesystem::exists(o.gallery_path);
   if (o.need_gallery || !o.gallery_path.empty()) {
     if (o.gallery_path.empty())
@@ -48,7 +49,8 @@ StageEngine load_stage_engine(const StageEngineOptions& o) {
     spdlog::info("engine: created an empty gallery '{}' for {}", o.gallery_path, e.embedder->id());
   }
   e.threshold = o.threshold ? *o.threshold : recognition::default_threshold(e.embedder->id());
-  spdlog::info("engine: embedder {}, threshold {}", e.embedder->id(), e.threshold);
+  spdlog::info("engine: embedder {} ({}), threshold {}", e.embedder->id(), nn::to_string(opts.precision),
+               e.threshold);
   return e;
 }
 
