@@ -137,18 +137,27 @@ class Serve:
 
 
 class WellBehaved(threading.Thread):
-    """One frame every 250 ms on fresh connections; latencies of answers (a failure counts as 60 s)."""
+    """One frame every 250 ms on fresh connections; the latency until it is answered (a failure counts as
+    60 s). Like a well-behaved client (and the AWS SDKs on a throttled Lambda), it retries a 429 or 503
+    after the Retry-After the service gives, within those 60 s."""
 
     def __init__(self, port, frame):
         super().__init__(daemon=True)
         self.port, self.frame, self.stop_flag, self.latencies, self.n = port, frame, threading.Event(), [], 0
+        self.retries = 0
 
     def run(self):
         while not self.stop_flag.is_set():
             self.n += 1
             t = time.time()
-            status, _, _ = request(self.port, "POST", "/", frame_body(f"good-{os.getpid()}-{time.time_ns()}", self.frame),
-                                   {"Content-Type": "application/json"}, timeout=60)
+            body = frame_body(f"good-{os.getpid()}-{time.time_ns()}", self.frame)
+            while True:
+                status, headers, _ = request(self.port, "POST", "/", body, {"Content-Type": "application/json"}, timeout=60)
+                wait = float(headers.get("retry-after", "0") or 0) if status in (429, 503) else 0
+                if not wait or time.time() - t + wait >= 60 or self.stop_flag.is_set():
+                    break
+                self.retries += 1
+                time.sleep(wait)
             self.latencies.append((time.time() - t) if status == 200 else 60.0)
             self.stop_flag.wait(0.25)
 
@@ -198,17 +207,21 @@ def attack_sequential(s, ctx):
 
 
 def attack_slow_clients(s, ctx):
+    # The attacker is one host (127.0.0.2), the well-behaved client another (127.0.0.1), and the over-limit
+    # upload a third (127.0.0.3): serve limits connections per client address, so an attacker on the
+    # probe's own address would only show that limit (429), not whether others are starved.
+    attacker = ("127.0.0.2", 0)
     socks = []
     for i in range(40):  # declare 1 MB, send a byte at a time
         try:
-            k = socket.create_connection(("127.0.0.1", s.port), timeout=5)
+            k = socket.create_connection(("127.0.0.1", s.port), timeout=5, source_address=attacker)
             k.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000000\r\n\r\n{")
             socks.append(k)
         except OSError:
             pass
     for i in range(200):  # idle connections
         try:
-            socks.append(socket.create_connection(("127.0.0.1", s.port), timeout=5))
+            socks.append(socket.create_connection(("127.0.0.1", s.port), timeout=5, source_address=attacker))
         except OSError:
             pass
     t = time.time()
@@ -221,10 +234,19 @@ def attack_slow_clients(s, ctx):
             except OSError:
                 pass
         time.sleep(1)
+    # The attacker's connections beyond its share are answered 429 and closed.
+    refused = 0
+    for k in socks:
+        try:
+            k.settimeout(0.2)
+            if k.recv(12).startswith(b"HTTP/1.1 429"):
+                refused += 1
+        except OSError:
+            pass
     # An over-limit Content-Length must be refused at once.
     t2 = time.time()
     try:
-        k = socket.create_connection(("127.0.0.1", s.port), timeout=35)
+        k = socket.create_connection(("127.0.0.1", s.port), timeout=35, source_address=("127.0.0.3", 0))
         k.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000000\r\n\r\n")
         answer = k.recv(200)
         k.close()
@@ -233,7 +255,9 @@ def attack_slow_clients(s, ctx):
     early_413 = answer.startswith(b"HTTP/1.1 413") and time.time() - t2 < 5
     for k in socks:
         k.close()
-    return status == 200 and took < 5 and early_413, f"probe {status} in {took:.1f}s with 240 slow/idle connections; 413 at once: {early_413}"
+    return status == 200 and took < 5 and early_413, (
+        f"probe {status} in {took:.1f}s beside 240 slow/idle connections of another client "
+        f"({refused} of them answered 429); over-limit Content-Length 413 at once: {early_413}")
 
 
 def attack_poison(s, ctx):
@@ -360,6 +384,8 @@ def main():
             good.stop_flag.set()
             good.join(70)
             alive = s.alive()
+            if good.retries:
+                note += f"; the good client retried {good.retries}x after Retry-After"
             rows.append((number, name, "yes" if alive else "NO", "yes" if ok else "no", before, s.rss(), good.p99_ms(), note))
             print(f"fault-test: {number}. {name}: alive={alive} probe={'ok' if ok else 'FAILED'} ({note})", file=sys.stderr)
     finally:

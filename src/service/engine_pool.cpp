@@ -13,6 +13,7 @@ namespace facepipe::service {
 
 struct EnginePool::Job {
   int64_t pixels = 0;
+  int overtaken = 0;  // younger jobs that started before this one
   const std::function<void()>* work = nullptr;
   enum class State { kQueued, kRunning, kDone, kRefused } state = State::kQueued;
   std::exception_ptr error;
@@ -92,17 +93,27 @@ void EnginePool::run(int64_t pixels, const std::function<void()>& work) {
   if (job->error) std::rethrow_exception(job->error);
 }
 
+std::deque<std::shared_ptr<EnginePool::Job>>::iterator EnginePool::next_locked() {
+  const int64_t room = options_.pixel_budget - stats_.pixels_in_flight;
+  auto best = queue_.end();
+  for (auto it = queue_.begin(); it != queue_.end(); ++it) {  // oldest first
+    const bool fits = (*it)->pixels <= room;
+    if ((*it)->overtaken >= options_.max_overtakes)  // no younger job may start before this one
+      return best != queue_.end() ? best : fits ? it : queue_.end();
+    if (fits && (best == queue_.end() || (*it)->pixels < (*best)->pixels)) best = it;
+  }
+  return best;
+}
+
 void EnginePool::loop() {
   std::unique_lock lock(mu_);
   for (;;) {
-    // FIFO: only the head may start, and only when its pixels fit beside the running jobs.
-    work_cv_.wait(lock, [&] {
-      return stopping_ ||
-             (!queue_.empty() && stats_.pixels_in_flight + queue_.front()->pixels <= options_.pixel_budget);
-    });
+    auto next = queue_.end();
+    work_cv_.wait(lock, [&] { return stopping_ || (next = next_locked()) != queue_.end(); });
     if (stopping_) return;
-    auto job = queue_.front();
-    queue_.pop_front();
+    auto job = *next;
+    for (auto it = queue_.begin(); it != next; ++it) ++(*it)->overtaken;
+    queue_.erase(next);
     job->state = Job::State::kRunning;
     job->done_cv.notify_all();
     stats_.queued = queue_.size();

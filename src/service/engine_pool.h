@@ -4,8 +4,10 @@
 // threads (cores by default), so the heap's per-thread arenas and activation buffers exist once per
 // engine thread, not once per HTTP thread. Two budgets bound what is held at any moment:
 //   - pixels: the sum of the declared pixels (width x height, from the header) of the frames being
-//     decoded or detected. A job starts only when its pixels fit beside the running ones; jobs wait in
-//     FIFO order (a large frame is not overtaken forever by small ones).
+//     decoded or detected. A job starts only when its pixels fit beside the running ones. The smallest
+//     waiting job that fits starts first, so a camera's 1080p frame is not queued behind a flood of 40 MP
+//     ones; a job overtaken `max_overtakes` times can be overtaken no more, so a large frame waits for at
+//     most that many smaller ones.
 //   - bytes: the request bytes handlers hold (the body and its decoded image file) while they wait or run.
 // Work beyond the budget waits in a bounded queue for at most `max_wait`; a full queue, a longer wait or
 // an exhausted byte budget throws Overloaded (HTTP 503 with Retry-After), as Lambda answers 429 when
@@ -47,12 +49,13 @@ class Overloaded : public Error {
 };
 
 struct EnginePoolOptions {
-  int threads = 0;                              // engine threads; 0 = the machine's cores
-  int64_t pixel_budget = 40'000'000;            // pixels being decoded or detected at once (>= largest frame)
-  int64_t byte_budget = 96ll << 20;             // request bytes held by admitted work at once
-  size_t max_queued = 32;                       // jobs waiting for a thread or for pixels
-  std::chrono::milliseconds max_wait{30'000};   // longest wait in the queue before 503
-  int retry_after_s = 2;                        // the Retry-After a refused client is told
+  int threads = 0;                             // engine threads; 0 = the machine's cores
+  int64_t pixel_budget = 40'000'000;           // pixels being decoded or detected at once (>= largest frame)
+  int64_t byte_budget = 96ll << 20;            // request bytes held by admitted work at once
+  size_t max_queued = 32;                      // jobs waiting for a thread or for pixels
+  std::chrono::milliseconds max_wait{30'000};  // longest wait in the queue before 503
+  int retry_after_s = 2;                       // the Retry-After a refused client is told
+  int max_overtakes = 16;                      // smaller jobs that may start before a waiting one
   size_t trim_above_bytes = size_t{64} << 20;  // free heap above this after a job is given back
 };
 
@@ -102,6 +105,8 @@ class EnginePool {
   struct Job;
   void loop();
   void refuse_locked();
+  // The waiting job to start now, queue_.end() when none may.
+  std::deque<std::shared_ptr<Job>>::iterator next_locked();
 
   EnginePoolOptions options_;
   mutable std::mutex mu_;
