@@ -1,6 +1,6 @@
 // FAISS (Debian's libfaiss-dev 1.7.3) on the same synthetic galleries as bench/gallery_bench.cpp: flat
 // (exact) and IVF (approximate) search latency for one query, and IVF's recall@1 against exact search.
-// Not part of the build: FAISS was measured and not adopted (gallery/index.cpp says why). To rerun:
+// Not part of the build: FAISS was measured and not adopted (gallery/ivf.h says why). To rerun:
 //
 //   sudo apt-get install libfaiss-dev
 //   g++ -O2 -fopenmp bench/extra/faiss_compare.cpp -o /tmp/faiss_compare -lfaiss -lblas -llapack

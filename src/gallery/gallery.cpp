@@ -468,7 +468,7 @@ class SqliteGallery : public Gallery {
     const auto info = index_.ivf_info();
     return {index_mode_name(mode_), info.ready, info.training, info.nlist, info.nprobe, info.trained_rows};
   }
-  void wait_index() const override { index_.wait_trained(); }
+  void wait_index() override { index_.train_due(); }
 
  private:
   // A prepared statement reused across rows (bulk import): bind, step, reset.

@@ -136,8 +136,9 @@ class Gallery {
   // Exact over every embedding, whatever the index.
   virtual std::vector<std::pair<std::string, float>> distances(const face::Embedding& embedding) const = 0;
   virtual IndexStatus index_status() const = 0;
-  // Waits for a background IVF training to finish (tests, benchmarks).
-  virtual void wait_index() const = 0;
+  // Trains the IVF now if one is due (rather than at the first match) and waits for it, saving it in the
+  // file: import, tests, benchmarks.
+  virtual void wait_index() = 0;
 };
 
 // Deletes a gallery database and its -wal / -shm files (a gallery that a failed command had just created).

@@ -699,6 +699,7 @@ EmbeddingIndex::Nearest EmbeddingIndex::nearest_locked(const float* q, const std
 EmbeddingIndex::Nearest EmbeddingIndex::nearest(const float* q) const {
   ReadLock lock(*this);
   if (rows_ == 0) return {};
+  first_search_locked();
   if (nlist_ == 0 || mode_ == IndexMode::kExact) return nearest_locked(q, nullptr);
   const auto probe = probe_locked(q, nprobe_ ? nprobe_ : default_nprobe(nlist_, dim_));
   Nearest best = nearest_locked(q, &probe);
@@ -749,6 +750,7 @@ std::vector<EmbeddingIndex::PersonBest> EmbeddingIndex::per_person_locked(
 std::vector<EmbeddingIndex::PersonBest> EmbeddingIndex::per_person(const float* q, bool approximate) const {
   ReadLock lock(*this);
   if (rows_ == 0) return {};
+  if (approximate) first_search_locked();
   if (!approximate || nlist_ == 0 || mode_ == IndexMode::kExact) return per_person_locked(q, nullptr);
   const auto probe = probe_locked(q, nprobe_ ? nprobe_ : default_nprobe(nlist_, dim_));
   auto out = per_person_locked(q, &probe);
@@ -771,11 +773,19 @@ IndexMode EmbeddingIndex::mode() const {
   return mode_;
 }
 
-void EmbeddingIndex::maybe_train_locked() {
-  if (mode_ == IndexMode::kExact || stop_.load()) return;
+bool EmbeddingIndex::training_due_locked() const {
+  if (mode_ == IndexMode::kExact || stop_.load()) return false;
   const size_t min_rows = mode_ == IndexMode::kAuto ? kIvfAutoRows : kIvfMinRows;
-  if (rows_ < min_rows) return;
-  if (nlist_ > 0 && static_cast<double>(rows_) < kRetrainGrowth * static_cast<double>(trained_rows_)) return;
+  if (rows_ < min_rows) return false;
+  return nlist_ == 0 || static_cast<double>(rows_) >= kRetrainGrowth * static_cast<double>(trained_rows_);
+}
+
+// Under the read or the write lock. Not before the first search unless forced: a command that opens a
+// large gallery only to list or change it (people, gallery list) never trains.
+void EmbeddingIndex::maybe_train_locked(bool force) {
+  if (!force && !searched_.load()) return;
+  if (!training_due_locked()) return;
+  std::lock_guard<std::mutex> threads(trainer_mu_);
   if (training_.load()) return;
   // A finished trainer has cleared training_ as its very last step: joining it cannot wait on us.
   if (trainer_.joinable()) trainer_.join();
@@ -804,6 +814,19 @@ void EmbeddingIndex::train(size_t nlist) {
     throw;
   }
   training_.store(false);
+}
+
+void EmbeddingIndex::train_due() {
+  {
+    ReadLock lock(*this);
+    maybe_train_locked(/*force=*/true);
+  }
+  wait_trained();
+}
+
+void EmbeddingIndex::first_search_locked() const {
+  if (searched_.exchange(true)) return;
+  const_cast<EmbeddingIndex*>(this)->maybe_train_locked();  // the index itself is never const
 }
 
 void EmbeddingIndex::wait_trained() const {
