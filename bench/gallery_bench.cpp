@@ -123,7 +123,8 @@ void BM_Ivf(benchmark::State& state) {
   size_t q = 0;
   for (auto _ : state) benchmark::DoNotOptimize(s.index->nearest(s.near[q++ % s.near.size()].data()));
   double near = 0, random = 0;
-  for (size_t i = 0; i < s.near.size(); ++i) near += s.index->nearest(s.near[i].data()).key == s.exact_near[i];
+  for (size_t i = 0; i < s.near.size(); ++i)
+    near += s.index->nearest(s.near[i].data()).key == s.exact_near[i];
   for (size_t i = 0; i < s.random.size(); ++i)
     random += s.index->nearest(s.random[i].data()).key == s.exact_random[i];
   const auto info = s.index->ivf_info();

@@ -631,7 +631,8 @@ class SqliteGallery : public Gallery {
   }
   std::optional<IvfState> read_ivf() const {
     if (!table_exists("ivf")) return std::nullopt;
-    sqlite3_stmt* st = prepare("SELECT dim, nlist, trained_rows, centroids, keys, lists FROM ivf WHERE id = 1");
+    sqlite3_stmt* st =
+        prepare("SELECT dim, nlist, trained_rows, centroids, keys, lists FROM ivf WHERE id = 1");
     std::optional<IvfState> out;
     if (sqlite3_step(st) == SQLITE_ROW) {
       IvfState s;
@@ -713,10 +714,10 @@ class SqliteGallery : public Gallery {
   std::string embedder_id_;
   mutable std::mutex mu_;
   int dim_ = 0;
-  bool has_faces_ = false;          // false only for a read-only gallery of schema version 1
+  bool has_faces_ = false;  // false only for a read-only gallery of schema version 1
   bool read_only_ = false;
   IndexMode mode_ = IndexMode::kAuto;
-  EmbeddingIndex index_;            // every stored embedding; its own lock (searches do not take mu_)
+  EmbeddingIndex index_;  // every stored embedding; its own lock (searches do not take mu_)
 };
 
 }  // namespace
@@ -737,7 +738,8 @@ std::optional<std::string> find_same_photo(const Gallery& gallery, const face::E
   return std::nullopt;
 }
 
-std::unique_ptr<Gallery> Gallery::open_read_only(const std::filesystem::path& db, std::optional<IndexMode> index) {
+std::unique_ptr<Gallery> Gallery::open_read_only(const std::filesystem::path& db,
+                                                 std::optional<IndexMode> index) {
   if (!std::filesystem::exists(db))
     throw Error(ErrorKind::kNotFound, "gallery '" + db.string() + "' does not exist; enrol people first");
   return std::make_unique<SqliteGallery>(db.string(), "", true, index.value_or(default_index_mode()));
@@ -748,12 +750,14 @@ std::unique_ptr<Gallery> Gallery::open(const std::filesystem::path& db, const st
   if (db.has_parent_path() && !std::filesystem::exists(db.parent_path()))
     throw Error(ErrorKind::kNotFound,
                 "folder '" + db.parent_path().string() + "' for the gallery does not exist");
-  return std::make_unique<SqliteGallery>(db.string(), embedder_id, false, index.value_or(default_index_mode()));
+  return std::make_unique<SqliteGallery>(db.string(), embedder_id, false,
+                                         index.value_or(default_index_mode()));
 }
 
 std::unique_ptr<Gallery> Gallery::in_memory(const std::string& embedder_id, std::optional<IndexMode> index) {
   if (embedder_id.empty()) throw Error(ErrorKind::kInvalidInput, "an in-memory gallery needs an embedder id");
-  return std::make_unique<SqliteGallery>(":memory:", embedder_id, false, index.value_or(default_index_mode()));
+  return std::make_unique<SqliteGallery>(":memory:", embedder_id, false,
+                                         index.value_or(default_index_mode()));
 }
 
 }  // namespace facepipe::gallery

@@ -99,7 +99,6 @@ constexpr size_t kChunkBlocks = 512;
 // thread (bench/gallery_bench.cpp).
 constexpr size_t kParallelFloats = size_t{1} << 23;
 
-
 // Lists scanned per query by default, measured (bench/gallery_bench.cpp, README "Gallery size"): a near
 // query's own list is among the few nearest centroids, but the wider the embedding the more the noise of a
 // new photo moves it across cells: 16 lists of ~1000 keep recall@1 >= 0.99 at 128-d, 512-d needs 32.
@@ -150,9 +149,12 @@ IndexMode parse_index_mode(const std::string& name) {
 }
 const char* index_mode_name(IndexMode mode) {
   switch (mode) {
-    case IndexMode::kExact: return "exact";
-    case IndexMode::kIvf: return "ivf";
-    case IndexMode::kAuto: return "auto";
+    case IndexMode::kExact:
+      return "exact";
+    case IndexMode::kIvf:
+      return "ivf";
+    case IndexMode::kAuto:
+      return "auto";
   }
   return "auto";
 }
@@ -434,7 +436,8 @@ void EmbeddingIndex::add_many(const std::vector<int64_t>& keys, const std::vecto
     auto it = pending_lists_.begin();
     for (size_t i = 0; i < keys.size(); ++i) {
       if (it == pending_lists_.end() || it->first > keys[i] || (i > 0 && keys[i] < keys[i - 1]))
-        it = std::lower_bound(pending_lists_.begin(), pending_lists_.end(), std::make_pair(keys[i], uint32_t{0}));
+        it = std::lower_bound(pending_lists_.begin(), pending_lists_.end(),
+                              std::make_pair(keys[i], uint32_t{0}));
       while (it != pending_lists_.end() && it->first < keys[i]) ++it;
       if (it != pending_lists_.end() && it->first == keys[i] && it->second < nlist_)
         target[i] = it->second;
@@ -612,7 +615,8 @@ std::vector<EmbeddingIndex::Unit> EmbeddingIndex::units_locked(const std::vector
   auto add = [&](uint32_t l) {
     const size_t blocks = (lists_[l].rows() + kLanes - 1) / kLanes;
     for (size_t b0 = 0; b0 < blocks; b0 += kChunkBlocks)
-      units.push_back({l, static_cast<uint32_t>(b0), static_cast<uint32_t>(std::min(blocks, b0 + kChunkBlocks))});
+      units.push_back(
+          {l, static_cast<uint32_t>(b0), static_cast<uint32_t>(std::min(blocks, b0 + kChunkBlocks))});
   };
   if (lists == nullptr)
     for (uint32_t l = 0; l < lists_.size(); ++l) add(l);
@@ -628,13 +632,15 @@ std::vector<uint32_t> EmbeddingIndex::probe_locked(const float* q, size_t nprobe
   std::vector<uint32_t> order(nlist_);
   std::iota(order.begin(), order.end(), 0u);
   nprobe = std::min(nprobe, nlist_);
-  std::partial_sort(order.begin(), order.begin() + static_cast<ptrdiff_t>(nprobe), order.end(),
-                    [&](uint32_t a, uint32_t b) { return dist[a] < dist[b] || (dist[a] == dist[b] && a < b); });
+  std::partial_sort(
+      order.begin(), order.begin() + static_cast<ptrdiff_t>(nprobe), order.end(),
+      [&](uint32_t a, uint32_t b) { return dist[a] < dist[b] || (dist[a] == dist[b] && a < b); });
   order.resize(nprobe);
   return order;
 }
 
-EmbeddingIndex::Nearest EmbeddingIndex::nearest_locked(const float* q, const std::vector<uint32_t>* lists) const {
+EmbeddingIndex::Nearest EmbeddingIndex::nearest_locked(const float* q,
+                                                       const std::vector<uint32_t>* lists) const {
   Nearest best;
   const std::vector<Unit> units = units_locked(lists);
   size_t floats = 0;
@@ -726,7 +732,8 @@ std::vector<EmbeddingIndex::PersonBest> EmbeddingIndex::per_person_locked(
 #pragma omp parallel for schedule(static) if (parallel)
   for (ptrdiff_t u = 0; u < n_units; ++u) {
     const Unit& unit = units[static_cast<size_t>(u)];
-    kern(lists_[unit.list].data.data(), dim_, q, unit.b0, unit.b1, dist.data() + offset[static_cast<size_t>(u)]);
+    kern(lists_[unit.list].data.data(), dim_, q, unit.b0, unit.b1,
+         dist.data() + offset[static_cast<size_t>(u)]);
   }
   constexpr float kInf = std::numeric_limits<float>::infinity();
   std::vector<float> best(names_.size(), kInf);
@@ -909,7 +916,8 @@ IvfState EmbeddingIndex::train_impl(size_t nlist) {
   const size_t padded = (nlist + kLanes - 1) / kLanes * kLanes;
   std::vector<float> blocked(padded * d, 0.f);
   for (size_t i = 0; i < nlist; ++i)
-    for (size_t k = 0; k < d; ++k) blocked[(i / kLanes) * d * kLanes + k * kLanes + i % kLanes] = c[i * d + k];
+    for (size_t k = 0; k < d; ++k)
+      blocked[(i / kLanes) * d * kLanes + k * kLanes + i % kLanes] = c[i * d + k];
 
   // 4. rebuild the lists: writers wait (searches go on under the read lock), then swap.
   std::unique_lock<std::mutex> writers(writers_mu_);
@@ -925,7 +933,8 @@ IvfState EmbeddingIndex::train_impl(size_t nlist) {
       const List& list = lists_[l];
       target[l].resize(list.rows());
       for (size_t r = 0; r < list.rows(); ++r) {
-        auto it = std::lower_bound(assigned.begin(), assigned.end(), std::make_pair(list.keys[r], uint32_t{0}));
+        auto it =
+            std::lower_bound(assigned.begin(), assigned.end(), std::make_pair(list.keys[r], uint32_t{0}));
         uint32_t t;
         if (it != assigned.end() && it->first == list.keys[r]) {
           t = it->second;
@@ -933,8 +942,8 @@ IvfState EmbeddingIndex::train_impl(size_t nlist) {
           std::vector<float> v(d), dist(padded);
           copy_row(row_ptr(list, r), d, v.data());
           kernel()(blocked.data(), dim, v.data(), 0, padded / kLanes, dist.data());
-          t = static_cast<uint32_t>(std::min_element(dist.begin(), dist.begin() + static_cast<ptrdiff_t>(nlist)) -
-                                    dist.begin());
+          t = static_cast<uint32_t>(
+              std::min_element(dist.begin(), dist.begin() + static_cast<ptrdiff_t>(nlist)) - dist.begin());
         }
         target[l][r] = t;
         ++per_list[t];

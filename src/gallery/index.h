@@ -67,8 +67,8 @@ struct IvfState {
   int dim = 0;
   size_t nlist = 0;
   size_t trained_rows = 0;
-  std::vector<float> centroids;                       // nlist x dim, row-major
-  std::vector<std::pair<int64_t, uint32_t>> lists;    // (key, list), ascending keys
+  std::vector<float> centroids;                     // nlist x dim, row-major
+  std::vector<std::pair<int64_t, uint32_t>> lists;  // (key, list), ascending keys
 };
 
 class EmbeddingIndex {
@@ -166,8 +166,8 @@ class EmbeddingIndex {
   // row b*kLanes+j at data[(b*dim + k)*kLanes + j].
   struct List {
     std::vector<float> data;
-    std::vector<int64_t> keys;     // per row
-    std::vector<uint32_t> slots;   // per row: person slot
+    std::vector<int64_t> keys;    // per row
+    std::vector<uint32_t> slots;  // per row: person slot
     size_t rows() const { return keys.size(); }
   };
   // key -> (list << 32 | row), open addressing with linear probing (no allocation per row: the open of a
@@ -238,8 +238,8 @@ class EmbeddingIndex {
   std::mutex writers_mu_;
   int dim_ = 0;
   size_t rows_ = 0;
-  std::vector<List> lists_;  // one list until an IVF is trained, then nlist
-  KeyTable where_;           // key -> list and row
+  std::vector<List> lists_;         // one list until an IVF is trained, then nlist
+  KeyTable where_;                  // key -> list and row
   std::vector<std::string> names_;  // per slot ("" = free)
   std::vector<uint32_t> counts_;    // per slot: rows
   std::vector<uint32_t> free_slots_;
@@ -253,7 +253,7 @@ class EmbeddingIndex {
   std::vector<float> centroids_;
   std::vector<float> centroids_rm_;    // the same, row-major (sgemm, persistence)
   std::vector<float> centroid_norms_;  // their squared norms
-  size_t nprobe_ = 0;  // 0: default for nlist_
+  size_t nprobe_ = 0;                  // 0: default for nlist_
   size_t trained_rows_ = 0;
   double train_seconds_ = 0;
   IndexMode mode_ = IndexMode::kExact;

@@ -35,9 +35,9 @@ void assign(const float* rows, size_t n, int dim, const float* centroids, const 
   for (size_t r0 = 0; r0 < n; r0 += kChunk) {
     const size_t m = std::min(kChunk, n - r0);
     // dots (m x k) = rows[r0..] (m x dim) * centroids^T (dim x k), row-major.
-    const dnnl_status_t st = dnnl_sgemm('N', 'T', static_cast<dnnl_dim_t>(m), static_cast<dnnl_dim_t>(k),
-                                        dim, 1.f, rows + r0 * static_cast<size_t>(dim), dim, centroids, dim,
-                                        0.f, dots.data(), static_cast<dnnl_dim_t>(k));
+    const dnnl_status_t st = dnnl_sgemm('N', 'T', static_cast<dnnl_dim_t>(m), static_cast<dnnl_dim_t>(k), dim,
+                                        1.f, rows + r0 * static_cast<size_t>(dim), dim, centroids, dim, 0.f,
+                                        dots.data(), static_cast<dnnl_dim_t>(k));
     if (st != dnnl_success) throw Error(ErrorKind::kInternal, "gallery IVF: sgemm failed");
 #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < m; ++i) {
@@ -65,7 +65,8 @@ std::vector<float> kmeans(const float* sample, size_t n, int dim, size_t k, int 
   std::iota(order.begin(), order.end(), size_t{0});
   std::shuffle(order.begin(), order.end(), rng);
   std::vector<float> c(k * d);
-  for (size_t i = 0; i < k; ++i) std::copy_n(sample + order[i] * d, d, c.begin() + static_cast<ptrdiff_t>(i * d));
+  for (size_t i = 0; i < k; ++i)
+    std::copy_n(sample + order[i] * d, d, c.begin() + static_cast<ptrdiff_t>(i * d));
   std::vector<uint32_t> label(n);
   std::vector<double> sums(k * d);
   std::vector<size_t> count(k);
