@@ -1,18 +1,28 @@
-// Gallery search at scale, on synthetic embeddings (random unit vectors, one face per person; each query is
-// a stored face plus noise, so it has a true nearest): the gallery's index (gallery/index.h) against the
-// loop it replaced and against oneDNN's matmul, at 10^4 and 10^5 people, 128-d and 512-d.
+// Gallery search at scale, on synthetic embeddings (random unit vectors, one face per person): exact search
+// and the IVF (gallery/index.h) at 10^4, 10^5 and 10^6 people, 128-d and 512-d.
 //
-//   build/gallery_bench                                   # 10^4 and 10^5: a short run
-//   FACEPIPE_BENCH_MILLION=1 build/gallery_bench          # adds 10^6 (2 GB of fp32 at 512-d: run once)
-//   FACEPIPE_BENCH_GALLERY=/tmp/g.db build/gallery_bench --benchmark_filter=Open   # open time of a file
+// Queries: "near" = a stored face plus noise (0.02 per element: a new photo of a known face, which has a
+// true nearest); "random" = random unit vectors (nobody's face). Recall@1 of the IVF against exact is
+// reported for both, but only near queries matter: a random query's nearest stored face is ~1.3 away at
+// best, far beyond any match threshold (0.6-1.1), so it is "Unknown" whichever face the IVF returns.
 //
-// Counters: bytes_per_embedding (the index's own accounting, gallery/index.h) and index_MB.
+//   build/gallery_bench                                   # 10^4 and 10^5
+//   FACEPIPE_BENCH_MILLION=1 build/gallery_bench          # adds 10^6 (2 GB of fp32 at 512-d)
+//   FACEPIPE_BENCH_BASELINES=1 build/gallery_bench        # also the loop the index replaced, oneDNN matmul
+//   FACEPIPE_BENCH_GALLERY=/tmp/g.db build/gallery_bench --benchmark_filter=Open
+//       # open time of a gallery file; made first when missing (FACEPIPE_BENCH_GALLERY_ROWS, default 10^6,
+//       # 128-d synthetic rows)
+//
+// Counters: bytes_per_embedding (the index's own accounting), index_MB, train_s (IVF: sample, k-means,
+// assignment of every row, rebuild of the lists), nlist, recall_near, recall_random.
 #include <benchmark/benchmark.h>
 
 #include <oneapi/dnnl/dnnl.hpp>
 
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
+#include <filesystem>
 #include <limits>
 #include <memory>
 #include <random>
@@ -24,14 +34,19 @@
 namespace {
 
 using facepipe::gallery::EmbeddingIndex;
+using facepipe::gallery::IndexMode;
 
 struct Synthetic {
   int dim = 0;
   size_t rows = 0;
-  std::vector<float> matrix;  // rows x dim, row-major (the old Gallery's layout)
-  std::vector<std::vector<float>> queries;
+  std::vector<float> matrix;  // rows x dim, row-major (kept only for the baselines)
+  std::vector<std::vector<float>> near, random;
+  std::vector<int64_t> exact_near, exact_random;  // exact search's answers (ground truth)
   std::unique_ptr<EmbeddingIndex> index;
+  double train_seconds = 0;
 };
+
+bool baselines() { return std::getenv("FACEPIPE_BENCH_BASELINES") != nullptr; }
 
 // One data set at a time (10^6 x 512 is 2 GB): built on first use, replaced when the size changes.
 Synthetic& data(int dim, size_t rows) {
@@ -40,21 +55,27 @@ Synthetic& data(int dim, size_t rows) {
   s = Synthetic{};
   s.dim = dim;
   s.rows = rows;
+  const size_t d = static_cast<size_t>(dim);
   std::mt19937 rng(42);
   std::normal_distribution<float> n(0.f, 1.f);
-  s.matrix.resize(rows * static_cast<size_t>(dim));
-  for (size_t r = 0; r < rows; ++r) {
-    float* v = &s.matrix[r * static_cast<size_t>(dim)];
+  s.matrix.resize(rows * d);
+  auto unit = [&](float* v) {
     float norm = 0;
-    for (int k = 0; k < dim; ++k) norm += (v[k] = n(rng)) * v[k];
-    for (int k = 0; k < dim; ++k) v[k] /= std::sqrt(norm);
+    for (size_t k = 0; k < d; ++k) norm += (v[k] = n(rng)) * v[k];
+    for (size_t k = 0; k < d; ++k) v[k] /= std::sqrt(norm);
+  };
+  for (size_t r = 0; r < rows; ++r) unit(&s.matrix[r * d]);
+  for (int q = 0; q < 128; ++q) {
+    const size_t r = std::uniform_int_distribution<size_t>(0, rows - 1)(rng);
+    std::vector<float> v(s.matrix.begin() + static_cast<std::ptrdiff_t>(r * d),
+                         s.matrix.begin() + static_cast<std::ptrdiff_t>((r + 1) * d));
+    for (auto& x : v) x += 0.02f * n(rng);
+    s.near.push_back(std::move(v));
   }
   for (int q = 0; q < 64; ++q) {
-    const size_t r = std::uniform_int_distribution<size_t>(0, rows - 1)(rng);
-    std::vector<float> v(s.matrix.begin() + static_cast<std::ptrdiff_t>(r * static_cast<size_t>(dim)),
-                         s.matrix.begin() + static_cast<std::ptrdiff_t>((r + 1) * static_cast<size_t>(dim)));
-    for (auto& x : v) x += 0.02f * n(rng);
-    s.queries.push_back(std::move(v));
+    std::vector<float> v(d);
+    unit(v.data());
+    s.random.push_back(std::move(v));
   }
   s.index = std::make_unique<EmbeddingIndex>();
   s.index->reset(dim);
@@ -67,10 +88,17 @@ Synthetic& data(int dim, size_t rows) {
       keys.push_back(static_cast<int64_t>(r + 1));
       persons.push_back("person" + std::to_string(r));
     }
-    std::vector<float> chunk(s.matrix.begin() + static_cast<std::ptrdiff_t>(r0 * static_cast<size_t>(dim)),
-                             s.matrix.begin() + static_cast<std::ptrdiff_t>(r1 * static_cast<size_t>(dim)));
+    std::vector<float> chunk(s.matrix.begin() + static_cast<std::ptrdiff_t>(r0 * d),
+                             s.matrix.begin() + static_cast<std::ptrdiff_t>(r1 * d));
     s.index->add_many(keys, persons, chunk);
   }
+  if (!baselines()) s.matrix = {};
+  for (const auto& q : s.near) s.exact_near.push_back(s.index->nearest_exact(q.data()).key);
+  for (const auto& q : s.random) s.exact_random.push_back(s.index->nearest_exact(q.data()).key);
+  const auto t0 = std::chrono::steady_clock::now();
+  s.index->train();
+  s.train_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  s.index->set_mode(IndexMode::kIvf);  // trained on every row: no background retrain
   return s;
 }
 
@@ -80,21 +108,33 @@ void counters(benchmark::State& state, const Synthetic& s) {
   state.counters["index_MB"] = bytes / 1e6;
 }
 
-// The gallery's search: exact nearest over every row (what Gallery::match runs).
-void BM_IndexNearest(benchmark::State& state) {
+// Exact nearest over every row (IndexMode::kExact, and kAuto below kIvfAutoRows).
+void BM_Exact(benchmark::State& state) {
   auto& s = data(static_cast<int>(state.range(0)), static_cast<size_t>(state.range(1)));
   size_t q = 0;
-  for (auto _ : state) benchmark::DoNotOptimize(s.index->nearest(s.queries[q++ % s.queries.size()].data()));
+  for (auto _ : state) benchmark::DoNotOptimize(s.index->nearest_exact(s.near[q++ % s.near.size()].data()));
   counters(state, s);
 }
 
-// Gallery::nearest_people / distances: every person's nearest distance.
-void BM_IndexPerPerson(benchmark::State& state) {
+// The IVF at nprobe = range(2) (0 = the default), with its recall@1 against exact.
+void BM_Ivf(benchmark::State& state) {
   auto& s = data(static_cast<int>(state.range(0)), static_cast<size_t>(state.range(1)));
+  s.index->set_nprobe(static_cast<size_t>(state.range(2)));
   size_t q = 0;
-  for (auto _ : state)
-    benchmark::DoNotOptimize(s.index->per_person(s.queries[q++ % s.queries.size()].data()));
+  for (auto _ : state) benchmark::DoNotOptimize(s.index->nearest(s.near[q++ % s.near.size()].data()));
+  double near = 0, random = 0;
+  for (size_t i = 0; i < s.near.size(); ++i)
+    near += s.index->nearest(s.near[i].data()).key == s.exact_near[i];
+  for (size_t i = 0; i < s.random.size(); ++i)
+    random += s.index->nearest(s.random[i].data()).key == s.exact_random[i];
+  const auto info = s.index->ivf_info();
+  state.counters["recall_near"] = near / static_cast<double>(s.near.size());
+  state.counters["recall_random"] = random / static_cast<double>(s.random.size());
+  state.counters["nlist"] = static_cast<double>(info.nlist);
+  state.counters["nprobe"] = static_cast<double>(info.nprobe);
+  state.counters["train_s"] = s.train_seconds;
   counters(state, s);
+  s.index->set_nprobe(0);
 }
 
 // The loop Gallery::match ran before the index (row-major, one thread), for the ratio.
@@ -103,7 +143,7 @@ void BM_ReferenceLoop(benchmark::State& state) {
   const size_t d = static_cast<size_t>(s.dim);
   size_t q = 0;
   for (auto _ : state) {
-    const float* e = s.queries[q++ % s.queries.size()].data();
+    const float* e = s.near[q++ % s.near.size()].data();
     float best = std::numeric_limits<float>::infinity();
     size_t best_i = 0;
     for (size_t i = 0; i < s.rows; ++i) {
@@ -135,7 +175,7 @@ void BM_OneDnnMatmul(benchmark::State& state) {
                     memory::format_tag::ba);  // row-major N x d, read as d x N
   memory::desc out_md({1, n}, memory::data_type::f32, memory::format_tag::ab);
   dnnl::matmul mm(dnnl::matmul::primitive_desc(dnnl::matmul::desc(q_md, x_md, out_md), eng));
-  std::vector<float> query(s.queries[0]), dots(s.rows), norms(s.rows);
+  std::vector<float> query(s.near[0]), dots(s.rows), norms(s.rows);
   for (size_t r = 0; r < s.rows; ++r) {
     float sum = 0;
     for (int k = 0; k < s.dim; ++k)
@@ -146,7 +186,7 @@ void BM_OneDnnMatmul(benchmark::State& state) {
   memory q_mem(q_md, eng, query.data()), x_mem(x_md, eng, s.matrix.data()), out_mem(out_md, eng, dots.data());
   size_t q = 0;
   for (auto _ : state) {
-    const auto& src = s.queries[q++ % s.queries.size()];
+    const auto& src = s.near[q++ % s.near.size()];
     std::copy(src.begin(), src.end(), query.begin());
     mm.execute(strm, {{DNNL_ARG_SRC, q_mem}, {DNNL_ARG_WEIGHTS, x_mem}, {DNNL_ARG_DST, out_mem}});
     strm.wait();
@@ -163,12 +203,43 @@ void BM_OneDnnMatmul(benchmark::State& state) {
   }
 }
 
-// Opening a gallery file: SQLite read + index load (FACEPIPE_BENCH_GALLERY names the file).
+// FACEPIPE_BENCH_GALLERY, made when missing: synthetic 128-d rows through Gallery::add_bulk (what
+// `facepipe gallery import` runs), then opened once with the IVF so the file holds a trained quantizer.
+std::string gallery_file() {
+  static const std::string path = [] {
+    const std::string p = std::getenv("FACEPIPE_BENCH_GALLERY");
+    if (!std::filesystem::exists(p)) {
+      const char* env = std::getenv("FACEPIPE_BENCH_GALLERY_ROWS");
+      const size_t rows = env ? std::strtoul(env, nullptr, 10) : 1000000;
+      auto g = facepipe::gallery::Gallery::open(p, "synthetic/128", IndexMode::kExact);
+      std::mt19937 rng(42);
+      std::normal_distribution<float> n(0.f, 1.f);
+      size_t r = 0;
+      g->add_bulk([&](std::string& name, facepipe::face::Embedding& e) {
+        if (r == rows) return false;
+        name = "person" + std::to_string(r++);
+        e.resize(128);
+        float norm = 0;
+        for (auto& x : e) norm += (x = n(rng)) * x;
+        for (auto& x : e) x /= std::sqrt(norm);
+        return true;
+      });
+    }
+    auto g = facepipe::gallery::Gallery::open(p, "", IndexMode::kIvf);
+    g->wait_index();  // trains and saves the IVF when the file has none
+    return p;
+  }();
+  return path;
+}
+
+// Opening a gallery file: SQLite read + index load, exact (no IVF) or with the saved IVF.
 void BM_GalleryOpen(benchmark::State& state) {
-  const char* path = std::getenv("FACEPIPE_BENCH_GALLERY");
+  const std::string path = gallery_file();
+  const IndexMode mode = state.range(0) ? IndexMode::kAuto : IndexMode::kExact;
   for (auto _ : state) {
-    auto g = facepipe::gallery::Gallery::open(path);
+    auto g = facepipe::gallery::Gallery::open(path, "", mode);
     benchmark::DoNotOptimize(g->dim());
+    state.counters["ivf"] = g->index_status().ivf;
   }
 }
 
@@ -180,19 +251,37 @@ int main(int argc, char** argv) {
   for (int64_t dim : {128, 512})
     for (int64_t people : {10000, 100000, 1000000}) {
       if (people == 1000000 && !million) continue;
-      for (auto [name, fn] : std::initializer_list<std::pair<const char*, void (*)(benchmark::State&)>>{
-               {"IndexNearest", BM_IndexNearest},
-               {"IndexPerPerson", BM_IndexPerPerson},
-               {"ReferenceLoop", BM_ReferenceLoop},
-               {"OneDnnMatmul", BM_OneDnnMatmul}})
-        benchmark::RegisterBenchmark(name, fn)
+      benchmark::RegisterBenchmark("Exact", BM_Exact)
+          ->Args({dim, people})
+          ->ArgNames({"dim", "people"})
+          ->Unit(benchmark::kMillisecond)
+          ->UseRealTime();
+      for (int64_t nprobe : {0, 8, 16, 32, 64})
+        benchmark::RegisterBenchmark("Ivf", BM_Ivf)
+            ->Args({dim, people, nprobe})
+            ->ArgNames({"dim", "people", "nprobe"})
+            ->Unit(benchmark::kMillisecond)
+            ->UseRealTime();
+      if (baselines()) {
+        benchmark::RegisterBenchmark("ReferenceLoop", BM_ReferenceLoop)
             ->Args({dim, people})
             ->ArgNames({"dim", "people"})
             ->Unit(benchmark::kMillisecond)
             ->UseRealTime();
+        benchmark::RegisterBenchmark("OneDnnMatmul", BM_OneDnnMatmul)
+            ->Args({dim, people})
+            ->ArgNames({"dim", "people"})
+            ->Unit(benchmark::kMillisecond)
+            ->UseRealTime();
+      }
     }
   if (std::getenv("FACEPIPE_BENCH_GALLERY"))
-    benchmark::RegisterBenchmark("GalleryOpen", BM_GalleryOpen)->Unit(benchmark::kMillisecond)->Iterations(3);
+    benchmark::RegisterBenchmark("GalleryOpen", BM_GalleryOpen)
+        ->ArgName("ivf")
+        ->Arg(0)
+        ->Arg(1)
+        ->Unit(benchmark::kMillisecond)
+        ->Iterations(3);
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();

@@ -1,10 +1,12 @@
 // FAISS (Debian's libfaiss-dev 1.7.3) on the same synthetic galleries as bench/gallery_bench.cpp: flat
 // (exact) and IVF (approximate) search latency for one query, and IVF's recall@1 against exact search.
-// Not part of the build: FAISS was measured and not adopted (gallery/index.cpp says why). To rerun:
+// Not part of the build: FAISS was measured and not adopted (gallery/ivf.h says why). To rerun:
 //
 //   sudo apt-get install libfaiss-dev
 //   g++ -O2 -fopenmp bench/extra/faiss_compare.cpp -o /tmp/faiss_compare -lfaiss -lblas -llapack
-//   OMP_NUM_THREADS=2 /tmp/faiss_compare 128 100000      # dim, rows
+//   OMP_NUM_THREADS=2 /tmp/faiss_compare 128 100000 [nlist]  # dim, rows; nlist default 4 sqrt(rows)
+//   # with OpenBLAS instead of the reference BLAS (apt-get install libopenblas0-pthread), for this run only:
+//   LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-pthread OMP_NUM_THREADS=2 /tmp/faiss_compare 512 1000000 1000
 #include <faiss/IndexFlat.h>
 #include <faiss/IndexIVFFlat.h>
 
@@ -45,15 +47,18 @@ int main(int argc, char** argv) {
   auto t1 = Clock::now();
   std::printf("dim %d rows %zu: FAISS IndexFlatL2 %.2f ms/query, %.0f bytes/embedding\n", dim, rows,
               ms(t0, t1) / kQueries, 4.0 * dim);
-  const size_t nlist = static_cast<size_t>(4 * std::sqrt(static_cast<double>(rows)));
+  const size_t nlist = argc > 3 ? std::strtoul(argv[3], nullptr, 10)
+                                : static_cast<size_t>(4 * std::sqrt(static_cast<double>(rows)));
   faiss::IndexFlatL2 quantizer(dim);
   faiss::IndexIVFFlat ivf(&quantizer, dim, nlist);
-  const size_t train = std::min(rows, nlist * 40);
+  const size_t train = std::min(rows, nlist * 64);  // the sample facepipe's own IVF trains on
   t0 = Clock::now();
   ivf.train(train, x.data());
+  const auto trained = Clock::now();
   ivf.add(rows, x.data());
   t1 = Clock::now();
-  std::printf("  IVF%zu,Flat: trained on %zu and filled in %.1f s\n", nlist, train, ms(t0, t1) / 1000);
+  std::printf("  IVF%zu,Flat: trained on %zu in %.1f s, filled in %.1f s\n", nlist, train,
+              ms(t0, trained) / 1000, ms(trained, t1) / 1000);
   for (size_t nprobe : {4, 8, 16, 32, 64}) {
     ivf.nprobe = nprobe;
     std::vector<faiss::Index::idx_t> got(kQueries);

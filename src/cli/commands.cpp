@@ -13,6 +13,7 @@
 #include "core/error.h"
 #include "core/suggest.h"
 #include "core/version.h"
+#include "gallery/index.h"
 
 namespace facepipe::cli {
 
@@ -104,8 +105,17 @@ int run(int argc, char** argv) {
   app.add_option("--log-format", global.log_format, "text, or json: one object a line ($FACEPIPE_LOG_FORMAT)")
       ->check(CLI::IsMember({"text", "json"}))
       ->capture_default_str();
+  // One place for every command that matches against a gallery (serve, worker recognize, recognize, eval,
+  // watch, the Lambda functions...): Gallery::open takes the process-wide default.
+  app.add_option("--index", global.index,
+                 "gallery search: exact, ivf (approximate, for large galleries) or auto (ivf from " +
+                     std::to_string(gallery::kIvfAutoRows) + " embeddings; default, or $FACEPIPE_INDEX)")
+      ->check(CLI::IsMember({"exact", "ivf", "auto"}));
   spdlog::set_default_logger(spdlog::stderr_color_mt("facepipe"));
-  app.parse_complete_callback([&] { configure_logging(global.log_level, global.log_format); });
+  app.parse_complete_callback([&] {
+    configure_logging(global.log_level, global.log_format);
+    if (!global.index.empty()) gallery::set_default_index_mode(gallery::parse_index_mode(global.index));
+  });
   // Global options are also understood after the subcommand (facepipe detect x.jpg --models-dir M).
   app.fallthrough();
 

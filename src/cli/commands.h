@@ -18,6 +18,9 @@ struct GlobalOptions {
   nn::Precision precision = nn::Precision::kF32;
   std::string log_level = "info";
   std::string log_format = "text";  // --log-format text|json
+  // --index exact|ivf|auto: how every gallery the command opens for matching is searched (gallery/index.h);
+  // empty = $FACEPIPE_INDEX, else auto.
+  std::string index;
 };
 
 // Parses argv, runs the chosen subcommand, and returns the process exit code: 0 on success, 1 on a

@@ -4,6 +4,8 @@
 #include <fstream>
 #include <vector>
 
+#include <spdlog/spdlog.h>
+
 #include "core/error.h"
 
 namespace facepipe::gallery {
@@ -120,7 +122,15 @@ BulkAddResult import_embeddings_csv_into(const std::filesystem::path& db, const 
     remove_gallery_files(db);
   };
   try {
-    return gallery->add_bulk(next, report);
+    auto result = gallery->add_bulk(next, report);
+    // A gallery large enough for the IVF (gallery/index.h) is saved with it, so the first `serve` or
+    // `recognize` after the import needs no training.
+    const auto before = gallery->index_status();
+    gallery->wait_index();
+    const auto after = gallery->index_status();
+    if (after.ivf && after.trained_rows != before.trained_rows)
+      spdlog::info("gallery '{}': IVF index trained ({} lists) and saved", db.string(), after.nlist);
+    return result;
   } catch (const Error& e) {
     forget();
     if (reading) throw;

@@ -4,6 +4,8 @@
 // are refused with Error(kConflict) naming both, because distances between different models mean nothing.
 // Matching is nearest neighbour by Euclidean distance over every stored embedding (the course's
 // reference semantics), with an open-set threshold: farther than `threshold` from everyone -> Unknown.
+// Galleries of kIvfAutoRows embeddings and more are searched through an IVF by default (approximate:
+// recall@1 >= 0.99 against exact on near queries; gallery/index.h), smaller ones exactly.
 #pragma once
 
 #include <filesystem>
@@ -16,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "face/types.h"
+#include "gallery/index.h"
 
 namespace facepipe::gallery {
 
@@ -49,6 +52,14 @@ struct BulkAddResult {
   std::vector<std::pair<std::string, std::string>> skipped_examples;  // (name, why), the first 100
 };
 
+// How a gallery is searched (gallery/index.h): the mode it was opened with, and whether an IVF serves.
+struct IndexStatus {
+  std::string mode;       // "exact" | "ivf" | "auto"
+  bool ivf = false;       // true: matches go through the IVF; false: exact over every embedding
+  bool training = false;  // an IVF is being trained in the background (exact meanwhile)
+  size_t nlist = 0, nprobe = 0, trained_rows = 0;
+};
+
 struct Person {
   std::string name;
   int embeddings = 0;
@@ -60,12 +71,21 @@ class Gallery {
   // Opens (creating if needed) a gallery database. `embedder_id` empty = take whatever the file has. A
   // gallery that holds no embedding yet (e.g. left by a failed import) takes `embedder_id` instead of
   // refusing it.
-  static std::unique_ptr<Gallery> open(const std::filesystem::path& db, const std::string& embedder_id = "");
+  //
+  // `index` says how matching searches (gallery/index.h; nullopt = default_index_mode(), the CLI's
+  // --index): exact, or through an IVF for large galleries (auto: from kIvfAutoRows embeddings). The
+  // IVF's trained quantizer is kept in the file's `ivf` table, so reopening needs no training; without
+  // one, opening searches exactly while the IVF trains in the background.
+  static std::unique_ptr<Gallery> open(const std::filesystem::path& db, const std::string& embedder_id = "",
+                                       std::optional<IndexMode> index = std::nullopt);
   // Opens an existing gallery without writing to it or beside it (read-only file systems such as a Lambda
-  // image's); adding or removing then fails. Error(kNotFound) when missing or empty.
-  static std::unique_ptr<Gallery> open_read_only(const std::filesystem::path& db);
+  // image's); adding or removing then fails. Error(kNotFound) when missing or empty. An IVF is read from
+  // the file when there, else trained in memory in the background.
+  static std::unique_ptr<Gallery> open_read_only(const std::filesystem::path& db,
+                                                 std::optional<IndexMode> index = std::nullopt);
   // An in-memory gallery (tests, imports before saving).
-  static std::unique_ptr<Gallery> in_memory(const std::string& embedder_id);
+  static std::unique_ptr<Gallery> in_memory(const std::string& embedder_id,
+                                            std::optional<IndexMode> index = std::nullopt);
   virtual ~Gallery() = default;
 
   virtual std::string embedder_id() const = 0;
@@ -113,7 +133,12 @@ class Gallery {
   virtual std::vector<PersonDistance> nearest_people(const face::Embedding& embedding, size_t k) const = 0;
   // Each person's nearest distance to `embedding`, by name (score-level evaluation: one
   // comparison per enrolled identity, as ISO/IEC 19795 counts them). Same errors as match().
+  // Exact over every embedding, whatever the index.
   virtual std::vector<std::pair<std::string, float>> distances(const face::Embedding& embedding) const = 0;
+  virtual IndexStatus index_status() const = 0;
+  // Trains the IVF now if one is due (rather than at the first match) and waits for it, saving it in the
+  // file: import, tests, benchmarks.
+  virtual void wait_index() = 0;
 };
 
 // Deletes a gallery database and its -wal / -shm files (a gallery that a failed command had just created).

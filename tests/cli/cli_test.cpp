@@ -70,6 +70,27 @@ TEST(Cli, EnrollRecognizeAndEvalEndToEnd) {
   EXPECT_EQ(nlohmann::json::parse(r.output)["people"].size(), 3u);
 }
 
+// --index (a global option, before or after the subcommand) reaches the gallery opened for matching; a
+// gallery this small is searched exactly whatever it says (gallery/index.h: kIvfMinRows), so the answers
+// are today's; a bad value is refused with the choices.
+TEST(Cli, IndexOptionIsTakenByMatchingCommands) {
+  const auto db = temp("index.db");
+  auto r = run_command(fp() + "enroll --json --gallery '" + db.string() + "' --folder '" +
+                       (datasets() / "video_frames").string() + "' --per-person 3");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  for (const std::string index : {"exact", "ivf", "auto"}) {
+    r = run_command(fp() + "--index " + index + " recognize --json --gallery '" + db.string() + "' '" +
+                    (datasets() / "video_frames/Obama/frame_015.jpg").string() + "'");
+    ASSERT_EQ(r.exit_code, 0) << index << ": " << r.output;
+    EXPECT_EQ(nlohmann::json::parse(r.output)["results"][0]["faces"][0]["name"], "Obama") << index;
+  }
+  r = run_command(fp() + "recognize --gallery '" + db.string() + "' --index fast '" +
+                      (datasets() / "video_frames/Obama/frame_015.jpg").string() + "'",
+                  true);
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("--index"), std::string::npos) << r.output;
+}
+
 TEST(Cli, GalleryImportOfTheCourseDataPt) {
   const auto db = temp("import.db");
   auto r = run_command(fp() + "gallery import --gallery '" + db.string() + "' '" +
