@@ -22,12 +22,6 @@ namespace {
 using nlohmann::json;
 namespace fs = std::filesystem;
 
-fs::path frame(const std::string& person, int n) {
-  char name[32];
-  std::snprintf(name, sizeof name, "frame_%03d.jpg", n);
-  return datasets() / "video_frames" / person / name;
-}
-
 // A name as one percent-encoded path segment (what encodeURIComponent makes).
 std::string path_of(const std::string& name) {
   std::string out;

@@ -18,12 +18,6 @@ namespace {
 using nlohmann::json;
 namespace fs = std::filesystem;
 
-fs::path frame(const std::string& person, int n) {
-  char name[32];
-  std::snprintf(name, sizeof name, "frame_%03d.jpg", n);
-  return datasets() / "video_frames" / person / name;
-}
-
 // A loopback port nobody listens on (bound, then released).
 int dead_port() {
   const int s = ::socket(AF_INET, SOCK_STREAM, 0);

@@ -142,6 +142,13 @@ inline std::filesystem::path video_gallery() {
   return path;
 }
 
+// ../shared/datasets/video_frames/PERSON/frame_NNN.jpg, the bundled frames the API tests enrol and post.
+inline std::filesystem::path frame(const std::string& person, int n) {
+  char name[32];
+  std::snprintf(name, sizeof name, "frame_%03d.jpg", n);
+  return datasets() / "video_frames" / person / name;
+}
+
 // `facepipe serve` on a free loopback port over a fresh data directory (gallery.db in it) that holds one
 // API key per role asked for: the server the API tests share, started once per suite.
 class KeyedServe {
