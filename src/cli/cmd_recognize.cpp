@@ -160,15 +160,8 @@ void enroll_remote(const RemoteFlags& remote, const std::vector<recognition::Enr
       }
     }
     if (result.enrolled == 0 && result.duplicates == 0)
-      throw Error(ErrorKind::kInvalidInput,
-                  "no usable photo of '" + source.name + "': " + std::to_string(result.no_face) +
-                      " without a face, " + std::to_string(result.unreadable) + " unreadable, " +
-                      std::to_string(refused) + " refused by the quality gate or with several faces" +
-                      (result.skipped.empty()
-                           ? ""
-                           : " (first: " + result.skipped[0].first + ": " + result.skipped[0].second + ")") +
-                      "; give clear frontal photos (.jpg/.png)" +
-                      (results.empty() ? "" : " (the people before them were enrolled)"));
+      throw recognition::no_usable_photo(result, refused, "refused by the quality gate or with several faces",
+                                         results.empty() ? "" : " (the people before them were enrolled)");
     results.push_back(std::move(result));
   }
   progress(total, total, "");

@@ -91,6 +91,18 @@ nlohmann::json EnrollResult::to_json() const {
       {"no_face", no_face}, {"unreadable", unreadable}, {"skipped", skip},      {"warnings", warn}};
 }
 
+Error no_usable_photo(const EnrollResult& result, int refused, const std::string& refused_as,
+                      const std::string& suffix) {
+  return Error(ErrorKind::kInvalidInput,
+               "no usable photo of '" + result.name + "': " + std::to_string(result.no_face) + " without a face, " +
+                   std::to_string(result.unreadable) + " unreadable, " + std::to_string(refused) + " " +
+                   refused_as +
+                   (result.skipped.empty()
+                        ? ""
+                        : " (first: " + result.skipped[0].first + ": " + result.skipped[0].second + ")") +
+                   "; give clear frontal photos (.jpg/.png)" + suffix);
+}
+
 std::vector<EnrollResult> enroll(gallery::Gallery& gallery, face::Detector& detector, face::Embedder& embedder,
                                  const std::vector<EnrollSource>& sources, const Progress& progress,
                                  const EnrollOptions& options) {
@@ -194,14 +206,7 @@ std::vector<EnrollResult> enroll(gallery::Gallery& gallery, face::Detector& dete
       for (size_t k = 0; k < per_photo; ++k) embeddings.push_back(embedded[u * per_photo + k]);
     }
     if (embeddings.empty() && result.duplicates == 0)
-      throw Error(ErrorKind::kInvalidInput,
-                  "no usable photo of '" + source.name + "': " + std::to_string(result.no_face) +
-                      " without a face, " + std::to_string(result.unreadable) + " unreadable, " +
-                      std::to_string(failed_gate) + " failing the quality gate" +
-                      (result.skipped.empty()
-                           ? ""
-                           : " (first: " + result.skipped[0].first + ": " + result.skipped[0].second + ")") +
-                      "; give clear frontal photos (.jpg/.png)");
+      throw no_usable_photo(result, failed_gate, "failing the quality gate");
     for (const auto& e : embeddings) gallery.add(source.name, e);
     result.enrolled = static_cast<int>(accepted.size());
     results.push_back(std::move(result));

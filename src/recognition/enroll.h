@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "core/error.h"
 #include "face/detector.h"
 #include "face/embedder.h"
 #include "gallery/gallery.h"
@@ -48,6 +49,12 @@ struct EnrollResult {
   nlohmann::json to_json()
       const;  // {name, images, enrolled, left_out, duplicates, no_face, unreadable, skipped, warnings}
 };
+
+// The error for a person none of whose photos could be enrolled: the counts by reason, the first photo
+// skipped and what to do. `refused` photos are counted as `refused_as` says (locally the quality gate;
+// through the people API also group photos). Local and remote enrolment both raise it.
+Error no_usable_photo(const EnrollResult& result, int refused, const std::string& refused_as,
+                      const std::string& suffix = "");
 
 using Progress = std::function<void(size_t done, size_t total, const std::string& current)>;
 

@@ -21,9 +21,7 @@ namespace {
 
 using facepipe::testing::datasets;
 using facepipe::testing::golden;
-using facepipe::testing::read_f32;
 using facepipe::testing::read_json;
-using facepipe::testing::shared;
 using facepipe::testing::shared_models;
 
 constexpr float kBf16MinCosine = 0.995f;
@@ -69,21 +67,20 @@ class Bf16 : public ::testing::Test {
 };
 
 TEST_F(Bf16, InceptionResnetV1EmbeddingsKeepCosine0995ToFp32OnTheGoldenCrops) {
-  const auto spec = read_json(golden() / "irv1_random_embeddings.json");
-  const auto weights = shared() / spec["weights"].get<std::string>();
+  const auto golden_set = facepipe::testing::irv1_golden();
+  const auto& weights = golden_set.weights;
   auto bf16 = models::InceptionResnetV1::load(weights, 240, nn::Precision::kBf16);
   Summary one, batch;
   std::vector<float> crops;
   std::vector<std::vector<float>> want;
-  for (const auto& e : spec["embeddings"]) {
-    const auto crop = read_f32(golden() / e["crop"].get<std::string>());
-    const auto fp32 = e["embedding_240"].get<std::vector<float>>();
-    const auto got = bf16->forward(crop.data(), 1, 240);
+  for (const auto& e : golden_set.cases) {
+    const auto& fp32 = e.embedding_240;
+    const auto got = bf16->forward(e.crop.data(), 1, 240);
     ASSERT_EQ(got.size(), 512u);
     const double c = cosine(got.data(), fp32.data(), 512);
     one.add(c, max_abs_diff(got.data(), fp32.data(), 512));
-    EXPECT_GE(c, kBf16MinCosine) << e["crop"];
-    crops.insert(crops.end(), crop.begin(), crop.end());
+    EXPECT_GE(c, kBf16MinCosine) << e.name;
+    crops.insert(crops.end(), e.crop.begin(), e.crop.end());
     want.push_back(fp32);
   }
   ASSERT_EQ(one.n, 27);
@@ -164,20 +161,19 @@ TEST_F(Bf16, FaceApiDescriptorsKeepCosine0995ToFp32OnTheGoldenImages) {
 
 TEST_F(Bf16, TheEngineLoaderBuildsTheEmbedderInTheChosenPrecision) {
   // make_embedder is where every front end's --precision arrives: its bf16 embedder is the bf16 network.
-  const auto spec = read_json(golden() / "irv1_random_embeddings.json");
+  const auto golden_set = facepipe::testing::irv1_golden();
   EngineOptions options;
   options.models_dir = shared_models().string();
   options.embedder = EmbedderKind::kIrv1Random;
   options.precision = nn::Precision::kBf16;
   auto via_loader = make_embedder(options);
-  auto direct = models::InceptionResnetV1::load(shared() / spec["weights"].get<std::string>(), 240,
-                                                nn::Precision::kBf16);
+  auto direct = models::InceptionResnetV1::load(golden_set.weights, 240, nn::Precision::kBf16);
   EXPECT_EQ(via_loader->id(), direct->id());  // the id names the network, not its precision
-  const auto crop = read_f32(golden() / spec["embeddings"][0]["crop"].get<std::string>());
+  const auto& crop = golden_set.cases.at(0).crop;
   const auto a = dynamic_cast<models::InceptionResnetV1&>(*via_loader).forward(crop.data(), 1, 240);
   const auto b = direct->forward(crop.data(), 1, 240);
   EXPECT_EQ(a, b);
-  const auto fp32 = spec["embeddings"][0]["embedding_240"].get<std::vector<float>>();
+  const auto& fp32 = golden_set.cases.at(0).embedding_240;
   EXPECT_GT(max_abs_diff(a.data(), fp32.data(), 512), 1e-4);
 }
 

@@ -12,20 +12,14 @@
 namespace facepipe::models {
 namespace {
 
-using facepipe::testing::golden;
-using facepipe::testing::read_f32;
-using facepipe::testing::read_json;
-using facepipe::testing::shared;
 
 class Irv1Golden : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    const auto spec = read_json(golden() / "irv1_random_embeddings.json");
-    net_ = InceptionResnetV1::load(shared() / spec["weights"].get<std::string>()).release();
-    for (const auto& e : spec["embeddings"]) {
-      cases_.push_back({read_f32(golden() / e["crop"].get<std::string>()), e["embedding_240"].get<std::vector<float>>(),
-                        e["embedding_160_area"].get<std::vector<float>>(), e["crop"].get<std::string>()});
-    }
+    auto set = facepipe::testing::irv1_golden();
+    net_ = InceptionResnetV1::load(set.weights).release();
+    for (auto& c : set.cases)
+      cases_.push_back({std::move(c.crop), std::move(c.embedding_240), std::move(c.embedding_160_area), c.name});
   }
   static void TearDownTestSuite() { delete net_; }
   struct Case {

@@ -77,4 +77,14 @@ std::vector<float> read_f32(const fs::path& file) {
   return out;
 }
 
+Irv1GoldenSet irv1_golden() {
+  const auto spec = read_json(golden() / "irv1_random_embeddings.json");
+  Irv1GoldenSet set{shared() / spec["weights"].get<std::string>(), {}};
+  for (const auto& e : spec["embeddings"])
+    set.cases.push_back({e["crop"].get<std::string>(), read_f32(golden() / e["crop"].get<std::string>()),
+                         e["embedding_240"].get<std::vector<float>>(),
+                         e["embedding_160_area"].get<std::vector<float>>()});
+  return set;
+}
+
 }  // namespace facepipe::testing

@@ -41,4 +41,17 @@ std::string read_file(const std::filesystem::path& file);
 // Raw little-endian float32 file.
 std::vector<float> read_f32(const std::filesystem::path& file);
 
+// The golden InceptionResnetV1 set (golden/irv1_random_embeddings.json): the random-weight state dict and,
+// per 240x240 crop (standardised CHW float32), facenet-pytorch's embeddings at 240 and after area
+// resizing to 160.
+struct Irv1GoldenCase {
+  std::string name;  // the crop's file name in golden/
+  std::vector<float> crop, embedding_240, embedding_160_area;
+};
+struct Irv1GoldenSet {
+  std::filesystem::path weights;
+  std::vector<Irv1GoldenCase> cases;
+};
+Irv1GoldenSet irv1_golden();
+
 }  // namespace facepipe::testing
