@@ -94,9 +94,9 @@ nlohmann::json EnrollResult::to_json() const {
 Error no_usable_photo(const EnrollResult& result, int refused, const std::string& refused_as,
                       const std::string& suffix) {
   return Error(ErrorKind::kInvalidInput,
-               "no usable photo of '" + result.name + "': " + std::to_string(result.no_face) + " without a face, " +
-                   std::to_string(result.unreadable) + " unreadable, " + std::to_string(refused) + " " +
-                   refused_as +
+               "no usable photo of '" + result.name + "': " + std::to_string(result.no_face) +
+                   " without a face, " + std::to_string(result.unreadable) + " unreadable, " +
+                   std::to_string(refused) + " " + refused_as +
                    (result.skipped.empty()
                         ? ""
                         : " (first: " + result.skipped[0].first + ": " + result.skipped[0].second + ")") +

@@ -12,14 +12,14 @@
 namespace facepipe::models {
 namespace {
 
-
 class Irv1Golden : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     auto set = facepipe::testing::irv1_golden();
     net_ = InceptionResnetV1::load(set.weights).release();
     for (auto& c : set.cases)
-      cases_.push_back({std::move(c.crop), std::move(c.embedding_240), std::move(c.embedding_160_area), c.name});
+      cases_.push_back(
+          {std::move(c.crop), std::move(c.embedding_240), std::move(c.embedding_160_area), c.name});
   }
   static void TearDownTestSuite() { delete net_; }
   struct Case {
