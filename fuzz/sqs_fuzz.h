@@ -22,6 +22,7 @@ inline server::SqsProtocol& sqs_protocol() {
     queues = queue::open_queue_service("memory:");
     queues->create("fuzz-q", {});
     sqs = std::make_unique<server::SqsProtocol>(*queues, "http://127.0.0.1:9324");
+    sqs->cap_long_poll(std::chrono::seconds(0));  // a long poll on an empty queue would only sleep
   }
   return *sqs;
 }

@@ -455,7 +455,8 @@ json receive_message(SqsProtocol& sqs, const json& req) {
   if (o.max_messages < 1 || o.max_messages > 10)
     throw fault("ReadCountOutOfRange", "ReadCountOutOfRange",
                 "Value for parameter MaxNumberOfMessages is invalid. Reason: Must be between 1 and 10.");
-  o.wait = std::chrono::seconds(get_bounded(req, "WaitTimeSeconds", 0, 20).value_or(0));
+  o.wait = std::min(std::chrono::seconds(get_bounded(req, "WaitTimeSeconds", 0, 20).value_or(0)),
+                    sqs.long_poll_cap());
   if (auto v = get_bounded(req, "VisibilityTimeout", 0, queue::kMaxVisibilitySeconds))
     o.visibility = std::chrono::seconds(*v);
   json messages = json::array();

@@ -20,6 +20,7 @@
 // Queue URLs are `<base_url>/<account>/<queue name>`; only the last path segment names the queue.
 #pragma once
 
+#include <chrono>
 #include <map>
 #include <string>
 
@@ -53,12 +54,19 @@ class SqsProtocol {
 
   std::string queue_url(const std::string& name) const;
   queue::QueueService& queues() const { return queues_; }
+
+  // The longest a ReceiveMessage long-polls, whatever its WaitTimeSeconds (still validated as 0..20).
+  // Serve keeps SQS's 20 s; the fuzz harnesses set 0, so that no input sleeps on an empty queue (they
+  // ran at the wall clock's pace, a core mostly idle).
+  void cap_long_poll(std::chrono::seconds cap) { long_poll_cap_ = cap; }
+  std::chrono::seconds long_poll_cap() const { return long_poll_cap_; }
   const std::string& account() const { return account_; }
 
  private:
   queue::QueueService& queues_;
   std::string base_url_;
   std::string account_;
+  std::chrono::seconds long_poll_cap_{20};
 };
 
 // An SQS error: the modern code (JSON `__type`), the legacy query-protocol code, the message.

@@ -5,6 +5,7 @@
 
 #include <sqlite3.h>
 
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -278,6 +279,26 @@ TEST(SqsEndpoint, StoredPoisonBytesCannotBreakAReceive) {
   EXPECT_NE(xml.body.find("<Body>\xEF\xBF\xBD\xEF\xBF\xBD&lt;\xEF\xBF\xBD&amp;</Body>"), std::string::npos)
       << xml.body;
   std::filesystem::remove_all(dir);
+}
+
+TEST(SqsEndpoint, ALongPollCapShortensTheWaitButNotTheValidation) {
+  auto store = queue::open_queue_service("memory:");
+  store->create("empty", {});
+  SqsProtocol sqs(*store, "http://127.0.0.1:1");
+  const std::string url = "http://127.0.0.1:1/000000000000/empty";
+  const auto receive = [&](int wait) {
+    return sqs.handle_json("AmazonSQS.ReceiveMessage", json{{"QueueUrl", url}, {"WaitTimeSeconds", wait}}.dump());
+  };
+  EXPECT_EQ(sqs.long_poll_cap(), std::chrono::seconds(20));  // SQS's own bound by default
+  sqs.cap_long_poll(std::chrono::seconds(0));
+  const auto start = std::chrono::steady_clock::now();
+  const auto reply = receive(20);
+  const auto waited = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(reply.status, 200) << reply.body;
+  EXPECT_EQ(json::parse(reply.body), json::object());  // no messages
+  EXPECT_LT(waited, std::chrono::seconds(5));          // 20 s without the cap
+  const auto out_of_range = receive(21);
+  EXPECT_EQ(out_of_range.status, 400) << out_of_range.body;
 }
 
 // Issue 14 finding 9: bounds and batch rules as real SQS applies them, with its error codes, through boto3
