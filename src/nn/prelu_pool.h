@@ -3,7 +3,8 @@
 // and wrote the convolution's whole output, which the pooling then read again: for PNet's first layer on
 // a 1080p frame that is 47 MB three times. Here the convolution's output is read once and only the
 // pooled quarter is written. Bit-identical to the two steps (the same PReLU expression per element, then
-// the same max); the slopes may be negative, so PReLU is not moved after the max.
+// the same max). The slopes may be negative, so PReLU cannot simply move after the max; it moves after a
+// max and a min (prelu_pool.cpp says why that is exact), which costs two PReLUs per output, not k^2.
 #pragma once
 
 #include <vector>

@@ -39,7 +39,7 @@ TEST(PreluMaxPool, MatchesPreluThenMaxPoolInEveryLayout) {
   };
   // PNet's first layer (2x2, odd sizes: ceil mode's partial windows), RNet/ONet's 3x3 stride 2.
   for (const Case& k : {Case{1, 10, 37, 53, 2, 2}, Case{3, 28, 22, 22, 3, 2}, Case{2, 64, 10, 10, 2, 2},
-                        Case{1, 5, 9, 8, 3, 2}}) {
+                        Case{1, 5, 9, 8, 3, 2}, Case{2, 32, 23, 23, 3, 2}, Case{1, 48, 11, 11, 3, 2}}) {
     std::vector<float> x(static_cast<size_t>(k.n) * k.c * k.h * k.w), slopes(static_cast<size_t>(k.c));
     for (float& v : x) v = value(rng);
     for (float& v : slopes) v = value(rng);  // negative slopes too, as MTCNN's
