@@ -1,6 +1,7 @@
 #include "nn/resample.h"
 
 #include <cstddef>
+#include <stdexcept>
 
 #include <vector>
 
@@ -96,20 +97,33 @@ RgbIntegral::RgbIntegral(const unsigned char* in, int height, int width, long st
 }
 
 void RgbIntegral::resample(float* out, int out_height, int out_width, bool interleaved) const {
+  resample_rect(0, 0, height_, width_, out, out_height, out_width, interleaved);
+}
+
+void RgbIntegral::resample_region(int top, int left, int height, int width, float* out, int out_height,
+                                  int out_width) const {
+  if (top < 0 || left < 0 || height <= 0 || width <= 0 || top + height > height_ || left + width > width_)
+    throw std::out_of_range("RgbIntegral::resample_region: the rectangle is not inside the frame");
+  resample_rect(top, left, height, width, out, out_height, out_width, false);
+}
+
+void RgbIntegral::resample_rect(int top, int left, int height, int width, float* out, int out_height,
+                                int out_width, bool interleaved) const {
   // The largest window: beyond 2^24 / 255 pixels a float sum may round, so PyTorch's result depends on
   // the order of summation; only the direct path reproduces that.
-  const long long window = (static_cast<long long>(height_) / out_height + 2) * (width_ / out_width + 2);
+  const long long window = (static_cast<long long>(height) / out_height + 2) * (width / out_width + 2);
+  const unsigned char* origin = in_ + static_cast<long long>(top) * stride_ + 3LL * left;
   if (sums_.empty() || window * 255 >= (1LL << 24)) {
     if (!interleaved)
-      return adaptive_avg_pool2d_rgb8(in_, height_, width_, stride_, out, out_height, out_width);
+      return adaptive_avg_pool2d_rgb8(origin, height, width, stride_, out, out_height, out_width);
     const size_t plane = static_cast<size_t>(out_height) * out_width;
     std::vector<float> planar(3 * plane);
-    adaptive_avg_pool2d_rgb8(in_, height_, width_, stride_, planar.data(), out_height, out_width);
+    adaptive_avg_pool2d_rgb8(origin, height, width, stride_, planar.data(), out_height, out_width);
     for (size_t i = 0; i < plane; ++i)
       for (size_t c = 0; c < 3; ++c) out[3 * i + c] = planar[c * plane + i];
     return;
   }
-  const Windows rows = windows(height_, out_height), cols = windows(width_, out_width);
+  const Windows rows = windows(height, out_height), cols = windows(width, out_width);
   const std::vector<int>&y0 = rows.begin, &y1 = rows.end, &x0 = cols.begin, &x1 = cols.end;
   const size_t row = (static_cast<size_t>(width_) + 1) * 3;
   const long long plane = static_cast<long long>(out_height) * out_width;
@@ -117,14 +131,15 @@ void RgbIntegral::resample(float* out, int out_height, int out_width, bool inter
   const long long channel_step = interleaved ? 1 : plane, cell_step = interleaved ? 3 : 1;
 #pragma omp parallel for schedule(static) if (plane > 4096)
   for (int i = 0; i < out_height; ++i) {
-    const unsigned int* top = &sums_[static_cast<size_t>(y0[i]) * row];
-    const unsigned int* bottom = &sums_[static_cast<size_t>(y1[i]) * row];
+    const unsigned int* top_row = &sums_[static_cast<size_t>(top + y0[i]) * row + 3 * static_cast<size_t>(left)];
+    const unsigned int* bottom_row =
+        &sums_[static_cast<size_t>(top + y1[i]) * row + 3 * static_cast<size_t>(left)];
     for (int j = 0; j < out_width; ++j) {
       const auto area = static_cast<float>((y1[i] - y0[i]) * (x1[j] - x0[j]));
       const long long at = static_cast<long long>(i) * out_width + j;
       const size_t l = 3 * static_cast<size_t>(x0[j]), r = 3 * static_cast<size_t>(x1[j]);
       for (int c = 0; c < 3; ++c) {
-        const unsigned int sum = bottom[r + c] - bottom[l + c] - top[r + c] + top[l + c];
+        const unsigned int sum = bottom_row[r + c] - bottom_row[l + c] - top_row[r + c] + top_row[l + c];
         out[c * channel_step + at * cell_step] = static_cast<float>(sum) / area;
       }
     }

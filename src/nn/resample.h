@@ -29,12 +29,19 @@ class RgbIntegral {
   RgbIntegral(const unsigned char* in, int height, int width, long stride);
   // 3 x out_height x out_width planar floats, or out_height x out_width x 3 when `interleaved`.
   void resample(float* out, int out_height, int out_width, bool interleaved = false) const;
+  // The same for the frame's rectangle of `height` x `width` pixels at (top, left), planar (MTCNN's
+  // RNet/ONet crops: their windows span many pixels each, here four lookups).
+  void resample_region(int top, int left, int height, int width, float* out, int out_height,
+                       int out_width) const;
 
  private:
   const unsigned char* in_;
   int height_, width_;
   long stride_;
   std::vector<unsigned int> sums_;  // (height+1) x (width+1) x 3, inclusive prefix sums
+
+  void resample_rect(int top, int left, int height, int width, float* out, int out_height, int out_width,
+                     bool interleaved) const;
 };
 
 }  // namespace facepipe::nn

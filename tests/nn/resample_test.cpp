@@ -38,5 +38,32 @@ TEST(Resample, IntegralAndRgb8PathsAreBitIdenticalToTheFloatPath) {
   EXPECT_GE(levels, 10);
 }
 
+TEST(Resample, RegionsOfTheIntegralAreBitIdenticalToTheFloatPathOfTheCrop) {
+  // RNet's and ONet's crops: rectangles of the frame (at its edges too) resized to 24 and 48.
+  const cv::Mat rgb = image::load_rgb(facepipe::testing::datasets() / "video_frames/Obama/frame_001.jpg");
+  const int h = rgb.rows, w = rgb.cols;
+  const RgbIntegral integral(rgb.data, h, w, static_cast<long>(rgb.step));
+  struct Rect {
+    int top, left, height, width;
+  };
+  for (const Rect& r : {Rect{0, 0, 13, 13}, Rect{100, 200, 97, 131}, Rect{h - 50, w - 70, 50, 70},
+                        Rect{0, 0, h, w}, Rect{5, 9, 1, 300}})
+    for (int size : {24, 48}) {
+      std::vector<float> chw(static_cast<size_t>(3) * r.height * r.width);
+      for (int y = 0; y < r.height; ++y)
+        for (int x = 0; x < r.width; ++x)
+          for (int c = 0; c < 3; ++c)
+            chw[(static_cast<size_t>(c) * r.height + y) * r.width + x] = rgb.at<cv::Vec3b>(r.top + y, r.left + x)[c];
+      std::vector<float> want(static_cast<size_t>(3) * size * size), got(want.size());
+      adaptive_avg_pool2d(chw.data(), 3, r.height, r.width, want.data(), size, size);
+      integral.resample_region(r.top, r.left, r.height, r.width, got.data(), size, size);
+      EXPECT_EQ(std::memcmp(want.data(), got.data(), want.size() * sizeof(float)), 0)
+          << r.top << "," << r.left << " " << r.height << "x" << r.width << " to " << size;
+    }
+  std::vector<float> out(3 * 24 * 24);
+  EXPECT_THROW(integral.resample_region(h - 10, 0, 11, 10, out.data(), 24, 24), std::out_of_range);
+  EXPECT_THROW(integral.resample_region(-1, 0, 10, 10, out.data(), 24, 24), std::out_of_range);
+}
+
 }  // namespace
 }  // namespace facepipe::nn
