@@ -14,6 +14,11 @@ using face::Detection;
 
 namespace {
 
+// facenet's input normalisation, (x - 127.5) * 0.0078125, applied as the frame is resampled: PNet reads
+// channels-last, RNet and ONet planar crops.
+constexpr nn::RgbIntegral::Output kPnetInput{true, 127.5f, 0.0078125f};
+constexpr nn::RgbIntegral::Output kCropInput{false, 127.5f, 0.0078125f};
+
 // A candidate box during detection: float32 throughout, as the reference's torch tensors.
 struct Cand {
   float x1, y1, x2, y2, score;
@@ -115,8 +120,7 @@ std::vector<float> crops_for(const cv::Mat& rgb, const nn::RgbIntegral& integral
     ey = std::min(ey, height);
     if (!(ey > y - 1 && ex > x - 1)) continue;
     const int ph = ey - (y - 1), pw = ex - (x - 1);
-    integral.resample_region(y - 1, x - 1, ph, pw, resized.data(), size, size);
-    for (float& v : resized) v = (v - 127.5f) * 0.0078125f;
+    integral.resample_region(y - 1, x - 1, ph, pw, resized.data(), size, size, kCropInput);
     out.insert(out.end(), resized.begin(), resized.end());
     valid[k] = 1;
   }
@@ -129,8 +133,7 @@ std::vector<Cand> pnet_level(models::MtcnnNets& nets, const nn::RgbIntegral& int
                              float threshold) {
   const int hs = static_cast<int>(h * s + 1), ws = static_cast<int>(w * s + 1);
   std::vector<float> scaled(static_cast<size_t>(3) * hs * ws);
-  integral.resample(scaled.data(), hs, ws, /*interleaved=*/true);
-  for (float& v : scaled) v = (v - 127.5f) * 0.0078125f;
+  integral.resample(scaled.data(), hs, ws, kPnetInput);
   const models::PNetOutput out = nets.pnet(scaled.data(), hs, ws);
   const float sf = static_cast<float>(s);
   const size_t hw = static_cast<size_t>(out.height) * out.width;

@@ -1,5 +1,8 @@
 #include "nn/resample.h"
 
+#include <omp.h>
+
+#include <algorithm>
 #include <cstddef>
 #include <stdexcept>
 
@@ -20,6 +23,23 @@ Windows windows(int in, int out) {
     w.end[i] = static_cast<int>(((static_cast<long long>(i + 1) * in) + out - 1) / out);
   }
   return w;
+}
+
+// dst[k] = (sums[k] / areas[k] - offset) * scale: the exact quotient, then the affine in that order.
+// Compiled for AVX-512, AVX2 and baseline x86-64, picked by the loader for the CPU it runs on (GCC's
+// target_clones; the build targets baseline x86-64).
+__attribute__((target_clones("avx512f", "avx2", "default"))) void divide_affine(const float* sums, const float* areas,
+                                                                              int n, float offset, float scale,
+                                                                              float* dst) {
+#pragma omp simd
+  for (int k = 0; k < n; ++k) dst[k] = (sums[k] / areas[k] - offset) * scale;
+}
+
+// dst[k] += above[k]: one row of the summed-area table's second pass.
+__attribute__((target_clones("avx512f", "avx2", "default"))) void add_row(unsigned int* dst, const unsigned int* above,
+                                                                        size_t n) {
+#pragma omp simd
+  for (size_t k = 0; k < n; ++k) dst[k] += above[k];
 }
 
 }  // namespace
@@ -82,65 +102,90 @@ RgbIntegral::RgbIntegral(const unsigned char* in, int height, int width, long st
   // larger frames skip the table and resample directly.
   if (static_cast<long long>(height) * width * 255 >= (1LL << 32)) return;
   const size_t row = (static_cast<size_t>(width) + 1) * 3;
-  sums_.assign((static_cast<size_t>(height) + 1) * row, 0);
-  for (int y = 0; y < height; ++y) {
-    const unsigned char* px = in + static_cast<long long>(y) * stride;
-    const unsigned int* above = &sums_[static_cast<size_t>(y) * row];
-    unsigned int* here = &sums_[static_cast<size_t>(y + 1) * row];
-    unsigned int run[3] = {0, 0, 0};
-    for (int x = 0; x < width; ++x)
-      for (int c = 0; c < 3; ++c) {
-        run[c] += px[3 * x + c];
-        here[3 * (x + 1) + c] = above[3 * (x + 1) + c] + run[c];
-      }
+  sums_.resize((static_cast<size_t>(height) + 1) * row);
+  std::fill(sums_.begin(), sums_.begin() + static_cast<long>(row), 0u);
+  // Two passes, both split over the cores (MTCNN builds the table before its parallel pyramid, so one
+  // core waited): each row's running sums, rows independent; then each row plus the one above, columns
+  // independent (contiguous: vectorised), rows in order. Integer sums: the same table either way.
+  const long long cells = static_cast<long long>(height) * width;
+#pragma omp parallel if (cells > 65536)
+  {
+#pragma omp for schedule(static)
+    for (int y = 0; y < height; ++y) {
+      const unsigned char* px = in + static_cast<long long>(y) * stride;
+      unsigned int* here = &sums_[static_cast<size_t>(y + 1) * row];
+      unsigned int run[3] = {0, 0, 0};
+      here[0] = here[1] = here[2] = 0;
+      for (int x = 0; x < width; ++x)
+        for (int c = 0; c < 3; ++c) here[3 * (x + 1) + c] = run[c] += px[3 * x + c];
+    }
+    // Column ranges of whole cache lines (16 sums), one per thread.
+    const int threads = omp_get_num_threads(), me = omp_get_thread_num();
+    const size_t lines = (row + 15) / 16, per = (lines + threads - 1) / threads;
+    const size_t begin = std::min(row, me * per * 16), end = std::min(row, (me + 1) * per * 16);
+    for (int y = 1; y < height; ++y)
+      add_row(&sums_[static_cast<size_t>(y + 1) * row + begin], &sums_[static_cast<size_t>(y) * row + begin],
+              end - begin);
   }
 }
 
-void RgbIntegral::resample(float* out, int out_height, int out_width, bool interleaved) const {
-  resample_rect(0, 0, height_, width_, out, out_height, out_width, interleaved);
+void RgbIntegral::resample(float* out, int out_height, int out_width, const Output& how) const {
+  resample_rect(0, 0, height_, width_, out, out_height, out_width, how);
 }
 
 void RgbIntegral::resample_region(int top, int left, int height, int width, float* out, int out_height,
-                                  int out_width) const {
+                                  int out_width, const Output& how) const {
   if (top < 0 || left < 0 || height <= 0 || width <= 0 || top + height > height_ || left + width > width_)
     throw std::out_of_range("RgbIntegral::resample_region: the rectangle is not inside the frame");
-  resample_rect(top, left, height, width, out, out_height, out_width, false);
+  resample_rect(top, left, height, width, out, out_height, out_width, how);
 }
 
 void RgbIntegral::resample_rect(int top, int left, int height, int width, float* out, int out_height,
-                                int out_width, bool interleaved) const {
+                                int out_width, const Output& how) const {
+  const long long plane = static_cast<long long>(out_height) * out_width;
   // The largest window: beyond 2^24 / 255 pixels a float sum may round, so PyTorch's result depends on
   // the order of summation; only the direct path reproduces that.
   const long long window = (static_cast<long long>(height) / out_height + 2) * (width / out_width + 2);
   const unsigned char* origin = in_ + static_cast<long long>(top) * stride_ + 3LL * left;
   if (sums_.empty() || window * 255 >= (1LL << 24)) {
-    if (!interleaved)
-      return adaptive_avg_pool2d_rgb8(origin, height, width, stride_, out, out_height, out_width);
-    const size_t plane = static_cast<size_t>(out_height) * out_width;
-    std::vector<float> planar(3 * plane);
+    std::vector<float> planar(static_cast<size_t>(3 * plane));
     adaptive_avg_pool2d_rgb8(origin, height, width, stride_, planar.data(), out_height, out_width);
-    for (size_t i = 0; i < plane; ++i)
-      for (size_t c = 0; c < 3; ++c) out[3 * i + c] = planar[c * plane + i];
+    for (long long i = 0; i < plane; ++i)
+      for (long long c = 0; c < 3; ++c)
+        out[how.interleaved ? 3 * i + c : c * plane + i] = (planar[c * plane + i] - how.offset) * how.scale;
     return;
   }
   const Windows rows = windows(height, out_height), cols = windows(width, out_width);
   const std::vector<int>&y0 = rows.begin, &y1 = rows.end, &x0 = cols.begin, &x1 = cols.end;
   const size_t row = (static_cast<size_t>(width_) + 1) * 3;
-  const long long plane = static_cast<long long>(out_height) * out_width;
-  // Channel c of cell `at` goes to c * plane + at (planar) or 3 * at + c (interleaved).
-  const long long channel_step = interleaved ? 1 : plane, cell_step = interleaved ? 3 : 1;
-#pragma omp parallel for schedule(static) if (plane > 4096)
-  for (int i = 0; i < out_height; ++i) {
-    const unsigned int* top_row = &sums_[static_cast<size_t>(top + y0[i]) * row + 3 * static_cast<size_t>(left)];
-    const unsigned int* bottom_row =
-        &sums_[static_cast<size_t>(top + y1[i]) * row + 3 * static_cast<size_t>(left)];
-    for (int j = 0; j < out_width; ++j) {
-      const auto area = static_cast<float>((y1[i] - y0[i]) * (x1[j] - x0[j]));
-      const long long at = static_cast<long long>(i) * out_width + j;
-      const size_t l = 3 * static_cast<size_t>(x0[j]), r = 3 * static_cast<size_t>(x1[j]);
-      for (int c = 0; c < 3; ++c) {
-        const unsigned int sum = bottom_row[r + c] - bottom_row[l + c] - top_row[r + c] + top_row[l + c];
-        out[c * channel_step + at * cell_step] = static_cast<float>(sum) / area;
+  // Per output row: the window sums by lookup (scalar: four loads a channel), then one vectorised pass of
+  // divisions (the exact float quotient PyTorch computes; a division per value was most of the time).
+#pragma omp parallel if (plane > 4096)
+  {
+    std::vector<float> sums(3 * static_cast<size_t>(out_width)), areas(3 * static_cast<size_t>(out_width));
+#pragma omp for schedule(static)
+    for (int i = 0; i < out_height; ++i) {
+      const unsigned int* top_row = &sums_[static_cast<size_t>(top + y0[i]) * row + 3 * static_cast<size_t>(left)];
+      const unsigned int* bottom_row =
+          &sums_[static_cast<size_t>(top + y1[i]) * row + 3 * static_cast<size_t>(left)];
+      const int window_rows = y1[i] - y0[i];
+      for (int j = 0; j < out_width; ++j) {
+        const auto area = static_cast<float>(window_rows * (x1[j] - x0[j]));
+        const size_t l = 3 * static_cast<size_t>(x0[j]), r = 3 * static_cast<size_t>(x1[j]);
+        for (int c = 0; c < 3; ++c) {
+          // Cell-major (PNet's channels-last) or channel-major (planar) within the row.
+          const size_t at = how.interleaved ? 3 * static_cast<size_t>(j) + c : c * static_cast<size_t>(out_width) + j;
+          sums[at] = static_cast<float>(bottom_row[r + c] - bottom_row[l + c] - top_row[r + c] + top_row[l + c]);
+          areas[at] = area;
+        }
+      }
+      if (how.interleaved) {
+        divide_affine(sums.data(), areas.data(), 3 * out_width, how.offset, how.scale,
+                      out + static_cast<long long>(i) * out_width * 3);
+      } else {
+        for (int c = 0; c < 3; ++c)
+          divide_affine(sums.data() + c * out_width, areas.data() + c * out_width, out_width, how.offset,
+                        how.scale, out + c * plane + static_cast<long long>(i) * out_width);
       }
     }
   }

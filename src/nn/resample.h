@@ -24,15 +24,26 @@ void adaptive_avg_pool2d_rgb8(const unsigned char* in, int height, int width, lo
 // once: each output cell costs four lookups instead of a pass over its window. Bit-identical to
 // adaptive_avg_pool2d_rgb8: pixels are integers, so a window's float sum is exact in any order while it
 // stays below 2^24; larger windows (frames far above 4K resampled to a few pixels) take the direct path.
+// How RgbIntegral writes each average: (average - offset) * scale, in that order (MTCNN's input
+// normalisation is offset 127.5, scale 1/128); the defaults write the average itself.
+struct ResampleOutput {
+  bool interleaved = false;  // out_height x out_width x 3 instead of 3 planes
+  float offset = 0, scale = 1;
+};
+
 class RgbIntegral {
  public:
   RgbIntegral(const unsigned char* in, int height, int width, long stride);
+  using Output = ResampleOutput;
   // 3 x out_height x out_width planar floats, or out_height x out_width x 3 when `interleaved`.
-  void resample(float* out, int out_height, int out_width, bool interleaved = false) const;
-  // The same for the frame's rectangle of `height` x `width` pixels at (top, left), planar (MTCNN's
-  // RNet/ONet crops: their windows span many pixels each, here four lookups).
-  void resample_region(int top, int left, int height, int width, float* out, int out_height,
-                       int out_width) const;
+  void resample(float* out, int out_height, int out_width, bool interleaved = false) const {
+    resample(out, out_height, out_width, Output{interleaved});
+  }
+  void resample(float* out, int out_height, int out_width, const Output& how) const;
+  // The same for the frame's rectangle of `height` x `width` pixels at (top, left) (MTCNN's RNet/ONet
+  // crops: their windows span many pixels each, here four lookups).
+  void resample_region(int top, int left, int height, int width, float* out, int out_height, int out_width,
+                       const Output& how = {}) const;
 
  private:
   const unsigned char* in_;
@@ -41,7 +52,7 @@ class RgbIntegral {
   std::vector<unsigned int> sums_;  // (height+1) x (width+1) x 3, inclusive prefix sums
 
   void resample_rect(int top, int left, int height, int width, float* out, int out_height, int out_width,
-                     bool interleaved) const;
+                     const Output& how) const;
 };
 
 }  // namespace facepipe::nn
