@@ -15,8 +15,8 @@ using face::Detection;
 namespace {
 
 // facenet's input normalisation, (x - 127.5) * 0.0078125, applied as the frame is resampled: PNet reads
-// channels-last, RNet and ONet planar crops.
-constexpr nn::RgbIntegral::Output kPnetInput{true, 127.5f, 0.0078125f};
+// the pyramid's levels planar, RNet and ONet planar crops.
+constexpr nn::RgbIntegral::Output kPnetInput{false, 127.5f, 0.0078125f};
 constexpr nn::RgbIntegral::Output kCropInput{false, 127.5f, 0.0078125f};
 
 // A candidate box during detection: float32 throughout, as the reference's torch tensors.
@@ -132,7 +132,7 @@ std::vector<float> crops_for(const cv::Mat& rgb, const nn::RgbIntegral& integral
 std::vector<Cand> pnet_level(models::MtcnnNets& nets, const nn::RgbIntegral& integral, int h, int w, double s,
                              float threshold) {
   const int hs = static_cast<int>(h * s + 1), ws = static_cast<int>(w * s + 1);
-  std::vector<float> scaled(static_cast<size_t>(3) * hs * ws);
+  std::vector<float> scaled(static_cast<size_t>(3) * hs * ws + models::kPnetReadPastEnd);
   integral.resample(scaled.data(), hs, ws, kPnetInput);
   const models::PNetOutput out = nets.pnet(scaled.data(), hs, ws);
   const float sf = static_cast<float>(s);

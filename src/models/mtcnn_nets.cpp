@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "nn/layers.h"
+#include "models/pnet_stem.h"
 #include "nn/prelu_pool.h"
 #include "weights/torch_file.h"
 
@@ -78,13 +79,17 @@ void softmax2(const float* logits, float* prob1) {
   *prob1 = e1 / (e0 + e1);
 }
 
+static_assert(PnetStem::kReadPastEnd <= kPnetReadPastEnd, "pnet()'s promise covers its first stage's reads");
+
 class Nets : public MtcnnNets {
  public:
   explicit Nets(const std::filesystem::path& dir) {
     const StateDict p = weights::load_state_dict(dir / "pnet.pt");
-    // PNet's few channels run channels-last (nn::ConvSpec::channels_last says why).
-    p1_ = conv_then(p, "conv1", 3, 10, 3, true);
-    pool_p_ = prelu_pool(p, "prelu1", 10, 2, 2);
+    // conv1, PReLU and pooling in one pass (models/pnet_stem.h says why); the rest channels-last
+    // (nn::ConvSpec::channels_last says why).
+    stem_ = std::make_unique<PnetStem>(weights::expect(p, "conv1.weight", {10, 3, 3, 3}),
+                                       weights::expect(p, "conv1.bias", {10}).data,
+                                       weights::expect(p, "prelu1.weight", {10}).data);
     p2_ = conv_prelu(p, "conv2", "prelu2", 10, 16, 3, true);
     p3_ = conv_prelu(p, "conv3", "prelu3", 16, 32, 3, true);
     {  // conv4_1 (2 logits) and conv4_2 (4 offsets) read the same map: one 6-channel 1x1 convolution
@@ -122,11 +127,12 @@ class Nets : public MtcnnNets {
     o6_ = stacked_heads(o, {{"dense6_1", 2}, {"dense6_2", 4}, {"dense6_3", 10}}, 256);
   }
 
-  PNetOutput pnet(const float* hwc, int height, int width) override {
+  PNetOutput pnet(const float* planar, int height, int width) override {
+    std::vector<float> pooled;
+    int pooled_height = 0, pooled_width = 0;
+    stem_->forward(planar, height, width, pooled, pooled_height, pooled_width);
     dnnl::stream s(nn::cpu_engine());
-    Act x = nn::from_nhwc(hwc, 1, 3, height, width);
-    x = p1_->forward(s, x);
-    x = pool_p_->forward(s, x);
+    Act x = nn::from_nhwc(pooled.data(), 1, 10, pooled_height, pooled_width);
     x = p2_->forward(s, x);
     x = p3_->forward(s, x);
     x = p4_->forward(s, x);
@@ -219,10 +225,11 @@ class Nets : public MtcnnNets {
     return r;
   }
 
-  std::unique_ptr<Conv2d> p1_, p2_, p3_, p4_, r1_, r2_, r3_, o1_, o2_, o3_, o4_;
+  std::unique_ptr<PnetStem> stem_;
+  std::unique_ptr<Conv2d> p2_, p3_, p4_, r1_, r2_, r3_, o1_, o2_, o3_, o4_;
   std::unique_ptr<nn::Linear> r4_, r5_, o5_, o6_;
   // Each applies the PReLU of the convolution before it, then max-pools (ceil mode, as facenet).
-  std::unique_ptr<nn::PreluMaxPool2d> pool_p_, pool_r1_, pool_r2_, pool_o1_, pool_o2_, pool_o3_;
+  std::unique_ptr<nn::PreluMaxPool2d> pool_r1_, pool_r2_, pool_o1_, pool_o2_, pool_o3_;
 };
 
 }  // namespace

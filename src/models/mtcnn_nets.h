@@ -29,13 +29,16 @@ struct ONetOutput {
   std::vector<float> landmarks;  // [n * 10], facenet order: x1..x5 then y1..y5 (relative to the box)
 };
 
+// What pnet() may read past the end of its input (its first stage loads whole vectors).
+inline constexpr int kPnetReadPastEnd = 64;
+
 class MtcnnNets {
  public:
   // Loads pnet.pt, rnet.pt and onet.pt from `dir` (the models directory's mtcnn/ folder).
   static std::unique_ptr<MtcnnNets> load(const std::filesystem::path& dir);
   virtual ~MtcnnNets() = default;
-  // One image, height x width x 3 (interleaved: PNet runs channels-last).
-  virtual PNetOutput pnet(const float* hwc, int height, int width) = 0;
+  // One image, 3 x height x width (planar), followed by at least kPnetReadPastEnd readable floats.
+  virtual PNetOutput pnet(const float* planar, int height, int width) = 0;
   // n crops of 3 x 24 x 24, contiguous.
   virtual RNetOutput rnet(const float* nchw, int n) = 0;
   // n crops of 3 x 48 x 48, contiguous.
