@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstddef>
+#include <memory>
 #include <vector>
 
 namespace facepipe::nn {
@@ -49,7 +50,7 @@ class RgbIntegral {
   const unsigned char* in_;
   int height_, width_;
   long stride_;
-  std::vector<unsigned int> sums_;  // (height+1) x (width+1) x 3, inclusive prefix sums
+  std::unique_ptr<unsigned int[]> sums_;  // (height+1) x (width+1) x 3, inclusive prefix sums; null: none
 
   void resample_rect(int top, int left, int height, int width, float* out, int out_height, int out_width,
                      const Output& how) const;
