@@ -4,7 +4,7 @@
 //   BM_QueueRoundTrip     send + receive + delete on the durable store (the per-message queue cost)
 //   BM_ServiceOverhead    one 1080p frame through HTTP POST + base64 + JSON + enqueue + SQS receive/delete of
 //                         the answer, with the engine replaced by nothing: what the service adds per request
-//   BM_Load/8             workload: 500 requests, concurrency 8, video frames (720p-1080p), real engine
+//   BM_Load/C             workload: 500 requests at concurrency C (1, 4, 8, 16), video frames (720p-1080p), real engine
 //   BM_OnePerSecond       workload: 30 requests at 1 request/s, concurrency 1 (latency when idle)
 // Counters: rps, avg/p50/p95/p99 latency (ms), failed, lost (= requests - completed - failed).
 #include <benchmark/benchmark.h>
@@ -159,7 +159,7 @@ void BM_Load(benchmark::State& state) {
   run_against_service(state, 500, static_cast<int>(state.range(0)), std::chrono::milliseconds(0),
                       std::chrono::seconds(120));
 }
-BENCHMARK(BM_Load)->Arg(8)->Iterations(1)->Unit(benchmark::kSecond)->UseRealTime();
+BENCHMARK(BM_Load)->Arg(1)->Arg(4)->Arg(8)->Arg(16)->Iterations(1)->Unit(benchmark::kSecond)->UseRealTime();
 
 void BM_OnePerSecond(benchmark::State& state) {
   run_against_service(state, 30, 1, std::chrono::milliseconds(1000), std::chrono::seconds(60));
