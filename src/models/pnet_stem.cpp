@@ -1,6 +1,7 @@
 #include "models/pnet_stem.h"
 
 #include <algorithm>
+#include <cstddef>
 
 #include "core/error.h"
 
@@ -43,13 +44,13 @@ inline __attribute__((always_inline)) void conv_row(const StemArgs& a, int r, in
 #pragma GCC unroll 3
         for (int kx = 0; kx < 3; ++kx) {
           const Vec s = load(src + kx);
-          const float* tap = a.weights + ((ic * 3 + ky) * 3 + kx) * kOut;
+          const float* tap = a.weights + static_cast<ptrdiff_t>(((ic * 3 + ky) * 3 + kx) * kOut);
 #pragma GCC unroll 10
           for (int oc = 0; oc < kOut; ++oc) acc[oc] += tap[oc] * s;
         }
       }
 #pragma GCC unroll 10
-    for (int oc = 0; oc < kOut; ++oc) store(rows + oc * stride + x, acc[oc] + a.bias[oc]);
+    for (int oc = 0; oc < kOut; ++oc) store(rows + static_cast<ptrdiff_t>(oc) * stride + x, acc[oc] + a.bias[oc]);
   }
 }
 
@@ -83,13 +84,13 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void run_stem(const
       const float slope = a.slopes[oc];
       float* __restrict dst = pooled.data() + static_cast<size_t>(oc) * a.out_width;
 #pragma omp simd
-      for (int px = 0; px < full; ++px) {
+      for (long long px = 0; px < full; ++px) {
         const float h = hi[2 * px] < hi[2 * px + 1] ? hi[2 * px + 1] : hi[2 * px];
         const float l = lo[2 * px + 1] < lo[2 * px] ? lo[2 * px + 1] : lo[2 * px];
         const float from_hi = prelu(h, slope), from_lo = prelu(l, slope);
         dst[px] = from_hi < from_lo ? from_lo : from_hi;
       }
-      for (int px = full; px < a.out_width; ++px) {  // the single-column window
+      for (long long px = full; px < a.out_width; ++px) {  // the single-column window
         const float from_hi = prelu(hi[2 * px], slope), from_lo = prelu(lo[2 * px], slope);
         dst[px] = from_hi < from_lo ? from_lo : from_hi;
       }
@@ -110,7 +111,7 @@ int pooled_length(int n) {
 }  // namespace
 
 PnetStem::PnetStem(const weights::Tensor& weight, const std::vector<float>& bias, const std::vector<float>& slopes)
-    : weights_(27 * kOut), bias_(bias), slopes_(slopes) {
+    : weights_(static_cast<size_t>(27) * kOut), bias_(bias), slopes_(slopes) {
   if (weight.shape != std::vector<int64_t>{kOut, 3, 3, 3} || bias.size() != kOut || slopes.size() != kOut)
     throw Error(ErrorKind::kInvalidInput, "PNet's conv1 must be 10 x 3 x 3 x 3 with 10 biases and 10 PReLU slopes");
   for (int oc = 0; oc < kOut; ++oc)

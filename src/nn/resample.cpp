@@ -181,7 +181,7 @@ void RgbIntegral::resample_rect(int top, int left, int height, int width, float*
                       out + static_cast<long long>(i) * out_width * 3);
       } else {
         for (int c = 0; c < 3; ++c)
-          divide_affine(sums.data() + c * out_width, areas.data() + c * out_width, out_width, how.offset,
+          divide_affine(sums.data() + static_cast<ptrdiff_t>(c) * out_width, areas.data() + static_cast<ptrdiff_t>(c) * out_width, out_width, how.offset,
                         how.scale, out + c * plane + static_cast<long long>(i) * out_width);
       }
     }
