@@ -68,7 +68,7 @@ weights::Tensor permute_dense_columns(const weights::Tensor& w, int c, int h, in
     for (int ci = 0; ci < c; ++ci)
       for (int y = 0; y < h; ++y)
         for (int x = 0; x < wd; ++x)
-          out.data[o * cols + (ci * h + y) * wd + x] = w.data[o * cols + (x * h + y) * c + ci];
+          out.data[o * cols + static_cast<int64_t>(ci * h + y) * wd + x] = w.data[o * cols + static_cast<int64_t>(x * h + y) * c + ci];
   return out;
 }
 
@@ -195,8 +195,9 @@ class Nets : public MtcnnNets {
     r.prob.resize(n);
     r.reg.resize(static_cast<size_t>(n) * 4);
     for (int i = 0; i < n; ++i) {
-      softmax2(&heads[i * 6], &r.prob[i]);
-      std::copy(&heads[i * 6 + 2], &heads[i * 6 + 6], &r.reg[i * 4]);
+      const float* h = &heads[static_cast<size_t>(i) * 6];
+      softmax2(h, &r.prob[i]);
+      std::copy(h + 2, h + 6, &r.reg[static_cast<size_t>(i) * 4]);
     }
     return r;
   }
@@ -217,10 +218,10 @@ class Nets : public MtcnnNets {
     r.reg.resize(static_cast<size_t>(n) * 4);
     r.landmarks.resize(static_cast<size_t>(n) * 10);
     for (int i = 0; i < n; ++i) {
-      const float* h = &heads[i * 16];
+      const float* h = &heads[static_cast<size_t>(i) * 16];
       softmax2(h, &r.prob[i]);
-      std::copy(h + 2, h + 6, &r.reg[i * 4]);
-      std::copy(h + 6, h + 16, &r.landmarks[i * 10]);
+      std::copy(h + 2, h + 6, &r.reg[static_cast<size_t>(i) * 4]);
+      std::copy(h + 6, h + 16, &r.landmarks[static_cast<size_t>(i) * 10]);
     }
     return r;
   }
