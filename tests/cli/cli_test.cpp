@@ -1,10 +1,15 @@
 // The facepipe command as a user runs it: JSON or tables out, non-zero exit with a message on bad input.
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
 #include <sstream>
 
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
 
+#include "image/codec.h"
 #include "testutil/testutil.h"
 
 namespace facepipe::cli {
@@ -155,6 +160,24 @@ TEST(Cli, BenchReportsFramesAndPeakMemory) {
   EXPECT_GT(report["embed_ms_median"].get<double>(), 0);
   EXPECT_LT(report["peak_rss_mb"].get<double>(), 300) << r.output;
   EXPECT_NE(run_command(fp() + "bench --runs 1 x.jpg").exit_code, 0);
+}
+
+// A frame without a face is timed as well (decode and detection); bench once crashed on such a set.
+TEST(Cli, BenchOfFramesWithoutFacesTimesThemAndSaysSo) {
+  const auto dir = std::filesystem::temp_directory_path() / ("fp_bench_noface_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const auto gray = dir / "gray.png";
+  {
+    std::ofstream out(gray, std::ios::binary);
+    out << image::encode_png(cv::Mat(64, 96, CV_8UC3, cv::Scalar(128, 128, 128)));
+  }
+  const auto r = run_command(fp() + "bench --json --runs 2 '" + gray.string() + "'", true);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("no face in any image"), std::string::npos) << r.output;
+  const auto report = nlohmann::json::parse(r.output.substr(r.output.rfind('{')));
+  EXPECT_EQ(report["frames"], 1);
+  EXPECT_GT(report["detect_ms_median"].get<double>(), 0);
+  std::filesystem::remove_all(dir);
 }
 }  // namespace
 }  // namespace facepipe::cli
