@@ -12,6 +12,7 @@
 #include <functional>
 #include <optional>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "core/error.h"
 
@@ -122,9 +123,38 @@ struct Obj {
   std::vector<int64_t> sizes, strides;
 };
 
+// Owns every object one load makes, until the load is over. A pickle can build reference cycles (a
+// list appended to itself, a dict its own value: shared_ptr alone leaked them, found by the torch_file
+// fuzzer) and nestings deep enough that releasing them recursively would overflow the stack; the arena
+// empties every container first and then releases the objects one by one.
+class ObjArena {
+ public:
+  ObjArena() : previous_(current_) { current_ = this; }
+  ObjArena(const ObjArena&) = delete;
+  ObjArena& operator=(const ObjArena&) = delete;
+  ~ObjArena() {
+    current_ = previous_;
+    for (const ObjPtr& o : made_) {
+      o->items.clear();  // every object is held here, so clearing frees nothing recursively
+      o->entries.clear();
+    }
+    made_.clear();
+  }
+  static void track(const ObjPtr& o) {
+    if (current_) current_->made_.push_back(o);
+  }
+
+ private:
+  static thread_local ObjArena* current_;
+  ObjArena* previous_;
+  std::vector<ObjPtr> made_;
+};
+thread_local ObjArena* ObjArena::current_ = nullptr;
+
 ObjPtr make(Obj::Kind k) {
   auto o = std::make_shared<Obj>();
   o->kind = k;
+  ObjArena::track(o);
   return o;
 }
 ObjPtr make_int(int64_t v) {
@@ -538,7 +568,35 @@ Tensor materialize(const Obj& t, const std::string& file) {
   return out;
 }
 
-TorchValue convert(const ObjPtr& o, const std::string& file) {
+// Bounds on what a pickle may expand to: shared references let a few hundred bytes describe a DAG of
+// 2^40 values (each level a list holding the one below twice), and a cycle would recurse forever.
+struct ConvertBudget {
+  static constexpr int kMaxDepth = 256;  // state dicts nest 2-4 deep
+  // Values produced in all. Without shared containers a pickle yields at most one value per opcode
+  // byte, so a file's size bounds an honest one; the slack covers small shared tuples.
+  size_t max_values = 0;
+  size_t values = 0;
+  std::unordered_set<const Obj*> path;             // the containers being converted: a cycle's witness
+};
+
+TorchValue convert_value(const ObjPtr& o, const std::string& file, ConvertBudget& budget);
+
+TorchValue convert(const ObjPtr& o, const std::string& file, ConvertBudget& budget) {
+  if (++budget.values > budget.max_values)
+    fail(file, "the pickle expands to more than " + std::to_string(budget.max_values) +
+                   " values (shared references); not a torch.save file facepipe reads");
+  const bool container = o->kind == Obj::Kind::kList || o->kind == Obj::Kind::kTuple || o->kind == Obj::Kind::kDict;
+  if (container) {
+    if (budget.path.size() >= ConvertBudget::kMaxDepth)
+      fail(file, "the pickle nests more than " + std::to_string(ConvertBudget::kMaxDepth) + " containers deep");
+    if (!budget.path.insert(o.get()).second) fail(file, "the pickle holds a container inside itself (a cycle)");
+  }
+  TorchValue v = convert_value(o, file, budget);
+  if (container) budget.path.erase(o.get());
+  return v;
+}
+
+TorchValue convert_value(const ObjPtr& o, const std::string& file, ConvertBudget& budget) {
   TorchValue v;
   switch (o->kind) {
     case Obj::Kind::kNone:
@@ -563,11 +621,12 @@ TorchValue convert(const ObjPtr& o, const std::string& file) {
     case Obj::Kind::kList:
     case Obj::Kind::kTuple:
       v.kind = o->kind == Obj::Kind::kList ? TorchValue::Kind::kList : TorchValue::Kind::kTuple;
-      for (const auto& x : o->items) v.items.push_back(convert(x, file));
+      for (const auto& x : o->items) v.items.push_back(convert(x, file, budget));
       break;
     case Obj::Kind::kDict:
       v.kind = TorchValue::Kind::kDict;
-      for (const auto& [k, x] : o->entries) v.entries.emplace_back(convert(k, file), convert(x, file));
+      for (const auto& [k, x] : o->entries)
+        v.entries.emplace_back(convert(k, file, budget), convert(x, file, budget));
       break;
     case Obj::Kind::kTensor:
       v.kind = TorchValue::Kind::kTensor;
@@ -698,10 +757,17 @@ const Tensor& expect(const StateDict& dict, const std::string& name, const std::
 }
 
 TorchValue load_torch_object(const std::filesystem::path& path) {
-  return convert(load_any(path), path.string());
+  const ObjArena arena;  // first: it outlives every object of the load
+  ObjPtr root = load_any(path);
+  std::error_code size_error;
+  const auto bytes = std::filesystem::file_size(path, size_error);
+  ConvertBudget budget;
+  budget.max_values = 4 * static_cast<size_t>(size_error ? 0 : bytes) + 65536;
+  return convert(root, path.string(), budget);
 }
 
 StateDict load_state_dict(const std::filesystem::path& path, const std::vector<std::string>& skip_prefixes) {
+  const ObjArena arena;  // first: it outlives every object of the load
   const std::string file = path.string();
   ObjPtr root = load_any(path);
   if (root->kind != Obj::Kind::kDict) fail(file, "not a state dict (top-level object is not a dict)");

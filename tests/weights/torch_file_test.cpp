@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <zip.h>
+
 #include <fstream>
 
 #include "core/error.h"
@@ -100,6 +102,50 @@ TEST(TorchFile, GenericObjectsLoadListsOfTensorsAndStrings) {
   ASSERT_EQ(v.items[0].items.size(), 90u);
   EXPECT_EQ(v.items[0].items[0].tensor.shape, (std::vector<int64_t>{1, 512}));
   EXPECT_EQ(v.items[1].items[0].kind, TorchValue::Kind::kString);
+}
+
+// A zip-layout torch file whose data.pkl is `pickle` (protocol 2 opcodes), as torch.save writes them.
+fs::path zip_torch_file(const std::string& name, const std::string& pickle) {
+  const fs::path path = fs::temp_directory_path() / ("facepipe_pickle_" + name + ".pt");
+  int err = 0;
+  zip_t* z = zip_open(path.c_str(), ZIP_CREATE | ZIP_TRUNCATE, &err);
+  EXPECT_NE(z, nullptr);
+  zip_file_add(z, "archive/data.pkl", zip_source_buffer(z, pickle.data(), pickle.size(), 0), ZIP_FL_OVERWRITE);
+  zip_file_add(z, "archive/version", zip_source_buffer(z, "3\n", 2, 0), ZIP_FL_OVERWRITE);
+  EXPECT_EQ(zip_close(z), 0);
+  return path;
+}
+
+// Pickles a hostile file can hold: refused with a message, never a crash, a hang or unbounded memory.
+TEST(TorchFile, CyclicSharedAndDeepPicklesAreRefused) {
+  using namespace std::string_literals;  // the opcodes hold NUL bytes
+  const std::string proto = "\x80\x02"s;
+  // A list appended to itself: EMPTY_LIST, BINPUT 0, BINGET 0, APPEND, STOP (recursed until the stack
+  // overflowed before).
+  const std::string cycle = proto + "]q\x00h\x00"s + "a.";
+  // 40 levels of a tuple holding the level below twice: 2^40 values from 250 bytes (ran out of memory).
+  std::string dag = proto + "]q\x00"s;
+  for (int level = 0; level < 40; ++level)
+    dag += std::string("h") + char(level) + "h" + char(level) + "\x86q" + char(level + 1);
+  dag += ".";
+  // 5000 lists nested in each other: EMPTY_LIST x 5000, APPEND x 4999.
+  const std::string deep = proto + std::string(5000, ']') + std::string(4999, 'a') + ".";
+  for (const auto& [name, pickle, says] :
+       std::vector<std::tuple<std::string, std::string, std::string>>{{"cycle", cycle, "inside itself"},
+                                                                      {"dag", dag, "expands to more than"},
+                                                                      {"deep", deep, "nests more than"}}) {
+    try {
+      load_torch_object(zip_torch_file(name, pickle));
+      ADD_FAILURE() << name << " was accepted";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::kInvalidInput) << name;
+      EXPECT_NE(std::string(e.what()).find(says), std::string::npos) << name << ": " << e.what();
+    }
+  }
+  // A shared (not cyclic) reference is fine: the same list twice.
+  const TorchValue v = load_torch_object(zip_torch_file("shared", proto + "]q\x00h\x00h\x00\x86."s));
+  ASSERT_EQ(v.kind, TorchValue::Kind::kTuple);
+  EXPECT_EQ(v.items.size(), 2u);
 }
 
 TEST(Tfjs, FaceApiManifestLoadsEveryTensorWithItsShape) {
