@@ -14,10 +14,9 @@ using face::Detection;
 
 namespace {
 
-// facenet's input normalisation, (x - 127.5) * 0.0078125, applied as the frame is resampled: PNet reads
-// the pyramid's levels planar, RNet and ONet planar crops.
-constexpr nn::RgbIntegral::Output kPnetInput{false, 127.5f, 0.0078125f};
-constexpr nn::RgbIntegral::Output kCropInput{false, 127.5f, 0.0078125f};
+// facenet's input normalisation, (x - 127.5) * 0.0078125, applied as the frame is resampled (PNet's
+// pyramid levels and the RNet/ONet crops).
+constexpr nn::RgbIntegral::Output kFacenetInput{127.5f, 0.0078125f};
 
 // A candidate box during detection: float32 throughout, as the reference's torch tensors.
 struct Cand {
@@ -120,7 +119,7 @@ std::vector<float> crops_for(const cv::Mat& rgb, const nn::RgbIntegral& integral
     ey = std::min(ey, height);
     if (!(ey > y - 1 && ex > x - 1)) continue;
     const int ph = ey - (y - 1), pw = ex - (x - 1);
-    integral.resample_region(y - 1, x - 1, ph, pw, resized.data(), size, size, kCropInput);
+    integral.resample_region(y - 1, x - 1, ph, pw, resized.data(), size, size, kFacenetInput);
     out.insert(out.end(), resized.begin(), resized.end());
     valid[k] = 1;
   }
@@ -133,7 +132,7 @@ std::vector<Cand> pnet_level(models::MtcnnNets& nets, const nn::RgbIntegral& int
                              float threshold) {
   const int hs = static_cast<int>(h * s + 1), ws = static_cast<int>(w * s + 1);
   std::vector<float> scaled(static_cast<size_t>(3) * hs * ws + models::kPnetReadPastEnd);
-  integral.resample(scaled.data(), hs, ws, kPnetInput);
+  integral.resample(scaled.data(), hs, ws, kFacenetInput);
   const models::PNetOutput out = nets.pnet(scaled.data(), hs, ws);
   const float sf = static_cast<float>(s);
   const size_t hw = static_cast<size_t>(out.height) * out.width;

@@ -4,6 +4,7 @@
 #include <cstddef>
 
 #include "core/error.h"
+#include "nn/prelu_pool.h"
 
 namespace facepipe::models {
 
@@ -54,8 +55,7 @@ inline __attribute__((always_inline)) void conv_row(const StemArgs& a, int r, in
   }
 }
 
-// PReLU as in nn/prelu_pool.cpp: max(x, 0) + slope * min(x, 0), exactly x > 0 ? x : slope * x.
-inline float prelu(float x, float slope) { return std::max(x, 0.f) + slope * std::min(x, 0.f); }
+using nn::prelu;
 
 // Compiled for AVX-512, AVX2 and baseline x86-64 and picked by the loader for the CPU it runs on (GCC's
 // target_clones; the build targets baseline x86-64).

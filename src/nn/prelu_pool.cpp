@@ -70,13 +70,7 @@ inline __attribute__((always_inline)) void pool_row(const PoolRow& r) {
     }
 #pragma omp simd
     for (long long k = 0; k < block; ++k) {
-      // PyTorch's (and oneDNN's) PReLU, x > 0 ? x : slope * x, written as max(x, 0) + slope * min(x, 0):
-      // the same value (one of the two terms is an exact zero; a product contracted into an FMA is
-      // rounded once, as the product alone), up to the sign of a zero result, and it vectorises where
-      // GCC 12 leaves the conditional form scalar.
-      const float h = hi[k], l = lo[k];
-      const float from_hi = std::max(h, 0.f) + slope[k] * std::min(h, 0.f);
-      const float from_lo = std::max(l, 0.f) + slope[k] * std::min(l, 0.f);
+      const float from_hi = prelu(hi[k], slope[k]), from_lo = prelu(lo[k], slope[k]);
       hi[k] = from_hi < from_lo ? from_lo : from_hi;
     }
   }
@@ -85,7 +79,7 @@ inline __attribute__((always_inline)) void pool_row(const PoolRow& r) {
 // The row kernel per block width (a compile-time width lets a block live in vector registers), each
 // compiled for AVX-512, AVX2 and baseline x86-64 and picked by the loader for the CPU it runs on
 // (GCC's target_clones): the build targets baseline x86-64, whose 4-wide SSE left these loops at
-// 14% and 11% of MTCNN's time on a 720p frame (PNet's first layer, RNet's).
+// 14% and 11% of MTCNN's time on a 720p frame (PNet's first layer, now models/pnet_stem, and RNet's).
 using RowKernel = void (*)(const PoolRow&);
 #define FACEPIPE_POOL_ROW(B)                                                                             \
   __attribute__((target_clones("avx512f", "avx2", "default"))) void pool_row_##B(const PoolRow& r) { \
@@ -94,7 +88,6 @@ using RowKernel = void (*)(const PoolRow&);
 FACEPIPE_POOL_ROW(0)
 FACEPIPE_POOL_ROW(1)
 FACEPIPE_POOL_ROW(8)
-FACEPIPE_POOL_ROW(10)
 FACEPIPE_POOL_ROW(16)
 FACEPIPE_POOL_ROW(28)
 FACEPIPE_POOL_ROW(32)
@@ -106,7 +99,6 @@ RowKernel row_kernel(int block) {
   switch (block) {
     case 1: return pool_row_1;
     case 8: return pool_row_8;
-    case 10: return pool_row_10;  // PNet's first layer, NHWC
     case 16: return pool_row_16;
     case 28: return pool_row_28;  // RNet's first layer, NHWC in batches
     case 32: return pool_row_32;  // ONet's first layer

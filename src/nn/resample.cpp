@@ -147,9 +147,7 @@ void RgbIntegral::resample_rect(int top, int left, int height, int width, float*
   if (!sums_ || window * 255 >= (1LL << 24)) {
     std::vector<float> planar(static_cast<size_t>(3 * plane));
     adaptive_avg_pool2d_rgb8(origin, height, width, stride_, planar.data(), out_height, out_width);
-    for (long long i = 0; i < plane; ++i)
-      for (long long c = 0; c < 3; ++c)
-        out[how.interleaved ? 3 * i + c : c * plane + i] = (planar[c * plane + i] - how.offset) * how.scale;
+    for (long long i = 0; i < 3 * plane; ++i) out[i] = (planar[i] - how.offset) * how.scale;
     return;
   }
   const Windows rows = windows(height, out_height), cols = windows(width, out_width);
@@ -170,20 +168,15 @@ void RgbIntegral::resample_rect(int top, int left, int height, int width, float*
         const auto area = static_cast<float>(window_rows * (x1[j] - x0[j]));
         const size_t l = 3 * static_cast<size_t>(x0[j]), r = 3 * static_cast<size_t>(x1[j]);
         for (int c = 0; c < 3; ++c) {
-          // Cell-major (PNet's channels-last) or channel-major (planar) within the row.
-          const size_t at = how.interleaved ? 3 * static_cast<size_t>(j) + c : c * static_cast<size_t>(out_width) + j;
+          const size_t at = c * static_cast<size_t>(out_width) + j;  // channel-major within the row
           sums[at] = static_cast<float>(bottom_row[r + c] - bottom_row[l + c] - top_row[r + c] + top_row[l + c]);
           areas[at] = area;
         }
       }
-      if (how.interleaved) {
-        divide_affine(sums.data(), areas.data(), 3 * out_width, how.offset, how.scale,
-                      out + static_cast<long long>(i) * out_width * 3);
-      } else {
-        for (int c = 0; c < 3; ++c)
-          divide_affine(sums.data() + static_cast<ptrdiff_t>(c) * out_width, areas.data() + static_cast<ptrdiff_t>(c) * out_width, out_width, how.offset,
-                        how.scale, out + c * plane + static_cast<long long>(i) * out_width);
-      }
+      for (int c = 0; c < 3; ++c)
+        divide_affine(sums.data() + static_cast<ptrdiff_t>(c) * out_width,
+                      areas.data() + static_cast<ptrdiff_t>(c) * out_width, out_width, how.offset, how.scale,
+                      out + c * plane + static_cast<long long>(i) * out_width);
     }
   }
 }

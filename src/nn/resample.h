@@ -28,7 +28,6 @@ void adaptive_avg_pool2d_rgb8(const unsigned char* in, int height, int width, lo
 // How RgbIntegral writes each average: (average - offset) * scale, in that order (MTCNN's input
 // normalisation is offset 127.5, scale 1/128); the defaults write the average itself.
 struct ResampleOutput {
-  bool interleaved = false;  // out_height x out_width x 3 instead of 3 planes
   float offset = 0, scale = 1;
 };
 
@@ -36,11 +35,8 @@ class RgbIntegral {
  public:
   RgbIntegral(const unsigned char* in, int height, int width, long stride);
   using Output = ResampleOutput;
-  // 3 x out_height x out_width planar floats, or out_height x out_width x 3 when `interleaved`.
-  void resample(float* out, int out_height, int out_width, bool interleaved = false) const {
-    resample(out, out_height, out_width, Output{interleaved});
-  }
-  void resample(float* out, int out_height, int out_width, const Output& how) const;
+  // 3 x out_height x out_width planar floats.
+  void resample(float* out, int out_height, int out_width, const Output& how = {}) const;
   // The same for the frame's rectangle of `height` x `width` pixels at (top, left) (MTCNN's RNet/ONet
   // crops: their windows span many pixels each, here four lookups).
   void resample_region(int top, int left, int height, int width, float* out, int out_height, int out_width,

@@ -33,13 +33,11 @@ TEST(Resample, IntegralAndRgb8PathsAreBitIdenticalToTheFloatPath) {
     adaptive_avg_pool2d_rgb8(rgb.data, h, w, static_cast<long>(rgb.step), direct.data(), oh, ow);
     EXPECT_EQ(std::memcmp(want.data(), fast.data(), want.size() * sizeof(float)), 0) << oh << "x" << ow;
     EXPECT_EQ(std::memcmp(want.data(), direct.data(), want.size() * sizeof(float)), 0) << oh << "x" << ow;
-    // MTCNN's form: channels-last, normalised in the same pass, each value as the two steps compute it.
+    // MTCNN's form: normalised in the same pass, each value as the two steps compute it.
     std::vector<float> normalised(want.size());
-    integral.resample(normalised.data(), oh, ow, RgbIntegral::Output{true, 127.5f, 0.0078125f});
-    const size_t plane = static_cast<size_t>(oh) * ow;
+    integral.resample(normalised.data(), oh, ow, RgbIntegral::Output{127.5f, 0.0078125f});
     size_t differing = 0;
-    for (size_t i = 0; i < plane; ++i)
-      for (size_t c = 0; c < 3; ++c) differing += normalised[3 * i + c] != (want[c * plane + i] - 127.5f) * 0.0078125f;
+    for (size_t i = 0; i < want.size(); ++i) differing += normalised[i] != (want[i] - 127.5f) * 0.0078125f;
     EXPECT_EQ(differing, 0u) << oh << "x" << ow;
     ++levels;
   }
