@@ -3,6 +3,7 @@
 set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config git ca-certificates
+  ccache  # scripts/build.sh compiles through it: a rebuild of unchanged sources (a fresh clone, CI) takes seconds
   libdnnl-dev
   libopencv-core-dev libopencv-imgproc-dev libturbojpeg0-dev libpng-dev libexif-dev
   nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev

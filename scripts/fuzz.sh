@@ -24,8 +24,13 @@ fi
 [[ " ${TARGETS[*]} " == *" $target "* ]] || { echo "unknown fuzz target '$target'; choose one of: ${TARGETS[*]}" >&2; exit 2; }
 command -v clang++ >/dev/null || { echo "clang++ is missing: run scripts/deps.sh (clang, libclang-rt-14-dev)" >&2; exit 2; }
 
+launcher=()  # through ccache as scripts/build.sh does (a fresh clone's fuzz build reuses earlier objects)
+if command -v ccache >/dev/null; then
+  launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
+  export CCACHE_BASEDIR="$ROOT"
+fi
 if [ ! -f "$BUILD/build.ninja" ]; then
-  CXX=clang++ cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFACEPIPE_FUZZ=ON >/dev/null
+  CXX=clang++ cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFACEPIPE_FUZZ=ON "${launcher[@]}" >/dev/null
 fi
 cmake --build "$BUILD" --target "${target}_fuzz" >/dev/null
 
