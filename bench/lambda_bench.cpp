@@ -24,7 +24,7 @@ struct Setup {
   std::string frame_event;
   Setup() {
     // As in the image (deploy/aws/Dockerfile): set, so the binary does not re-exec itself to set them.
-    ::setenv("OMP_WAIT_POLICY", "passive", 1);
+    ::setenv("GOMP_SPINCOUNT", "3000", 1);
     ::setenv("GLIBC_TUNABLES", "glibc.malloc.hugetlb=1", 1);
     serve =
         std::make_unique<Child>(std::vector<std::string>{"serve", "--queues-only", "--port", "0",
