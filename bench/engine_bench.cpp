@@ -35,9 +35,22 @@ const fs::path kFrame720 = "video_frames/Bean/frame_010.jpg";
 const fs::path kFrame1080 = "video_frames/Obama/frame_010.jpg";
 const fs::path kSmall = "face_images_1000/test_000.jpg";
 
-engine::Mtcnn& mtcnn() {
-  static engine::Mtcnn m(testing::shared_models() / "mtcnn");
-  return m;
+// Skips (with the reason) a precision this CPU has no units for.
+bool skip_unsupported(benchmark::State& state, nn::Precision precision) {
+  if (nn::cpu_supports(precision)) return false;
+  state.SkipWithError(("no " + nn::to_string(precision) + " units on this CPU (" + nn::cpu_isa_name() + ")").c_str());
+  return true;
+}
+
+engine::Mtcnn& mtcnn(nn::Precision precision = nn::Precision::kF32) {
+  static std::map<nn::Precision, std::unique_ptr<engine::Mtcnn>> by_precision;
+  auto& m = by_precision[precision];
+  if (!m) {
+    engine::MtcnnOptions options;
+    options.precision = precision;
+    m = std::make_unique<engine::Mtcnn>(testing::shared_models() / "mtcnn", options);
+  }
+  return *m;
 }
 
 void BM_Decode(benchmark::State& state, fs::path rel) {
@@ -47,21 +60,20 @@ void BM_Decode(benchmark::State& state, fs::path rel) {
 BENCHMARK_CAPTURE(BM_Decode, jpeg_1080p, kFrame1080)->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_Decode, jpeg_720p, kFrame720)->Unit(benchmark::kMillisecond);
 
-void BM_Detect(benchmark::State& state, fs::path rel) {
+// BM_Detect/mtcnn_720p is fp32 (the default); BM_Detect/mtcnn_bf16_720p is --detector-precision bf16.
+void BM_Detect(benchmark::State& state, fs::path rel, nn::Precision precision) {
+  if (skip_unsupported(state, precision)) return;
   const cv::Mat rgb = image::load_rgb(testing::datasets() / rel);
-  mtcnn().detect(rgb);  // warm the primitive caches
-  for (auto _ : state) benchmark::DoNotOptimize(mtcnn().detect(rgb));
+  engine::Mtcnn& detector = mtcnn(precision);
+  detector.detect(rgb);  // warm the primitive caches
+  for (auto _ : state) benchmark::DoNotOptimize(detector.detect(rgb));
 }
-BENCHMARK_CAPTURE(BM_Detect, mtcnn_1080p, kFrame1080)->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(BM_Detect, mtcnn_720p, kFrame720)->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(BM_Detect, mtcnn_64x64, kSmall)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_Detect, mtcnn_1080p, kFrame1080, nn::Precision::kF32)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_Detect, mtcnn_720p, kFrame720, nn::Precision::kF32)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_Detect, mtcnn_64x64, kSmall, nn::Precision::kF32)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_Detect, mtcnn_bf16_1080p, kFrame1080, nn::Precision::kBf16)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_Detect, mtcnn_bf16_720p, kFrame720, nn::Precision::kBf16)->Unit(benchmark::kMillisecond);
 
-// Skips (with the reason) a precision this CPU has no units for.
-bool skip_unsupported(benchmark::State& state, nn::Precision precision) {
-  if (nn::cpu_supports(precision)) return false;
-  state.SkipWithError(("no " + nn::to_string(precision) + " units on this CPU (" + nn::cpu_isa_name() + ")").c_str());
-  return true;
-}
 
 void BM_Irv1(benchmark::State& state, nn::Precision precision) {
   if (skip_unsupported(state, precision)) return;

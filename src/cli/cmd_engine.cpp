@@ -31,7 +31,7 @@ void register_engine_commands(CLI::App& app, GlobalOptions& global) {
   cmd->callback([&global, images, as_json] {
     auto detector = service::load_stage_engine(
                         {.models_dir = global.models_dir,
- .precision = global.precision, .need_embedder = false, .need_gallery = false})
+ .precision = global.precision, .detector_precision = global.detector_precision, .need_embedder = false, .need_gallery = false})
                         .detector;
     nlohmann::json out = nlohmann::json::array();
     for (const auto& path : *images) {
@@ -109,7 +109,7 @@ void register_bench(CLI::App& app, GlobalOptions& global) {
       throw Error(ErrorKind::kInvalidInput, "--runs must be at least 2 (the first pass warms up)");
     // A gallery given names the embedder (and is created when missing); else a one-person one in memory.
     auto loaded = service::load_stage_engine({.models_dir = global.models_dir,
- .precision = global.precision,
+ .precision = global.precision, .detector_precision = global.detector_precision,
                                               .gallery_path = a->gallery,
                                               .embedder = engine::parse_embedder_kind(a->embedder),
                                               .need_gallery = false,
@@ -156,6 +156,7 @@ void register_bench(CLI::App& app, GlobalOptions& global) {
                                    {"passes", a->runs - 1},
                                    {"embedder", embedder->id()},
                                    {"precision", nn::to_string(global.precision)},
+                                   {"detector_precision", nn::to_string(global.detector_precision)},
                                    {"decode_ms_median", percentile(decode_ms, 0.5)},
                                    {"detect_ms_median", percentile(detect_ms, 0.5)},
                                    {"decode_detect_ms_median", percentile(decode_detect_ms, 0.5)},
@@ -168,12 +169,12 @@ void register_bench(CLI::App& app, GlobalOptions& global) {
       return;
     }
     std::cout << fmt::format(
-        "{} images × {} passes = {} frames timed (after 1 warm-up pass), {} ({})\n"
+        "{} images × {} passes = {} frames timed (after 1 warm-up pass), {} ({}, detector {})\n"
         "decode + detect + embed + match  median {:.1f} ms  p90 {:.1f} ms  (medians: decode {:.1f} ms, "
         "detect {:.1f} ms, embed + match {:.1f} ms)\n"
         "peak memory {:.0f} MB\n",
         a->images.size(), a->runs - 1, frame_ms.size(), embedder->id(), nn::to_string(global.precision),
-        report["frame_ms_median"].get<double>(), report["frame_ms_p90"].get<double>(),
+        nn::to_string(global.detector_precision), report["frame_ms_median"].get<double>(), report["frame_ms_p90"].get<double>(),
         report["decode_ms_median"].get<double>(), report["detect_ms_median"].get<double>(),
         report["embed_ms_median"].get<double>(), report["peak_rss_mb"].get<double>());
   });

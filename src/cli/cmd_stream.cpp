@@ -163,6 +163,7 @@ void register_watch(CLI::App& app, GlobalOptions& global) {
     service::StageEngineOptions engine_options;
     engine_options.models_dir = global.models_dir;
     engine_options.precision = global.precision;
+    engine_options.detector_precision = global.detector_precision;
     engine_options.gallery_path = o->gallery;
     engine_options.read_only_gallery = true;
     if (o->threshold >= 0) engine_options.threshold = o->threshold;

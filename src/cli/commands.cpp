@@ -100,6 +100,12 @@ int run(int argc, char** argv) {
          "embedder precision: fp32 (PyTorch's arithmetic, the default) or bf16 (AVX512-BF16 units; see "
          "README \"Precision\")")
       ->type_name("fp32|bf16");
+  app.add_option_function<std::string>(
+         "--detector-precision",
+         [&global](const std::string& v) { global.detector_precision = nn::parse_precision(v); },
+         "MTCNN's precision: fp32 (facenet-pytorch's boxes to the pixel, the default) or bf16 (see README "
+         "\"Precision\" for its detection parity)")
+      ->type_name("fp32|bf16");
   app.add_option("--log-level", global.log_level, "trace|debug|info|warn|error")->capture_default_str();
   if (const char* f = std::getenv("FACEPIPE_LOG_FORMAT"); f != nullptr && *f != '\0') global.log_format = f;
   app.add_option("--log-format", global.log_format, "text, or json: one object a line ($FACEPIPE_LOG_FORMAT)")

@@ -16,6 +16,7 @@ struct GlobalOptions {
   // --precision fp32|bf16: the embedder's, for every command that loads an engine (serve, worker, bench,
   // recognize, ...), passed to the one engine set-up (service/stage_engine.h).
   nn::Precision precision = nn::Precision::kF32;
+  nn::Precision detector_precision = nn::Precision::kF32;  // --detector-precision fp32|bf16: MTCNN's
   std::string log_level = "info";
   std::string log_format = "text";  // --log-format text|json
   // --index exact|ivf|auto: how every gallery the command opens for matching is searched (gallery/index.h);

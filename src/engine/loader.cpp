@@ -55,7 +55,10 @@ EngineOptions options_for_embedder_id(const std::string& embedder_id, EngineOpti
 
 std::unique_ptr<face::Detector> make_detector(const EngineOptions& options) {
   const auto models = models_dir(options.models_dir);
-  return std::make_unique<Mtcnn>(models / "mtcnn");
+  nn::require_supported(options.detector_precision, "--detector-precision");
+  MtcnnOptions mtcnn;
+  mtcnn.precision = options.detector_precision;
+  return std::make_unique<Mtcnn>(models / "mtcnn", mtcnn);
 }
 
 std::unique_ptr<face::Embedder> make_embedder(const EngineOptions& options) {

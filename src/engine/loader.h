@@ -32,6 +32,9 @@ struct EngineOptions {
   // What the embedder's convolutions compute in (--precision; fp32 is PyTorch's arithmetic, README
   // "Precision" has what bf16 costs and gains). Checked against the CPU when the engine is made.
   nn::Precision precision = nn::Precision::kF32;
+  // What MTCNN's convolutions compute in (--detector-precision). fp32 keeps facenet-pytorch's boxes to the
+  // pixel (the golden parity tests); bf16's detection parity is measured in README "Precision".
+  nn::Precision detector_precision = nn::Precision::kF32;
 };
 
 // Options that rebuild the embedder which produced `embedder_id` (e.g. a gallery's), everything else

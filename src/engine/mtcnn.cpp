@@ -157,7 +157,7 @@ std::vector<Cand> pnet_level(models::MtcnnNets& nets, const nn::RgbIntegral& int
 }  // namespace
 
 Mtcnn::Mtcnn(const std::filesystem::path& mtcnn_dir, MtcnnOptions options)
-    : nets_(models::MtcnnNets::load(mtcnn_dir)), options_(options) {
+    : nets_(models::MtcnnNets::load(mtcnn_dir, options.precision)), options_(options) {
   if (options_.min_face_size < 1 || options_.factor <= 0 || options_.factor >= 1)
     throw Error(ErrorKind::kInvalidInput, "MTCNN needs min_face_size >= 1 and 0 < factor < 1");
 }

@@ -17,6 +17,8 @@ struct MtcnnOptions {
   int min_face_size = 20;
   std::array<float, 3> thresholds = {0.6f, 0.7f, 0.7f};
   double factor = 0.709;
+  // PNet's convolutions after its first stage, and RNet's and ONet's (models/mtcnn_nets.h).
+  nn::Precision precision = nn::Precision::kF32;
 };
 
 class Mtcnn : public face::Detector {

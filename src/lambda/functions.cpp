@@ -44,6 +44,7 @@ std::shared_ptr<service::StageEngine> load_engine(const FunctionConfig& c, bool 
   return std::make_shared<service::StageEngine>(
       service::load_stage_engine({.models_dir = c.models_dir,
                                   .precision = nn::parse_precision(c.precision),
+                                  .detector_precision = nn::parse_precision(c.detector_precision),
                                   .gallery_path = gallery,
                                   .embedder = engine::parse_embedder_kind(c.embedder),
                                   .threshold = c.threshold,
@@ -150,6 +151,7 @@ FunctionConfig FunctionConfig::from_environment() {
   c.frame_policy = env("FACEPIPE_FRAME_POLICY", c.frame_policy);
   c.embedder = env("FACEPIPE_EMBEDDER", c.embedder);
   c.precision = env("FACEPIPE_PRECISION", c.precision);
+  c.detector_precision = env("FACEPIPE_DETECTOR_PRECISION", c.detector_precision);
   if (const std::string t = env("FACEPIPE_THRESHOLD"); !t.empty()) {
     try {
       c.threshold = std::stof(t);

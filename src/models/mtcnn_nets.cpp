@@ -1,5 +1,6 @@
 #include "models/mtcnn_nets.h"
 
+#include <algorithm>
 #include <cmath>
 #include <mutex>
 #include <type_traits>
@@ -19,22 +20,23 @@ using weights::StateDict;
 
 namespace {
 
-std::unique_ptr<Conv2d> conv_prelu(const StateDict& sd, const std::string& conv, const std::string& prelu,
-                                   int in, int out, int k, bool channels_last = false) {
+std::unique_ptr<Conv2d> conv_prelu(const StateDict& sd, nn::Precision precision, const std::string& conv,
+                                   const std::string& prelu, int in, int out, int k, bool channels_last = false) {
   const auto& w = weights::expect(sd, conv + ".weight", {out, in, k, k});
   const auto& b = weights::expect(sd, conv + ".bias", {out});
   const auto& a = weights::expect(sd, prelu + ".weight", {out});
-  return std::make_unique<Conv2d>(nn::ConvSpec{out, in, k, k, 1, 0, 0, channels_last}, w, b.data, nullptr,
-                                  Activation::kPrelu, a.data);
+  return std::make_unique<Conv2d>(nn::ConvSpec{out, in, k, k, 1, 0, 0, channels_last, precision}, w, b.data,
+                                  nullptr, Activation::kPrelu, a.data);
 }
 
-// A convolution whose PReLU is applied by the max pooling after it (one pass instead of two).
-std::unique_ptr<Conv2d> conv_then(const StateDict& sd, const std::string& conv, int in, int out, int k,
-                                  bool channels_last = false) {
+// A convolution whose PReLU is applied by the max pooling after it (one pass instead of two). Its result
+// is fp32 whatever it computes in: the pooling reads fp32.
+std::unique_ptr<Conv2d> conv_then(const StateDict& sd, nn::Precision precision, const std::string& conv, int in,
+                                  int out, int k) {
   const auto& w = weights::expect(sd, conv + ".weight", {out, in, k, k});
   const auto& b = weights::expect(sd, conv + ".bias", {out});
-  return std::make_unique<Conv2d>(nn::ConvSpec{out, in, k, k, 1, 0, 0, channels_last}, w, b.data, nullptr,
-                                  Activation::kNone);
+  return std::make_unique<Conv2d>(nn::ConvSpec{out, in, k, k, 1, 0, 0, false, precision, true}, w, b.data,
+                                  nullptr, Activation::kNone);
 }
 std::unique_ptr<nn::PreluMaxPool2d> prelu_pool(const StateDict& sd, const std::string& prelu, int channels,
                                                int kernel, int stride) {
@@ -83,15 +85,15 @@ static_assert(PnetStem::kReadPastEnd <= kPnetReadPastEnd, "pnet()'s promise cove
 
 class Nets : public MtcnnNets {
  public:
-  explicit Nets(const std::filesystem::path& dir) {
+  Nets(const std::filesystem::path& dir, nn::Precision pr) {
     const StateDict p = weights::load_state_dict(dir / "pnet.pt");
     // conv1, PReLU and pooling in one pass (models/pnet_stem.h says why); the rest channels-last
     // (nn::ConvSpec::channels_last says why).
     stem_ = std::make_unique<PnetStem>(weights::expect(p, "conv1.weight", {10, 3, 3, 3}),
                                        weights::expect(p, "conv1.bias", {10}).data,
                                        weights::expect(p, "prelu1.weight", {10}).data);
-    p2_ = conv_prelu(p, "conv2", "prelu2", 10, 16, 3, true);
-    p3_ = conv_prelu(p, "conv3", "prelu3", 16, 32, 3, true);
+    p2_ = conv_prelu(p, pr, "conv2", "prelu2", 10, 16, 3, true);
+    p3_ = conv_prelu(p, pr, "conv3", "prelu3", 16, 32, 3, true);
     {  // conv4_1 (2 logits) and conv4_2 (4 offsets) read the same map: one 6-channel 1x1 convolution
       const auto& w1 = weights::expect(p, "conv4_1.weight", {2, 32, 1, 1});
       const auto& w2 = weights::expect(p, "conv4_2.weight", {4, 32, 1, 1});
@@ -100,27 +102,27 @@ class Nets : public MtcnnNets {
       std::vector<float> b = weights::expect(p, "conv4_1.bias", {2}).data;
       const auto& b2 = weights::expect(p, "conv4_2.bias", {4}).data;
       b.insert(b.end(), b2.begin(), b2.end());
-      p4_ = std::make_unique<Conv2d>(nn::ConvSpec{6, 32, 1, 1, 1, 0, 0, true}, w, b, nullptr,
+      p4_ = std::make_unique<Conv2d>(nn::ConvSpec{6, 32, 1, 1, 1, 0, 0, true, pr, true}, w, b, nullptr,
                                      Activation::kNone);
     }
     const StateDict r = weights::load_state_dict(dir / "rnet.pt");
-    r1_ = conv_then(r, "conv1", 3, 28, 3);
+    r1_ = conv_then(r, pr, "conv1", 3, 28, 3);
     pool_r1_ = prelu_pool(r, "prelu1", 28, 3, 2);
-    r2_ = conv_then(r, "conv2", 28, 48, 3);
+    r2_ = conv_then(r, pr, "conv2", 28, 48, 3);
     pool_r2_ = prelu_pool(r, "prelu2", 48, 3, 2);
-    r3_ = conv_prelu(r, "conv3", "prelu3", 48, 64, 2);
+    r3_ = conv_prelu(r, pr, "conv3", "prelu3", 48, 64, 2);
     r4_ = std::make_unique<nn::Linear>(permute_dense_columns(weights::expect(r, "dense4.weight", {128, 576}), 64, 3, 3),
                                        weights::expect(r, "dense4.bias", {128}).data, Activation::kPrelu,
                                        weights::expect(r, "prelu4.weight", {128}).data);
     r5_ = stacked_heads(r, {{"dense5_1", 2}, {"dense5_2", 4}}, 128);
     const StateDict o = weights::load_state_dict(dir / "onet.pt");
-    o1_ = conv_then(o, "conv1", 3, 32, 3);
+    o1_ = conv_then(o, pr, "conv1", 3, 32, 3);
     pool_o1_ = prelu_pool(o, "prelu1", 32, 3, 2);
-    o2_ = conv_then(o, "conv2", 32, 64, 3);
+    o2_ = conv_then(o, pr, "conv2", 32, 64, 3);
     pool_o2_ = prelu_pool(o, "prelu2", 64, 3, 2);
-    o3_ = conv_then(o, "conv3", 64, 64, 3);
+    o3_ = conv_then(o, pr, "conv3", 64, 64, 3);
     pool_o3_ = prelu_pool(o, "prelu3", 64, 2, 2);
-    o4_ = conv_prelu(o, "conv4", "prelu4", 64, 128, 2);
+    o4_ = conv_prelu(o, pr, "conv4", "prelu4", 64, 128, 2);
     o5_ = std::make_unique<nn::Linear>(permute_dense_columns(weights::expect(o, "dense5.weight", {256, 1152}), 128, 3, 3),
                                        weights::expect(o, "dense5.bias", {256}).data, Activation::kPrelu,
                                        weights::expect(o, "prelu5.weight", {256}).data);
@@ -152,23 +154,31 @@ class Nets : public MtcnnNets {
   }
 
   // oneDNN compiles a kernel for every new batch size, and the number of candidate boxes differs on
-  // every frame: run them in chunks of a few fixed sizes so the compiled primitives are reused.
+  // every frame. The candidates run as one batch padded with zero crops to a multiple of kBatchStep (at
+  // most kMaxBatch a call): at most kMaxBatch / kBatchStep shapes are ever compiled, and a frame's few
+  // hundred RNet candidates take one call per layer instead of ten (64, 64, 64, 16, 16, 16, 4, 1, 1, 1): RNet
+  // on a 720p frame's 247 candidates 13.3 -> 8.3 ms. A crop's result does not depend on its batch-mates.
+  static constexpr int kBatchStep = 16, kMaxBatch = 512;
   template <typename Out, typename Fn>
   static Out chunked(const float* nchw, int n, int plane, Fn run_chunk) {
     Out all;
+    std::vector<float> padded;
     for (int done = 0; done < n;) {
-      int chunk = 1;
-      for (int size : {256, 64, 16, 4})
-        if (n - done >= size) {
-          chunk = size;
-          break;
-        }
-      Out part = run_chunk(nchw + static_cast<size_t>(done) * plane, chunk);
-      all.prob.insert(all.prob.end(), part.prob.begin(), part.prob.end());
-      all.reg.insert(all.reg.end(), part.reg.begin(), part.reg.end());
+      const int take = std::min(n - done, kMaxBatch);
+      const int batch = (take + kBatchStep - 1) / kBatchStep * kBatchStep;
+      const float* x = nchw + static_cast<size_t>(done) * plane;
+      if (batch != take) {
+        padded.assign(static_cast<size_t>(batch) * plane, 0.f);
+        std::copy_n(x, static_cast<size_t>(take) * plane, padded.begin());
+        x = padded.data();
+      }
+      Out part = run_chunk(x, batch);
+      all.prob.insert(all.prob.end(), part.prob.begin(), part.prob.begin() + take);
+      all.reg.insert(all.reg.end(), part.reg.begin(), part.reg.begin() + static_cast<long>(take) * 4);
       if constexpr (std::is_same_v<Out, ONetOutput>)
-        all.landmarks.insert(all.landmarks.end(), part.landmarks.begin(), part.landmarks.end());
-      done += chunk;
+        all.landmarks.insert(all.landmarks.end(), part.landmarks.begin(),
+                             part.landmarks.begin() + static_cast<long>(take) * 10);
+      done += take;
     }
     return all;
   }
@@ -235,6 +245,8 @@ class Nets : public MtcnnNets {
 
 }  // namespace
 
-std::unique_ptr<MtcnnNets> MtcnnNets::load(const std::filesystem::path& dir) { return std::make_unique<Nets>(dir); }
+std::unique_ptr<MtcnnNets> MtcnnNets::load(const std::filesystem::path& dir, nn::Precision precision) {
+  return std::make_unique<Nets>(dir, precision);
+}
 
 }  // namespace facepipe::models

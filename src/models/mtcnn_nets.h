@@ -10,6 +10,8 @@
 #include <memory>
 #include <vector>
 
+#include "nn/precision.h"
+
 namespace facepipe::models {
 
 struct PNetOutput {
@@ -34,8 +36,11 @@ inline constexpr int kPnetReadPastEnd = 64;
 
 class MtcnnNets {
  public:
-  // Loads pnet.pt, rnet.pt and onet.pt from `dir` (the models directory's mtcnn/ folder).
-  static std::unique_ptr<MtcnnNets> load(const std::filesystem::path& dir);
+  // Loads pnet.pt, rnet.pt and onet.pt from `dir` (the models directory's mtcnn/ folder). `precision`:
+  // what the convolutions compute in (the caller checks the CPU has it). PNet's first stage (models/
+  // pnet_stem.h) and the dense layers stay fp32 either way: the first is hand-written, the second small.
+  static std::unique_ptr<MtcnnNets> load(const std::filesystem::path& dir,
+                                         nn::Precision precision = nn::Precision::kF32);
   virtual ~MtcnnNets() = default;
   // One image, 3 x height x width (planar), followed by at least kPnetReadPastEnd readable floats.
   virtual PNetOutput pnet(const float* planar, int height, int width) = 0;

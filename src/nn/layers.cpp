@@ -145,7 +145,8 @@ Conv2d::Plan& Conv2d::plan_for(const memory::dims& in) {
   memory::desc w_md({spec_.out_channels, spec_.in_channels, spec_.kernel_h, spec_.kernel_w}, data,
                     tag::any);
   memory::desc b_md({spec_.out_channels}, dt::f32, tag::a);
-  memory::desc dst_md({in[0], spec_.out_channels, oh, ow}, data, act_tag);
+  const dt result = spec_.fp32_result ? dt::f32 : data;
+  memory::desc dst_md({in[0], spec_.out_channels, oh, ow}, result, act_tag);
   dnnl::convolution_forward::desc desc(
       dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src_md, w_md, b_md, dst_md,
       {spec_.stride, spec_.stride}, {spec_.pad_h, spec_.pad_w}, {spec_.pad_h, spec_.pad_w});
@@ -167,7 +168,7 @@ Conv2d::Plan& Conv2d::plan_for(const memory::dims& in) {
   if (act_ == Activation::kPrelu) {
     // A PReLU post-op would push oneDNN 2.6 onto its reference (unvectorised) convolution, ~50x
     // slower; a separate in-place PReLU primitive keeps the JIT convolution.
-    memory::desc slope_md({1, spec_.out_channels, 1, 1}, data, tag::any);
+    memory::desc slope_md({1, spec_.out_channels, 1, 1}, result, tag::any);
     dnnl::prelu_forward::desc prelu_desc(dnnl::prop_kind::forward_inference, plan.dst_md, slope_md);
     dnnl::prelu_forward::primitive_desc prelu_pd(prelu_desc, user_scratchpad(), cpu_engine());
     plan.prelu = dnnl::prelu_forward(prelu_pd);

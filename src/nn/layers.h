@@ -57,6 +57,9 @@ struct ConvSpec {
   // kBf16: weights packed as bf16, source and result bf16 (a network's fp32 input is converted by the
   // first layer's reorder); bias and accumulation stay fp32 (nn/precision.h).
   Precision precision = Precision::kF32;
+  // With kBf16: the result is fp32 (still computed on bf16 units) for a hand-written consumer that reads
+  // fp32 (nn/prelu_pool.h), instead of a bf16 result it would have to convert in a pass of its own.
+  bool fp32_result = false;
 };
 
 // Convolution with BatchNorm folded in at construction and the activation fused as a post-op.

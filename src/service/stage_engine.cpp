@@ -16,6 +16,7 @@ StageEngine load_stage_engine(const StageEngineOptions& o) {
   opts.embedder = o.embedder;
   opts.irv1_crop_size = o.irv1_crop_size;
   opts.precision = o.precision;
+  opts.detector_precision = o.detector_precision;
   const bool gallery_exists = !o.gallery_path.empty() && std::filesystem::exists(o.gallery_path);
   if (o.need_gallery || !o.gallery_path.empty()) {
     if (o.gallery_path.empty())
@@ -49,8 +50,8 @@ StageEngine load_stage_engine(const StageEngineOptions& o) {
     spdlog::info("engine: created an empty gallery '{}' for {}", o.gallery_path, e.embedder->id());
   }
   e.threshold = o.threshold ? *o.threshold : recognition::default_threshold(e.embedder->id());
-  spdlog::info("engine: embedder {} ({}), threshold {}", e.embedder->id(), nn::to_string(opts.precision),
-               e.threshold);
+  spdlog::info("engine: embedder {} ({}), threshold {}{}", e.embedder->id(), nn::to_string(opts.precision),
+               e.threshold, e.detector ? ", detector MTCNN (" + nn::to_string(opts.detector_precision) + ")" : "");
   return e;
 }
 

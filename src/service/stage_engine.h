@@ -19,6 +19,7 @@ namespace facepipe::service {
 struct StageEngineOptions {
   std::string models_dir;    // empty: facepipe::models_dir() resolution
   nn::Precision precision = nn::Precision::kF32;  // the embedder's (engine::EngineOptions::precision)
+  nn::Precision detector_precision = nn::Precision::kF32;  // MTCNN's (EngineOptions::detector_precision)
   std::string gallery_path;  // empty: no gallery (a detection-only stage without --gallery)
   engine::EmbedderKind embedder = engine::EmbedderKind::kAuto;  // see `embedder_must_match`
   int irv1_crop_size = 240;                                     // when no gallery names the embedder

@@ -1,5 +1,6 @@
-// --precision as a user passes it: refused with the choices when wrong; bf16 reaches the embedder of
-// every command through the one engine set-up, on oneDNN's bf16 kernels (never its reference ones).
+// --precision and --detector-precision as a user passes them: refused with the choices when wrong; bf16
+// reaches the embedder (or MTCNN) of every command through the one engine set-up, on oneDNN's bf16 kernels
+// (never its reference ones).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -84,6 +85,56 @@ TEST(PrecisionCli, Bf16EmbedsOnAvx512Bf16KernelsAndStaysCloseToFp32) {
   }
 }
 
+// `detect --json`'s document (pretty-printed, after oneDNN's verbose lines).
+nlohmann::json detect_json(const std::string& out) {
+  const size_t start = out.rfind("onednn_verbose");
+  return nlohmann::json::parse(out.substr(out.find("[\n", start == std::string::npos ? 0 : start)));
+}
+
+TEST(PrecisionCli, DetectorBf16RunsMtcnnOnBf16KernelsAndFindsTheSameFaces) {
+  const std::string image = shell_quoted(datasets() / "video_frames/Obama/frame_014.jpg");
+  const auto refused = run_command(fp() + "--detector-precision int8 detect --json " + image, true);
+  EXPECT_EQ(refused.exit_code, 2) << refused.output;
+  EXPECT_NE(refused.output.find("choose fp32 or bf16"), std::string::npos) << refused.output;
+  if (!nn::cpu_supports(nn::Precision::kBf16)) {
+    const auto r = run_command(fp() + "--detector-precision bf16 detect --json " + image, true);
+    EXPECT_EQ(r.exit_code, 2) << r.output;
+    EXPECT_NE(r.output.find("--detector-precision"), std::string::npos) << r.output;
+    return;
+  }
+  const auto fp32 = run_command(fp() + "detect --json " + image);
+  ASSERT_EQ(fp32.exit_code, 0) << fp32.output;
+  const auto bf16 = run_command("ONEDNN_VERBOSE=1 " + fp() + "--detector-precision bf16 detect --json " + image);
+  ASSERT_EQ(bf16.exit_code, 0) << bf16.output;
+  // PNet's three convolutions after its stem at every pyramid level, RNet's three and ONet's four: all bf16,
+  // all on the bf16 units' kernels.
+  std::istringstream verbose(bf16.output);
+  int convolutions = 0, bf16_convolutions = 0;
+  for (std::string line; std::getline(verbose, line);) {
+    if (line.find(",exec,cpu,convolution,") == std::string::npos) continue;
+    ++convolutions;
+    if (line.find("src_bf16") == std::string::npos) continue;
+    ++bf16_convolutions;
+    EXPECT_TRUE(line.find("avx512_core_bf16") != std::string::npos ||
+                line.find("avx512_core_amx_bf16") != std::string::npos)
+        << line;
+  }
+  EXPECT_GE(bf16_convolutions, 3 * 10 + 3 + 4);
+  EXPECT_EQ(bf16_convolutions, convolutions);
+  const auto a = detect_json(fp32.output)[0]["faces"];
+  const auto b = detect_json(bf16.output)[0]["faces"];
+  ASSERT_EQ(a.size(), b.size()) << a.dump() << "\n" << b.dump();
+  ASSERT_GE(a.size(), 1u);
+  bool moved = false;
+  for (size_t f = 0; f < a.size(); ++f)
+    for (size_t k = 0; k < 4; ++k) {
+      const double d = std::abs(a[f]["box"][k].get<double>() - b[f]["box"][k].get<double>());
+      EXPECT_LE(d, 3.0) << "face " << f << " box[" << k << "]";
+      moved = moved || d > 0;
+    }
+  EXPECT_TRUE(moved) << "bf16 gave fp32's exact boxes";
+}
+
 TEST(PrecisionCli, BenchReportsThePrecisionItRan) {
   if (!nn::cpu_supports(nn::Precision::kBf16)) GTEST_SKIP() << "no bf16 units on this CPU";
   const auto r = run_command(fp() + "bench --json --runs 2 --embedder faceapi --precision bf16 " +
@@ -91,6 +142,7 @@ TEST(PrecisionCli, BenchReportsThePrecisionItRan) {
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const auto j = nlohmann::json::parse(last_line(r.output));
   EXPECT_EQ(j["precision"], "bf16");
+  EXPECT_EQ(j["detector_precision"], "fp32");
   EXPECT_EQ(j["frames"], 1);
 }
 
