@@ -6,9 +6,11 @@
 #
 #   scripts/compare-reference.sh [--rounds N] [--runs N] [--threads T] [--precision P[,P...]] FRAME...
 #   scripts/compare-reference.sh ../shared/datasets/video_frames/*/frame_00[4-6].jpg
-#   scripts/compare-reference.sh --precision fp32,bf16 ../shared/datasets/video_frames/*/frame_00[4-6].jpg
-# --precision is facepipe's (the reference is PyTorch fp32); with several, each round times facepipe at
-# each of them beside the same reference run, in an order that rotates, and prints a ratio for each.
+#   scripts/compare-reference.sh --precision fp32,bf16,bf16/bf16 ../shared/datasets/video_frames/*/frame_00[4-6].jpg
+# --precision is facepipe's (the reference is PyTorch fp32): EMBEDDER or EMBEDDER/DETECTOR (bf16/bf16 is
+# --precision bf16 --detector-precision bf16; a lone one leaves MTCNN at fp32). With several, each round
+# times facepipe at each of them beside the same reference run, in an order that rotates, and prints a
+# ratio for each.
 #
 # Needs Debian's python3-torch python3-torchvision python3-pil python3-numpy (scripts/deps.sh) and a
 # release build (build/facepipe, or FACEPIPE=path). facepipe embeds with the random-weight twin of
@@ -37,7 +39,8 @@ done
   { echo "compare-reference: --rounds, --runs and --threads take positive integers" >&2; exit 2; }
 IFS=, read -r -a precs <<<"$precisions"
 for p in "${precs[@]}"; do
-  [[ "$p" == fp32 || "$p" == bf16 ]] || { echo "compare-reference: --precision takes fp32 and/or bf16 (comma-separated), not '$p'" >&2; exit 2; }
+  [[ "$p" =~ ^(fp32|bf16)(/(fp32|bf16))?$ ]] ||
+    { echo "compare-reference: --precision takes a comma-separated list of EMBEDDER[/DETECTOR] precisions, each fp32 or bf16 (e.g. fp32,bf16/bf16), not '$p'" >&2; exit 2; }
 done
 ref="$shared/tools/ref-bench.py"
 [ -f "$ref" ] || { echo "compare-reference: $ref not found (set SHARED to the shared data folder)" >&2; exit 2; }
@@ -48,8 +51,11 @@ for f in "${frames[@]}"; do [ -r "$f" ] || { echo "compare-reference: cannot rea
 
 # Both sides get the same threads; facepipe's passes = the reference's runs + its warm-up pass.
 run_reference() { "$python" "$ref" --runs "$runs" --threads "$threads" "${frames[@]}" | tail -n 1; }
-run_facepipe() {  # $1: precision
-  OMP_NUM_THREADS="$threads" "$facepipe" --models-dir "$shared/models" --precision "$1" bench --embedder irv1-random \
+run_facepipe() {  # $1: EMBEDDER[/DETECTOR] precision
+  local embedder_precision=${1%%/*} detector_precision=fp32
+  [[ "$1" == */* ]] && detector_precision=${1#*/}
+  OMP_NUM_THREADS="$threads" "$facepipe" --models-dir "$shared/models" --precision "$embedder_precision" \
+    --detector-precision "$detector_precision" bench --embedder irv1-random \
     --runs $((runs + 1)) --json "${frames[@]}" 2>/dev/null | tail -n 1
 }
 # One field of a JSON line; a run that printed nothing (or an older facepipe without the field) says why.

@@ -162,6 +162,31 @@ TEST(Cli, BenchReportsFramesAndPeakMemory) {
   EXPECT_NE(run_command(fp() + "bench --runs 1 x.jpg").exit_code, 0);
 }
 
+// scripts/compare-reference.sh, the README's way to state a speed: bad precisions and frames are refused
+// with what to pass; one short real run (the reference on Debian's python3-torch, facepipe at an
+// EMBEDDER/DETECTOR precision) prints a ratio for each precision asked.
+TEST(CompareReference, RefusesWhatItCannotTimeAndPrintsARatioPerPrecision) {
+  const std::string script = facepipe::testing::source_dir().string() + "/scripts/compare-reference.sh";
+  const std::string frame = "'" + (datasets() / "video_frames/Bean/frame_005.jpg").string() + "'";
+  const std::string binary = "FACEPIPE='" + facepipe::testing::facepipe_binary().string() + "' ";
+  for (const std::string& bad : {"--precision fp16 " + frame, "--precision bf16/int8 " + frame,
+                                 "--rounds 0 " + frame, std::string("/nonexistent.jpg"), std::string()}) {
+    const auto r = run_command(binary + script + " " + bad, true);
+    EXPECT_EQ(r.exit_code, 2) << bad << "\n" << r.output;
+    EXPECT_NE(r.output.find("compare-reference: "), std::string::npos) << bad << "\n" << r.output;
+  }
+  if (run_command("/usr/bin/python3 -c 'import torch, torchvision, PIL, numpy'", true).exit_code != 0)
+    GTEST_SKIP() << "the reference needs python3-torch python3-torchvision python3-pil python3-numpy (scripts/deps.sh)";
+  const auto r = run_command(binary + script + " --rounds 1 --runs 1 --precision fp32,fp32/bf16 " + frame);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  for (const char* p : {"facepipe fp32:", "facepipe fp32/bf16:"}) {
+    const size_t at = r.output.find(std::string("median per frame, ") + p);
+    ASSERT_NE(at, std::string::npos) << p << "\n" << r.output;
+    const std::string line = r.output.substr(at, r.output.find('\n', at) - at);
+    EXPECT_NE(line.find("x faster"), std::string::npos) << line;
+  }
+}
+
 // A frame without a face is timed as well (decode and detection); bench once crashed on such a set.
 TEST(Cli, BenchOfFramesWithoutFacesTimesThemAndSaysSo) {
   const auto dir = std::filesystem::temp_directory_path() / ("fp_bench_noface_" + std::to_string(::getpid()));
