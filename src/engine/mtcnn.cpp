@@ -133,7 +133,7 @@ std::vector<Cand> pnet_level(models::MtcnnNets& nets, const nn::RgbIntegral& int
   const int hs = static_cast<int>(h * s + 1), ws = static_cast<int>(w * s + 1);
   std::vector<float> scaled(static_cast<size_t>(3) * hs * ws + models::kPnetReadPastEnd);
   integral.resample(scaled.data(), hs, ws, kFacenetInput);
-  const models::PNetOutput out = nets.pnet(scaled.data(), hs, ws);
+  const models::PNetOutput out = nets.pnet(std::move(scaled), hs, ws);
   const float sf = static_cast<float>(s);
   const size_t hw = static_cast<size_t>(out.height) * out.width;
   std::vector<Cand> level;

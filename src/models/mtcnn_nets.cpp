@@ -129,13 +129,18 @@ class Nets : public MtcnnNets {
     o6_ = stacked_heads(o, {{"dense6_1", 2}, {"dense6_2", 4}, {"dense6_3", 10}}, 256);
   }
 
-  PNetOutput pnet(const float* planar, int height, int width) override {
+  PNetOutput pnet(std::vector<float> planar, int height, int width) override {
+    if (planar.size() < static_cast<size_t>(3) * height * width + kPnetReadPastEnd)
+      throw Error(ErrorKind::kInvalidInput, "PNet input smaller than 3 x height x width plus its read-past margin");
     std::vector<float> pooled;
     int pooled_height = 0, pooled_width = 0;
-    stem_->forward(planar, height, width, pooled, pooled_height, pooled_width);
+    stem_->forward(planar.data(), height, width, pooled, pooled_height, pooled_width);
+    std::vector<float>().swap(planar);
     dnnl::stream s(nn::cpu_engine());
     Act x = nn::from_nhwc(pooled.data(), 1, 10, pooled_height, pooled_width);
     x = p2_->forward(s, x);
+    s.wait();
+    std::vector<float>().swap(pooled);  // read by conv2 only (its result is a new buffer)
     x = p3_->forward(s, x);
     x = p4_->forward(s, x);
     const auto d = x.dims();

@@ -42,8 +42,10 @@ class MtcnnNets {
   static std::unique_ptr<MtcnnNets> load(const std::filesystem::path& dir,
                                          nn::Precision precision = nn::Precision::kF32);
   virtual ~MtcnnNets() = default;
-  // One image, 3 x height x width (planar), followed by at least kPnetReadPastEnd readable floats.
-  virtual PNetOutput pnet(const float* planar, int height, int width) = 0;
+  // One image, 3 x height x width (planar), followed by at least kPnetReadPastEnd readable floats. Taken
+  // over and released once the first stage has read it (a 1080p frame's first level is 9 MB, and two
+  // levels run at once): the peak of a frame's pyramid is what bounds the engine's memory.
+  virtual PNetOutput pnet(std::vector<float> planar, int height, int width) = 0;
   // n crops of 3 x 24 x 24, contiguous.
   virtual RNetOutput rnet(const float* nchw, int n) = 0;
   // n crops of 3 x 48 x 48, contiguous.
