@@ -106,10 +106,12 @@ std::vector<float> crops_for(const cv::Mat& rgb, const nn::RgbIntegral& integral
                              int size, std::vector<char>& valid) {
   const int height = rgb.rows, width = rgb.cols;
   const size_t plane = static_cast<size_t>(3) * size * size;
-  std::vector<float> out;
-  out.reserve(boxes.size() * plane);
+  struct Rect {
+    int top, left, height, width;
+  };
+  std::vector<Rect> rects;
+  rects.reserve(boxes.size());
   valid.assign(boxes.size(), 0);
-  std::vector<float> resized(plane);
   for (size_t k = 0; k < boxes.size(); ++k) {
     int x = static_cast<int>(std::trunc(boxes[k].x1)), y = static_cast<int>(std::trunc(boxes[k].y1));
     int ex = static_cast<int>(std::trunc(boxes[k].x2)), ey = static_cast<int>(std::trunc(boxes[k].y2));
@@ -118,10 +120,18 @@ std::vector<float> crops_for(const cv::Mat& rgb, const nn::RgbIntegral& integral
     ex = std::min(ex, width);
     ey = std::min(ey, height);
     if (!(ey > y - 1 && ex > x - 1)) continue;
-    const int ph = ey - (y - 1), pw = ex - (x - 1);
-    integral.resample_region(y - 1, x - 1, ph, pw, resized.data(), size, size, kFacenetInput);
-    out.insert(out.end(), resized.begin(), resized.end());
+    rects.push_back({y - 1, x - 1, ey - (y - 1), ex - (x - 1)});
     valid[k] = 1;
+  }
+  std::vector<float> out(rects.size() * plane);
+  // The crops across the cores (each is too small to split: 24 x 24 or 48 x 48): a frame's few hundred RNet
+  // crops were 2.3 ms on one core of a 720p frame's detection.
+  const long long count = static_cast<long long>(rects.size());
+#pragma omp parallel for schedule(static) if (count >= 8)
+  for (long long i = 0; i < count; ++i) {
+    const Rect& r = rects[static_cast<size_t>(i)];
+    integral.resample_region(r.top, r.left, r.height, r.width, out.data() + static_cast<size_t>(i) * plane, size,
+                             size, kFacenetInput);
   }
   return out;
 }
