@@ -38,7 +38,8 @@ const fs::path kSmall = "face_images_1000/test_000.jpg";
 // Skips (with the reason) a precision this CPU has no units for.
 bool skip_unsupported(benchmark::State& state, nn::Precision precision) {
   if (nn::cpu_supports(precision)) return false;
-  state.SkipWithError(("no " + nn::to_string(precision) + " units on this CPU (" + nn::cpu_isa_name() + ")").c_str());
+  state.SkipWithError(
+      ("no " + nn::to_string(precision) + " units on this CPU (" + nn::cpu_isa_name() + ")").c_str());
   return true;
 }
 
@@ -71,9 +72,9 @@ void BM_Detect(benchmark::State& state, fs::path rel, nn::Precision precision) {
 BENCHMARK_CAPTURE(BM_Detect, mtcnn_1080p, kFrame1080, nn::Precision::kF32)->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_Detect, mtcnn_720p, kFrame720, nn::Precision::kF32)->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_Detect, mtcnn_64x64, kSmall, nn::Precision::kF32)->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(BM_Detect, mtcnn_bf16_1080p, kFrame1080, nn::Precision::kBf16)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_Detect, mtcnn_bf16_1080p, kFrame1080, nn::Precision::kBf16)
+    ->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_Detect, mtcnn_bf16_720p, kFrame720, nn::Precision::kBf16)->Unit(benchmark::kMillisecond);
-
 
 void BM_Irv1(benchmark::State& state, nn::Precision precision) {
   if (skip_unsupported(state, precision)) return;

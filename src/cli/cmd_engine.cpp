@@ -29,9 +29,11 @@ void register_engine_commands(CLI::App& app, GlobalOptions& global) {
   cmd->add_option("images", *images, "image files (JPEG, PNG)")->required();
   cmd->add_flag("--json", *as_json, "print JSON");
   cmd->callback([&global, images, as_json] {
-    auto detector = service::load_stage_engine(
-                        {.models_dir = global.models_dir,
- .precision = global.precision, .detector_precision = global.detector_precision, .need_embedder = false, .need_gallery = false})
+    auto detector = service::load_stage_engine({.models_dir = global.models_dir,
+                                                .precision = global.precision,
+                                                .detector_precision = global.detector_precision,
+                                                .need_embedder = false,
+                                                .need_gallery = false})
                         .detector;
     nlohmann::json out = nlohmann::json::array();
     for (const auto& path : *images) {
@@ -109,7 +111,8 @@ void register_bench(CLI::App& app, GlobalOptions& global) {
       throw Error(ErrorKind::kInvalidInput, "--runs must be at least 2 (the first pass warms up)");
     // A gallery given names the embedder (and is created when missing); else a one-person one in memory.
     auto loaded = service::load_stage_engine({.models_dir = global.models_dir,
- .precision = global.precision, .detector_precision = global.detector_precision,
+                                              .precision = global.precision,
+                                              .detector_precision = global.detector_precision,
                                               .gallery_path = a->gallery,
                                               .embedder = engine::parse_embedder_kind(a->embedder),
                                               .need_gallery = false,
@@ -174,9 +177,10 @@ void register_bench(CLI::App& app, GlobalOptions& global) {
         "detect {:.1f} ms, embed + match {:.1f} ms)\n"
         "peak memory {:.0f} MB\n",
         a->images.size(), a->runs - 1, frame_ms.size(), embedder->id(), nn::to_string(global.precision),
-        nn::to_string(global.detector_precision), report["frame_ms_median"].get<double>(), report["frame_ms_p90"].get<double>(),
-        report["decode_ms_median"].get<double>(), report["detect_ms_median"].get<double>(),
-        report["embed_ms_median"].get<double>(), report["peak_rss_mb"].get<double>());
+        nn::to_string(global.detector_precision), report["frame_ms_median"].get<double>(),
+        report["frame_ms_p90"].get<double>(), report["decode_ms_median"].get<double>(),
+        report["detect_ms_median"].get<double>(), report["embed_ms_median"].get<double>(),
+        report["peak_rss_mb"].get<double>());
   });
 }
 

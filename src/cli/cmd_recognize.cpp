@@ -65,7 +65,8 @@ service::StageEngine load_engine(const GlobalOptions& global, const EngineFlags&
   else if (f.threshold >= 0)
     threshold = f.threshold;
   return service::load_stage_engine({.models_dir = global.models_dir,
- .precision = global.precision, .detector_precision = global.detector_precision,
+                                     .precision = global.precision,
+                                     .detector_precision = global.detector_precision,
                                      .gallery_path = gallery_path,
                                      .embedder = engine::parse_embedder_kind(f.embedder),
                                      .irv1_crop_size = f.crop_size,

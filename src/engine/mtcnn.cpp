@@ -130,8 +130,8 @@ std::vector<float> crops_for(const cv::Mat& rgb, const nn::RgbIntegral& integral
 #pragma omp parallel for schedule(static) if (count >= 8)
   for (long long i = 0; i < count; ++i) {
     const Rect& r = rects[static_cast<size_t>(i)];
-    integral.resample_region(r.top, r.left, r.height, r.width, out.data() + static_cast<size_t>(i) * plane, size,
-                             size, kFacenetInput);
+    integral.resample_region(r.top, r.left, r.height, r.width, out.data() + static_cast<size_t>(i) * plane,
+                             size, size, kFacenetInput);
   }
   return out;
 }

@@ -21,7 +21,8 @@ using weights::StateDict;
 namespace {
 
 std::unique_ptr<Conv2d> conv_prelu(const StateDict& sd, nn::Precision precision, const std::string& conv,
-                                   const std::string& prelu, int in, int out, int k, bool channels_last = false) {
+                                   const std::string& prelu, int in, int out, int k,
+                                   bool channels_last = false) {
   const auto& w = weights::expect(sd, conv + ".weight", {out, in, k, k});
   const auto& b = weights::expect(sd, conv + ".bias", {out});
   const auto& a = weights::expect(sd, prelu + ".weight", {out});
@@ -31,8 +32,8 @@ std::unique_ptr<Conv2d> conv_prelu(const StateDict& sd, nn::Precision precision,
 
 // A convolution whose PReLU is applied by the max pooling after it (one pass instead of two). Its result
 // is fp32 whatever it computes in: the pooling reads fp32.
-std::unique_ptr<Conv2d> conv_then(const StateDict& sd, nn::Precision precision, const std::string& conv, int in,
-                                  int out, int k) {
+std::unique_ptr<Conv2d> conv_then(const StateDict& sd, nn::Precision precision, const std::string& conv,
+                                  int in, int out, int k) {
   const auto& w = weights::expect(sd, conv + ".weight", {out, in, k, k});
   const auto& b = weights::expect(sd, conv + ".bias", {out});
   return std::make_unique<Conv2d>(nn::ConvSpec{out, in, k, k, 1, 0, 0, false, precision, true}, w, b.data,
@@ -131,7 +132,8 @@ class Nets : public MtcnnNets {
 
   PNetOutput pnet(std::vector<float> planar, int height, int width) override {
     if (planar.size() < static_cast<size_t>(3) * height * width + kPnetReadPastEnd)
-      throw Error(ErrorKind::kInvalidInput, "PNet input smaller than 3 x height x width plus its read-past margin");
+      throw Error(ErrorKind::kInvalidInput,
+                  "PNet input smaller than 3 x height x width plus its read-past margin");
     std::vector<float> pooled;
     int pooled_height = 0, pooled_width = 0;
     stem_->forward(planar.data(), height, width, pooled, pooled_height, pooled_width);

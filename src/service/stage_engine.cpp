@@ -51,7 +51,8 @@ StageEngine load_stage_engine(const StageEngineOptions& o) {
   }
   e.threshold = o.threshold ? *o.threshold : recognition::default_threshold(e.embedder->id());
   spdlog::info("engine: embedder {} ({}), threshold {}{}", e.embedder->id(), nn::to_string(opts.precision),
-               e.threshold, e.detector ? ", detector MTCNN (" + nn::to_string(opts.detector_precision) + ")" : "");
+               e.threshold,
+               e.detector ? ", detector MTCNN (" + nn::to_string(opts.detector_precision) + ")" : "");
   return e;
 }
 

@@ -658,7 +658,8 @@ Bytes read_all(const std::filesystem::path& path) {
   const std::streamoff size = in.tellg();
   in.seekg(0, std::ios::beg);
   if (size < 0)
-    throw Error(ErrorKind::kNotFound, "cannot read weight file '" + path.string() + "' (not a regular file?)");
+    throw Error(ErrorKind::kNotFound,
+                "cannot read weight file '" + path.string() + "' (not a regular file?)");
   Bytes bytes(static_cast<size_t>(size));
   if (size > 0 && !in.read(reinterpret_cast<char*>(bytes.data()), size))
     throw Error(ErrorKind::kNotFound, "cannot read weight file '" + path.string() + "': it ended early");
@@ -684,7 +685,8 @@ FileBytes map_or_read(const std::filesystem::path& path) {
     ::close(fd);
     if (m != MAP_FAILED) {
       const size_t size = static_cast<size_t>(st.st_size);
-      f.owner = std::shared_ptr<const void>(m, [size](const void* p) { ::munmap(const_cast<void*>(p), size); });
+      f.owner =
+          std::shared_ptr<const void>(m, [size](const void* p) { ::munmap(const_cast<void*>(p), size); });
       f.data = static_cast<const uint8_t*>(m);
       f.size = size;
       f.mapped = true;
@@ -808,8 +810,7 @@ ObjPtr load_any(const std::filesystem::path& path) {
     return load_zip(path, file);
   }
   if (size >= 2 && bytes[0] == 0x80 && bytes[1] == 0x02) return load_legacy(file_bytes, file);
-  fail(file,
-       size == 0 ? "the file is empty" : "neither a zip archive nor a legacy pickle (foreign file?)");
+  fail(file, size == 0 ? "the file is empty" : "neither a zip archive nor a legacy pickle (foreign file?)");
 }
 
 }  // namespace

@@ -176,7 +176,8 @@ TEST(CompareReference, RefusesWhatItCannotTimeAndPrintsARatioPerPrecision) {
     EXPECT_NE(r.output.find("compare-reference: "), std::string::npos) << bad << "\n" << r.output;
   }
   if (run_command("/usr/bin/python3 -c 'import torch, torchvision, PIL, numpy'", true).exit_code != 0)
-    GTEST_SKIP() << "the reference needs python3-torch python3-torchvision python3-pil python3-numpy (scripts/deps.sh)";
+    GTEST_SKIP() << "the reference needs python3-torch python3-torchvision python3-pil python3-numpy "
+                    "(scripts/deps.sh)";
   const auto r = run_command(binary + script + " --rounds 1 --runs 1 --precision fp32,fp32/bf16 " + frame);
   ASSERT_EQ(r.exit_code, 0) << r.output;
   for (const char* p : {"facepipe fp32:", "facepipe fp32/bf16:"}) {

@@ -104,7 +104,8 @@ TEST(PrecisionCli, DetectorBf16RunsMtcnnOnBf16KernelsAndFindsTheSameFaces) {
   }
   const auto fp32 = run_command(fp() + "detect --json " + image);
   ASSERT_EQ(fp32.exit_code, 0) << fp32.output;
-  const auto bf16 = run_command("ONEDNN_VERBOSE=1 " + fp() + "--detector-precision bf16 detect --json " + image);
+  const auto bf16 =
+      run_command("ONEDNN_VERBOSE=1 " + fp() + "--detector-precision bf16 detect --json " + image);
   ASSERT_EQ(bf16.exit_code, 0) << bf16.output;
   // PNet's three convolutions after its stem at every pyramid level, RNet's three and ONet's four: all bf16,
   // all on the bf16 units' kernels.

@@ -281,11 +281,11 @@ TEST(DeployTemplate, HasWhatTheIssueAsksFor) {
 
 TEST(DeployDockerfile, MultiStageSlimRuntimeWithTheLambdaEntrypoint) {
   const std::string d = read_file(source_dir() / "deploy/aws/Dockerfile");
-  for (const char* s : {"FROM debian:12 AS build", "scripts/deps.sh", "--target facepipe", "FROM debian:12-slim",
-                        "--no-install-recommends", "ENTRYPOINT [\"/opt/facepipe/bin/facepipe\", \"lambda\"]",
-                        "CMD [\"face-detection\"]", "FACEPIPE_MODELS=/opt/facepipe/models",
-                        "FACEPIPE_GALLERY=/opt/facepipe/gallery.db", "GOMP_SPINCOUNT=3000",
-                        "deploy/aws/context/models", "deploy/aws/context/gallery.db"})
+  for (const char* s : {"FROM debian:12 AS build", "scripts/deps.sh", "--target facepipe",
+                        "FROM debian:12-slim", "--no-install-recommends",
+                        "ENTRYPOINT [\"/opt/facepipe/bin/facepipe\", \"lambda\"]", "CMD [\"face-detection\"]",
+                        "FACEPIPE_MODELS=/opt/facepipe/models", "FACEPIPE_GALLERY=/opt/facepipe/gallery.db",
+                        "GOMP_SPINCOUNT=3000", "deploy/aws/context/models", "deploy/aws/context/gallery.db"})
     EXPECT_NE(d.find(s), std::string::npos) << s;
   // The allowlist lets in exactly what the Dockerfile copies.
   const std::string ignore = read_file(source_dir() / "deploy/aws/Dockerfile.dockerignore");

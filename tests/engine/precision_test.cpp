@@ -179,16 +179,19 @@ TEST_F(Bf16, MtcnnFindsTheSameFacesAsFacenetPytorchOnTheGoldenImages) {
     const auto got = mtcnn.detect(image::load_rgb(datasets() / rel));
     const size_t want = expected.is_null() ? 0 : expected["boxes"].size();
     if (got.size() != want) {
-      count_mismatches.push_back(rel + " (" + std::to_string(got.size()) + " vs " + std::to_string(want) + ")");
+      count_mismatches.push_back(rel + " (" + std::to_string(got.size()) + " vs " + std::to_string(want) +
+                                 ")");
       continue;
     }
     ++same_count;
     for (size_t i = 0; i < want; ++i, ++faces) {
       const auto& b = expected["boxes"][i];
       const auto& d = got[i];
-      const double err = std::max({std::abs(d.box.x1 - b[0].get<float>()), std::abs(d.box.y1 - b[1].get<float>()),
-                                   std::abs(d.box.x2 - b[2].get<float>()), std::abs(d.box.y2 - b[3].get<float>())});
-      const double side = std::max(b[2].get<double>() - b[0].get<double>(), b[3].get<double>() - b[1].get<double>());
+      const double err =
+          std::max({std::abs(d.box.x1 - b[0].get<float>()), std::abs(d.box.y1 - b[1].get<float>()),
+                    std::abs(d.box.x2 - b[2].get<float>()), std::abs(d.box.y2 - b[3].get<float>())});
+      const double side =
+          std::max(b[2].get<double>() - b[0].get<double>(), b[3].get<double>() - b[1].get<double>());
       box_errors.push_back(err);
       box_errors_rel.push_back(err / side);
       double lm = 0;
@@ -204,11 +207,11 @@ TEST_F(Bf16, MtcnnFindsTheSameFacesAsFacenetPytorchOnTheGoldenImages) {
     return v.empty() ? 0.0 : v[static_cast<size_t>(q * static_cast<double>(v.size() - 1))];
   };
   std::cout << "MTCNN bf16: " << total << " images, same face count " << same_count << ", " << faces
-            << " faces; box error median " << quantile(box_errors, 0.5) << " p99 " << quantile(box_errors, 0.99)
-            << " max " << quantile(box_errors, 1) << " px (max " << 100 * quantile(box_errors_rel, 1)
-            << "% of the side); landmarks median " << quantile(landmark_errors, 0.5) << " p99 "
-            << quantile(landmark_errors, 0.99) << " max " << quantile(landmark_errors, 1)
-            << " px; probability max " << quantile(prob_errors, 1) << "\n";
+            << " faces; box error median " << quantile(box_errors, 0.5) << " p99 "
+            << quantile(box_errors, 0.99) << " max " << quantile(box_errors, 1) << " px (max "
+            << 100 * quantile(box_errors_rel, 1) << "% of the side); landmarks median "
+            << quantile(landmark_errors, 0.5) << " p99 " << quantile(landmark_errors, 0.99) << " max "
+            << quantile(landmark_errors, 1) << " px; probability max " << quantile(prob_errors, 1) << "\n";
   for (const auto& m : count_mismatches) std::cout << "  count differs: " << m << "\n";
   ASSERT_GE(total, 1000);
   // Measured on 2026-12-03 (AVX512-BF16): 1064 of 1065 with the same count (one extra face), boxes p99
