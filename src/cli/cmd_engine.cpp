@@ -29,12 +29,9 @@ void register_engine_commands(CLI::App& app, GlobalOptions& global) {
   cmd->add_option("images", *images, "image files (JPEG, PNG)")->required();
   cmd->add_flag("--json", *as_json, "print JSON");
   cmd->callback([&global, images, as_json] {
-    auto detector = service::load_stage_engine({.models_dir = global.models_dir,
-                                                .precision = global.precision,
-                                                .detector_precision = global.detector_precision,
-                                                .need_embedder = false,
-                                                .need_gallery = false})
-                        .detector;
+    auto detector =
+        service::load_stage_engine(engine_options(global, {.need_embedder = false, .need_gallery = false}))
+            .detector;
     nlohmann::json out = nlohmann::json::array();
     for (const auto& path : *images) {
       const cv::Mat rgb = image::load_rgb(path);
@@ -110,13 +107,11 @@ void register_bench(CLI::App& app, GlobalOptions& global) {
     if (a->runs < 2)
       throw Error(ErrorKind::kInvalidInput, "--runs must be at least 2 (the first pass warms up)");
     // A gallery given names the embedder (and is created when missing); else a one-person one in memory.
-    auto loaded = service::load_stage_engine({.models_dir = global.models_dir,
-                                              .precision = global.precision,
-                                              .detector_precision = global.detector_precision,
-                                              .gallery_path = a->gallery,
-                                              .embedder = engine::parse_embedder_kind(a->embedder),
-                                              .need_gallery = false,
-                                              .create_gallery = true});
+    auto loaded = service::load_stage_engine(
+        engine_options(global, {.gallery_path = a->gallery,
+                                .embedder = engine::parse_embedder_kind(a->embedder),
+                                .need_gallery = false,
+                                .create_gallery = true}));
     TimedDetector detector(std::move(loaded.detector));
     auto& embedder = loaded.embedder;
     auto& gallery = loaded.gallery;

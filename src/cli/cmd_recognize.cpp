@@ -64,16 +64,14 @@ service::StageEngine load_engine(const GlobalOptions& global, const EngineFlags&
     threshold = 0;
   else if (f.threshold >= 0)
     threshold = f.threshold;
-  return service::load_stage_engine({.models_dir = global.models_dir,
-                                     .precision = global.precision,
-                                     .detector_precision = global.detector_precision,
-                                     .gallery_path = gallery_path,
-                                     .embedder = engine::parse_embedder_kind(f.embedder),
-                                     .irv1_crop_size = f.crop_size,
-                                     .threshold = threshold,
-                                     .need_gallery = need_gallery,
-                                     .create_gallery = create_gallery,
-                                     .embedder_must_match = true});
+  return service::load_stage_engine(
+      engine_options(global, {.gallery_path = gallery_path,
+                              .embedder = engine::parse_embedder_kind(f.embedder),
+                              .irv1_crop_size = f.crop_size,
+                              .threshold = threshold,
+                              .need_gallery = need_gallery,
+                              .create_gallery = create_gallery,
+                              .embedder_must_match = true}));
 }
 
 // A one-line progress indicator on stderr, only when stderr is a terminal or progress is long.

@@ -41,9 +41,7 @@ void run_service(const GlobalOptions& global, const Args& a, app::ServeOptions::
                  const std::function<void(app::Service&)>& started) {
   app::ServeOptions o = a.serve;
   o.role = role;
-  o.engine.models_dir = global.models_dir;
-  o.engine.precision = global.precision;
-  o.engine.detector_precision = global.detector_precision;
+  o.engine = engine_options(global, o.engine);
   o.engine.embedder = engine::parse_embedder_kind(a.embedder);
   o.engine.threshold = a.threshold;
   if (!a.allow_anonymous.empty()) o.allow_anonymous = auth::parse_anonymous(a.allow_anonymous);

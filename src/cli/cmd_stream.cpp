@@ -160,14 +160,11 @@ void register_watch(CLI::App& app, GlobalOptions& global) {
                    o->snapshot_files, o->snapshot_mb);
     }
 
-    service::StageEngineOptions engine_options;
-    engine_options.models_dir = global.models_dir;
-    engine_options.precision = global.precision;
-    engine_options.detector_precision = global.detector_precision;
-    engine_options.gallery_path = o->gallery;
-    engine_options.read_only_gallery = true;
-    if (o->threshold >= 0) engine_options.threshold = o->threshold;
-    auto engine = service::load_stage_engine(engine_options);
+    service::StageEngineOptions stage = engine_options(global);
+    stage.gallery_path = o->gallery;
+    stage.read_only_gallery = true;
+    if (o->threshold >= 0) stage.threshold = o->threshold;
+    auto engine = service::load_stage_engine(stage);
     o->watch.threshold = engine.threshold;
     // Re-identifying a face that lost its track takes a match stricter than the open-set threshold.
     if (o->watch.threshold > 0) o->watch.tracker.reid_distance = 0.9f * o->watch.threshold;

@@ -84,11 +84,8 @@ void register_clip(CLI::App& app, GlobalOptions& global) {
   auto answer = add_answer_flags(cmd);
   cmd->callback([&global, file, gallery_path, policy, threshold, as_json, answer] {
     const auto frame_policy = video::FramePolicy::parse(*policy);
-    auto engine = service::load_stage_engine({.models_dir = global.models_dir,
-                                              .precision = global.precision,
-                                              .detector_precision = global.detector_precision,
-                                              .gallery_path = *gallery_path,
-                                              .threshold = *threshold});
+    auto engine = service::load_stage_engine(
+        engine_options(global, {.gallery_path = *gallery_path, .threshold = *threshold}));
     const auto result = recognition::recognize_clip(*engine.detector, *engine.embedder, *engine.gallery,
                                                     read_file(*file), frame_policy, engine.threshold, {},
                                                     *answer);

@@ -87,6 +87,13 @@ void print_error(const std::string& message, const GlobalOptions& global) {
 
 }  // namespace
 
+service::StageEngineOptions engine_options(const GlobalOptions& global, service::StageEngineOptions rest) {
+  rest.models_dir = global.models_dir;
+  rest.precision = global.precision;
+  rest.detector_precision = global.detector_precision;
+  return rest;
+}
+
 int run(int argc, char** argv) {
   CLI::App app{"facepipe: face recognition as a service for camera frames"};
   app.require_subcommand(1);

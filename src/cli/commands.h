@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "nn/precision.h"
+#include "service/stage_engine.h"
 
 namespace facepipe::cli {
 
@@ -23,6 +24,11 @@ struct GlobalOptions {
   // empty = $FACEPIPE_INDEX, else auto.
   std::string index;
 };
+
+// `rest` with the engine options every command takes from the global ones (--models-dir, --precision,
+// --detector-precision): the one place a command's engine learns them.
+service::StageEngineOptions engine_options(const GlobalOptions& global,
+                                           service::StageEngineOptions rest = {});
 
 // Parses argv, runs the chosen subcommand, and returns the process exit code: 0 on success, 1 on a
 // runtime failure, 2 on bad usage or bad input. Errors are printed to stderr as one line saying what

@@ -10,7 +10,7 @@ int main(int argc, char** argv) {
   // - GOMP_SPINCOUNT=3000: oneDNN runs on OpenMP, whose idle threads spin-wait before they sleep. libgomp
   //   spins 300k times by default (milliseconds): on 2 cores shared with an HTTP server, queue workers or a
   //   second process the spinning starved them (the same evaluation ran 4.5x slower next to one busy
-  //   process). Not spinning at all (OMP_WAIT_POLICY=passive, used until stop 23) made every one of the
+  //   process). Not spinning at all (OMP_WAIT_POLICY=passive) made every one of the
   //   hundreds of parallel regions a frame runs pay a futex wake-up: InceptionResnetV1 240 in bf16 took
   //   37-41 ms instead of 21-25 ms. 3000 spins (some 0.05 ms) bridge the gaps between primitives and give
   //   the cores up quickly; serve's load (two engines in one process: libgomp throttles its spinning when
