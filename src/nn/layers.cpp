@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "nn/calibration.h"
 
 namespace facepipe::nn {
 
@@ -129,6 +130,23 @@ Conv2d::Conv2d(const ConvSpec& spec, weights::Tensor weight, const std::vector<f
   }
   if (act_ == Activation::kPrelu && prelu_.size() != static_cast<size_t>(spec.out_channels))
     throw Error(ErrorKind::kInvalidInput, "PReLU needs one slope per output channel");
+  if (spec.precision == Precision::kInt8) {
+    if (!(spec.src_scale > 0) || spec.dst_scale < 0 || act_ == Activation::kPrelu ||
+        (spec.dst_scale > 0 && act_ != Activation::kRelu))
+      throw Error(ErrorKind::kInternal,
+                  "int8 convolution '" + spec.name +
+                      "' needs an input scale, and a ReLU for a u8 result, and no PReLU");
+    // Symmetric per-output-channel weight scales: each channel's largest magnitude maps to 127.
+    weight_scale_.resize(static_cast<size_t>(spec.out_channels));
+    for (size_t o = 0; o < weight_scale_.size(); ++o) {
+      float max = 0;
+      for (size_t i = 0; i < per_out; ++i) max = std::max(max, std::abs(weight_[o * per_out + i]));
+      weight_scale_[o] = max > 0 ? 127.f / max : 1.f;
+    }
+    // oneDNN 2.x adds the bias to the int32 accumulator before the output scale: it must be in the
+    // accumulator's units (input scale x weight scale).
+    for (size_t o = 0; o < bias_.size(); ++o) bias_[o] *= spec.src_scale * weight_scale_[o];
+  }
 }
 
 Conv2d::Plan& Conv2d::plan_for(const memory::dims& in) {
@@ -140,12 +158,13 @@ Conv2d::Plan& Conv2d::plan_for(const memory::dims& in) {
   if (in[1] != spec_.in_channels || oh <= 0 || ow <= 0)
     throw Error(ErrorKind::kInvalidInput, "convolution input of the wrong size");
   const tag act_tag = spec_.channels_last ? tag::nhwc : tag::any;
-  const dt data = spec_.precision == Precision::kBf16 ? dt::bf16 : dt::f32;
+  const bool int8 = spec_.precision == Precision::kInt8;
+  const dt data = spec_.precision == Precision::kBf16 ? dt::bf16 : int8 ? dt::u8 : dt::f32;
   memory::desc src_md({in[0], in[1], in[2], in[3]}, data, act_tag);
-  memory::desc w_md({spec_.out_channels, spec_.in_channels, spec_.kernel_h, spec_.kernel_w}, data,
-                    tag::any);
+  memory::desc w_md({spec_.out_channels, spec_.in_channels, spec_.kernel_h, spec_.kernel_w},
+                    int8 ? dt::s8 : data, tag::any);
   memory::desc b_md({spec_.out_channels}, dt::f32, tag::a);
-  const dt result = spec_.fp32_result ? dt::f32 : data;
+  const dt result = int8 ? (spec_.dst_scale > 0 ? dt::u8 : dt::f32) : spec_.fp32_result ? dt::f32 : data;
   memory::desc dst_md({in[0], spec_.out_channels, oh, ow}, result, act_tag);
   dnnl::convolution_forward::desc desc(
       dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src_md, w_md, b_md, dst_md,
@@ -155,6 +174,13 @@ Conv2d::Plan& Conv2d::plan_for(const memory::dims& in) {
   if (act_ == Activation::kRelu) ops.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
   dnnl::primitive_attr attr = user_scratchpad();
   attr.set_post_ops(ops);
+  if (int8) {
+    // int32 accumulator -> the result's units: fp32 (1), or u8 at dst_scale.
+    const float to = spec_.dst_scale > 0 ? spec_.dst_scale : 1.f;
+    std::vector<float> scales(weight_scale_.size());
+    for (size_t o = 0; o < scales.size(); ++o) scales[o] = to / (spec_.src_scale * weight_scale_[o]);
+    attr.set_output_scales(1 << 1, scales);
+  }
   dnnl::convolution_forward::primitive_desc pd(desc, attr, cpu_engine());
 
   Plan plan;
@@ -186,10 +212,18 @@ memory Conv2d::packed_weights(const memory::desc& md) {
     if (m.get_desc() == md) return m;
   dnnl::stream stream(cpu_engine());
   memory packed(md, cpu_engine());
-  if (packed_.empty()) {
-    memory user_w(
-        {{spec_.out_channels, spec_.in_channels, spec_.kernel_h, spec_.kernel_w}, dt::f32, tag::oihw},
-        cpu_engine(), weight_.data());
+  const memory::dims oihw = {spec_.out_channels, spec_.in_channels, spec_.kernel_h, spec_.kernel_w};
+  if (packed_.empty() && spec_.precision == Precision::kInt8) {
+    const size_t per_out = weight_.size() / weight_scale_.size();
+    std::vector<int8_t> q(weight_.size());
+    for (size_t i = 0; i < q.size(); ++i)
+      q[i] = static_cast<int8_t>(std::lround(weight_[i] * weight_scale_[i / per_out]));
+    memory user_w({oihw, dt::s8, tag::oihw}, cpu_engine(), q.data());
+    reorder(stream, user_w, packed);
+    stream.wait();
+    std::vector<float>().swap(weight_);
+  } else if (packed_.empty()) {
+    memory user_w({oihw, dt::f32, tag::oihw}, cpu_engine(), weight_.data());
     reorder(stream, user_w, packed);
     stream.wait();
     std::vector<float>().swap(weight_);
@@ -204,8 +238,10 @@ memory Conv2d::packed_weights(const memory::desc& md) {
 Act Conv2d::forward(dnnl::stream& stream, const Act& x, const Act* residual) {
   if (residual_ != (residual != nullptr))
     throw Error(ErrorKind::kInternal, "convolution called with/without a residual against its construction");
+  if (RangeRecorder* recorder = current_range_recorder(); recorder && spec_.precision == Precision::kF32)
+    recorder->record(spec_.name, x.mem);
   Plan& plan = plan_for(x.dims());
-  memory src = as_layout(stream, x.mem, plan.src_md);
+  memory src = source_for(stream, plan, x.mem);
   memory dst = residual ? as_layout(stream, residual->mem, plan.dst_md) : memory(plan.dst_md, cpu_engine());
   std::unordered_map<int, memory> args = {{DNNL_ARG_SRC, src},
                                           {DNNL_ARG_WEIGHTS, plan.weights},
@@ -219,6 +255,32 @@ Act Conv2d::forward(dnnl::stream& stream, const Act& x, const Act* residual) {
                                 {DNNL_ARG_DST, dst},
                                 {DNNL_ARG_SCRATCHPAD, thread_scratchpad(plan.prelu_scratchpad_md)}});
   return {dst};
+}
+
+memory Conv2d::source_for(dnnl::stream& stream, Plan& plan, const memory& x) {
+  if (spec_.precision != Precision::kInt8 || x.get_desc().data_type() != dt::f32)
+    return as_layout(stream, x, plan.src_md);
+  dnnl::reorder quantize;  // a handle: another thread may replace the plan's while this one runs it
+  memory::desc scratchpad_md;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (plan.quantize_from != x.get_desc()) {
+      // u8 = saturate(round(x * src_scale)): what the calibration's range maps onto 0..255.
+      dnnl::primitive_attr attr = user_scratchpad();
+      attr.set_output_scales(0, {spec_.src_scale});
+      const dnnl::reorder::primitive_desc pd(cpu_engine(), x.get_desc(), cpu_engine(), plan.src_md, attr);
+      plan.quantize = dnnl::reorder(pd);
+      plan.quantize_from = x.get_desc();
+      plan.quantize_scratchpad_md = pd.scratchpad_desc();
+    }
+    quantize = plan.quantize;
+    scratchpad_md = plan.quantize_scratchpad_md;
+  }
+  memory src(plan.src_md, cpu_engine());
+  quantize.execute(
+      stream,
+      {{DNNL_ARG_FROM, x}, {DNNL_ARG_TO, src}, {DNNL_ARG_SCRATCHPAD, thread_scratchpad(scratchpad_md)}});
+  return src;
 }
 
 Act MaxPool2d::forward(dnnl::stream& stream, const Act& x) {

@@ -10,6 +10,7 @@
 
 #include <map>
 #include <mutex>
+#include <string>
 #include <vector>
 
 #include <oneapi/dnnl/dnnl.hpp>
@@ -60,6 +61,12 @@ struct ConvSpec {
   // With kBf16: the result is fp32 (still computed on bf16 units) for a hand-written consumer that reads
   // fp32 (nn/prelu_pool.h), instead of a bf16 result it would have to convert in a pass of its own.
   bool fp32_result = false;
+  // With kInt8: the input is quantised as u8 = round(x * src_scale) (it follows a ReLU, so it is never
+  // negative; nn/calibration.h gives the scale); the result is fp32, or u8 at `dst_scale` when that is
+  // set, for a consumer that is itself an int8 convolution with that src_scale.
+  float src_scale = 0, dst_scale = 0;
+  // The layer's name in its network (the state dict prefix): what calibration tables are keyed by.
+  std::string name;
 };
 
 // Convolution with BatchNorm folded in at construction and the activation fused as a post-op.
@@ -83,11 +90,16 @@ class Conv2d {
     dnnl::convolution_forward prim;
     dnnl::memory::desc src_md, dst_md, scratchpad_md;
     dnnl::memory weights, bias;
+    // kInt8: the fp32 -> u8 reorder of the input, made for the first input layout seen.
+    dnnl::memory::desc quantize_from, quantize_scratchpad_md;
+    dnnl::reorder quantize;
     dnnl::prelu_forward prelu;  // separate: oneDNN 2.6's JIT convolutions reject a PReLU post-op
     dnnl::memory prelu_weights;
     dnnl::memory::desc prelu_scratchpad_md;
   };
   Plan& plan_for(const dnnl::memory::dims& in);
+  // `x` as the plan's source: quantised to u8 for kInt8 when it is fp32, else in the plan's layout.
+  dnnl::memory source_for(dnnl::stream& stream, Plan& plan, const dnnl::memory& x);
   // The weights in layout `md`: shared by every plan that wants that layout (oneDNN usually picks one
   // layout for all batch sizes and frame sizes), so a network holds one packed copy of its weights.
   dnnl::memory packed_weights(const dnnl::memory::desc& md);
@@ -98,6 +110,7 @@ class Conv2d {
   std::vector<float> weight_;
   std::vector<dnnl::memory> packed_;
   std::vector<float> bias_, prelu_;
+  std::vector<float> weight_scale_;  // kInt8: s8 = round(w * weight_scale_[o]), per output channel
   Activation act_;
   bool residual_;
   std::mutex mu_;

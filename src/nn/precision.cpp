@@ -9,10 +9,21 @@ namespace facepipe::nn {
 Precision parse_precision(const std::string& name) {
   if (name == "fp32") return Precision::kF32;
   if (name == "bf16") return Precision::kBf16;
-  throw Error(ErrorKind::kInvalidInput, "unknown precision '" + name + "'; choose fp32 or bf16");
+  if (name == "int8") return Precision::kInt8;
+  throw Error(ErrorKind::kInvalidInput, "unknown precision '" + name + "'; choose fp32, bf16 or int8");
 }
 
-std::string to_string(Precision precision) { return precision == Precision::kBf16 ? "bf16" : "fp32"; }
+std::string to_string(Precision precision) {
+  switch (precision) {
+    case Precision::kF32:
+      return "fp32";
+    case Precision::kBf16:
+      return "bf16";
+    case Precision::kInt8:
+      return "int8";
+  }
+  return "fp32";
+}
 
 namespace {
 
@@ -31,6 +42,9 @@ bool cpu_supports(Precision precision) {
       return true;
     case Precision::kBf16:
       return effective_isa_has(dnnl::cpu_isa::avx512_core_bf16);
+    case Precision::kInt8:
+      return effective_isa_has(dnnl::cpu_isa::avx512_core_vnni) ||
+             effective_isa_has(dnnl::cpu_isa::avx2_vnni);
   }
   return false;
 }
@@ -53,12 +67,14 @@ std::string cpu_isa_name() {
 
 void require_supported(Precision precision, const std::string& what) {
   if (cpu_supports(precision)) return;
+  const bool bf16 = precision == Precision::kBf16;
   throw Error(ErrorKind::kInvalidInput,
-              what + " " + to_string(precision) +
-                  " needs a CPU with AVX512-BF16 (or AMX) and this one offers oneDNN " + cpu_isa_name() +
-                  ": bf16 would run on reference kernels, many times "
-                  "slower than fp32; use " +
-                  what + " fp32");
+              what + " " + to_string(precision) + " needs a CPU with " +
+                  (bf16 ? "AVX512-BF16 (or AMX)" : "AVX512-VNNI, AVX-VNNI or AMX") +
+                  " and this one offers oneDNN " + cpu_isa_name() + ": " +
+                  (bf16 ? "bf16 would run on reference kernels, many times slower than fp32"
+                        : "int8 products would saturate without VNNI") +
+                  "; use " + what + " fp32");
 }
 
 }  // namespace facepipe::nn

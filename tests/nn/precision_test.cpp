@@ -30,14 +30,16 @@ bool cpuinfo_has(const std::string& flag) {
 TEST(Precision, ParsesItsNamesAndRefusesOthersNamingTheChoices) {
   EXPECT_EQ(parse_precision("fp32"), Precision::kF32);
   EXPECT_EQ(parse_precision("bf16"), Precision::kBf16);
+  EXPECT_EQ(parse_precision("int8"), Precision::kInt8);
   EXPECT_EQ(to_string(parse_precision("bf16")), "bf16");
-  for (const char* bad : {"", "FP32", "fp16", "int4", "bf16 "}) {
+  EXPECT_EQ(to_string(parse_precision("int8")), "int8");
+  for (const char* bad : {"", "FP32", "fp16", "int4", "bf16 ", "INT8"}) {
     try {
       parse_precision(bad);
       ADD_FAILURE() << "accepted '" << bad << "'";
     } catch (const Error& e) {
       EXPECT_EQ(e.kind(), ErrorKind::kInvalidInput);
-      EXPECT_NE(std::string(e.what()).find("choose fp32 or bf16"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("choose fp32, bf16 or int8"), std::string::npos) << e.what();
     }
   }
 }
@@ -62,6 +64,25 @@ TEST(Precision, Bf16IsOfferedExactlyWhenTheCpuHasBf16Units) {
   } catch (const Error& e) {
     const std::string m = e.what();
     EXPECT_NE(m.find("AVX512-BF16"), std::string::npos) << m;
+    EXPECT_NE(m.find("use --precision fp32"), std::string::npos) << m;
+  }
+}
+
+TEST(Precision, Int8IsOfferedExactlyWhenTheCpuHasVnniUnits) {
+  if (std::getenv("ONEDNN_MAX_CPU_ISA") || std::getenv("DNNL_MAX_CPU_ISA"))
+    GTEST_SKIP() << "oneDNN's ISA is capped by the environment";
+  const bool has = cpuinfo_has("avx512_vnni") || cpuinfo_has("avx_vnni") || cpuinfo_has("amx_int8");
+  EXPECT_EQ(cpu_supports(Precision::kInt8), has) << "oneDNN ISA " << cpu_isa_name();
+  if (has) {
+    EXPECT_NO_THROW(require_supported(Precision::kInt8, "--precision"));
+    return;
+  }
+  try {
+    require_supported(Precision::kInt8, "--precision");
+    ADD_FAILURE() << "int8 accepted without VNNI units";
+  } catch (const Error& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("VNNI"), std::string::npos) << m;
     EXPECT_NE(m.find("use --precision fp32"), std::string::npos) << m;
   }
 }
