@@ -55,17 +55,43 @@ EngineOptions options_for_embedder_id(const std::string& embedder_id, EngineOpti
 
 std::unique_ptr<face::Detector> make_detector(const EngineOptions& options) {
   const auto models = models_dir(options.models_dir);
+  if (options.detector_precision == nn::Precision::kInt8)
+    throw Error(ErrorKind::kInvalidInput,
+                "--detector-precision int8 is not offered: MTCNN's PReLU activations are signed, which "
+                "the unsigned int8 activations used here cannot hold; use --detector-precision bf16 (the "
+                "fast choice) or fp32");
   nn::require_supported(options.detector_precision, "--detector-precision");
   MtcnnOptions mtcnn;
   mtcnn.precision = options.detector_precision;
   return std::make_unique<Mtcnn>(models / "mtcnn", mtcnn);
 }
 
+namespace {
+
+EmbedderKind resolve(EmbedderKind kind, const std::filesystem::path& models) {
+  if (kind != EmbedderKind::kAuto) return kind;
+  return std::filesystem::exists(models / kVggFace2) ? EmbedderKind::kIrv1 : EmbedderKind::kFaceApi;
+}
+
+}  // namespace
+
+uint64_t embedder_weights_bytes(const EngineOptions& options) {
+  const auto models = models_dir(options.models_dir);
+  switch (resolve(options.embedder, models)) {
+    case EmbedderKind::kIrv1:
+      return std::filesystem::file_size(model_file(models, kVggFace2));
+    case EmbedderKind::kIrv1Random:
+      return std::filesystem::file_size(model_file(models, kRandom));
+    case EmbedderKind::kFaceApi:
+    case EmbedderKind::kAuto:
+      break;
+  }
+  return models::FaceApiResNet::weights_bytes(model_file(models, kFaceApi));
+}
+
 std::unique_ptr<face::Embedder> make_embedder(const EngineOptions& options) {
   const auto models = models_dir(options.models_dir);
-  EmbedderKind kind = options.embedder;
-  if (kind == EmbedderKind::kAuto)
-    kind = std::filesystem::exists(models / kVggFace2) ? EmbedderKind::kIrv1 : EmbedderKind::kFaceApi;
+  const EmbedderKind kind = resolve(options.embedder, models);
   nn::require_supported(options.precision, "--precision");
   switch (kind) {
     case EmbedderKind::kIrv1:

@@ -4,6 +4,7 @@
 // generates engine/model_files.h from it).
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -45,5 +46,8 @@ EngineOptions options_for_embedder_id(const std::string& embedder_id, EngineOpti
 // make_embedder Error(kInvalidInput) for a precision this CPU has no units for (nn::require_supported).
 std::unique_ptr<face::Detector> make_detector(const EngineOptions& options);
 std::unique_ptr<face::Embedder> make_embedder(const EngineOptions& options);
+// The size of the weight file(s) of the embedder `options` selects: what its int8 calibration table is
+// keyed by (nn/calibration.h). Throws Error(kNotFound) as make_embedder does.
+uint64_t embedder_weights_bytes(const EngineOptions& options);
 
 }  // namespace facepipe::engine

@@ -3,6 +3,7 @@
 #include <mutex>
 
 #include "core/error.h"
+#include "nn/calibration.h"
 #include "nn/layers.h"
 #include "weights/tfjs.h"
 
@@ -17,12 +18,27 @@ namespace {
 
 // face-api's convLayer: conv (HWIO filters) + bias, then the scale layer (x * weights + biases),
 // folded into one convolution. TF's 'same' padding for a 3x3 stride-1 kernel is 1 on each side.
-std::unique_ptr<Conv2d> conv_layer(const StateDict& sd, nn::Precision precision, const std::string& p, int stride,
-                                   bool same, Activation act, float residual_scale = 0) {
+// The weights being loaded, the precision the convolutions compute in, and for int8 the input ranges
+// calibrated per layer (nn/calibration.h).
+struct Source {
+  const StateDict& sd;
+  nn::Precision precision;
+  const nn::CalibrationTable* calibration = nullptr;
+};
+
+// The first layer reads the mean-subtracted chip, which is signed: int8 networks keep it in fp32.
+constexpr const char* kSignedInputLayer = "conv32_down";
+
+// `next`: the int8 layer this one's result feeds directly (written as u8 at its input scale), or empty
+// for an fp32 result (the residual stream between blocks stays fp32).
+std::unique_ptr<Conv2d> conv_layer(const Source& src, const std::string& p, const std::string& next,
+                                   int stride, bool same, Activation act, float residual_scale = 0) {
+  const StateDict& sd = src.sd;
   const auto it = sd.find(p + "/conv/filters");
   if (it == sd.end()) throw Error(ErrorKind::kInvalidInput, "face-api weights lack '" + p + "/conv/filters'");
   const weights::Tensor& f = it->second;
-  if (f.shape.size() != 4) throw Error(ErrorKind::kInvalidInput, "face-api weight '" + p + "' is not a 4-D filter");
+  if (f.shape.size() != 4)
+    throw Error(ErrorKind::kInvalidInput, "face-api weight '" + p + "' is not a 4-D filter");
   const int kh = static_cast<int>(f.shape[0]), kw = static_cast<int>(f.shape[1]);
   const int in = static_cast<int>(f.shape[2]), out = static_cast<int>(f.shape[3]);
   weights::Tensor oihw{{out, in, kh, kw}, std::vector<float>(f.data.size())};
@@ -41,16 +57,25 @@ std::unique_ptr<Conv2d> conv_layer(const StateDict& sd, nn::Precision precision,
   scale.var.assign(static_cast<size_t>(out), 1.f);
   scale.eps = 0.f;
   const int pad = same ? kh / 2 : 0;
-  return std::make_unique<Conv2d>(nn::ConvSpec{out, in, kh, kw, stride, pad, pad, false, precision}, oihw, bias.data, &scale, act,
-                                  std::vector<float>{}, residual_scale);
+  nn::ConvSpec spec{out, in, kh, kw, stride, pad, pad, false, src.precision};
+  spec.name = p;
+  if (src.precision == nn::Precision::kInt8) {
+    if (p == kSignedInputLayer) {
+      spec.precision = nn::Precision::kF32;
+    } else {
+      spec.src_scale = src.calibration->scale_for(p);
+      if (!next.empty()) spec.dst_scale = src.calibration->scale_for(next);
+    }
+  }
+  return std::make_unique<Conv2d>(spec, oihw, bias.data, &scale, act, std::vector<float>{}, residual_scale);
 }
 
 // residual: relu(convNoRelu(conv(x)) + x).
 struct Residual {
   std::unique_ptr<Conv2d> conv1, conv2;
-  Residual(const StateDict& sd, nn::Precision precision, const std::string& p)
-      : conv1(conv_layer(sd, precision, p + "/conv1", 1, true, Activation::kRelu)),
-        conv2(conv_layer(sd, precision, p + "/conv2", 1, true, Activation::kRelu, 1.f)) {}
+  Residual(const Source& src, const std::string& p)
+      : conv1(conv_layer(src, p + "/conv1", p + "/conv2", 1, true, Activation::kRelu)),
+        conv2(conv_layer(src, p + "/conv2", "", 1, true, Activation::kRelu, 1.f)) {}
   Act forward(dnnl::stream& s, const Act& x) { return conv2->forward(s, conv1->forward(s, x), &x); }
 };
 
@@ -59,9 +84,9 @@ struct Residual {
 // by one row and column at the end. Done on plain NCHW floats: four of these per forward pass.
 struct ResidualDown {
   std::unique_ptr<Conv2d> conv1, conv2;
-  ResidualDown(const StateDict& sd, nn::Precision precision, const std::string& p)
-      : conv1(conv_layer(sd, precision, p + "/conv1", 2, false, Activation::kRelu)),
-        conv2(conv_layer(sd, precision, p + "/conv2", 1, true, Activation::kNone)) {}
+  ResidualDown(const Source& src, const std::string& p)
+      : conv1(conv_layer(src, p + "/conv1", p + "/conv2", 2, false, Activation::kRelu)),
+        conv2(conv_layer(src, p + "/conv2", "", 1, true, Activation::kNone)) {}
   std::vector<float> forward(dnnl::stream& s, const Act& x, int& c_out, int& h_out, int& w_out) {
     const auto xd = x.dims();
     const int n = static_cast<int>(xd[0]), c = static_cast<int>(xd[1]), h = static_cast<int>(xd[2]),
@@ -85,7 +110,8 @@ struct ResidualDown {
             float v = 0;
             if (y < mh && xx < mw) v = m[((static_cast<size_t>(b) * mc + ch) * mh + y) * mw + xx];
             if (ch < c) {
-              const float* p = &in[((static_cast<size_t>(b) * c + ch) * h + 2 * y) * w + 2 * xx];
+              const float* p = &in[((static_cast<size_t>(b) * c + ch) * h + 2 * static_cast<size_t>(y)) * w +
+                                   2 * static_cast<size_t>(xx)];
               v += (p[0] + p[1] + p[w] + p[w + 1]) / 4.f;
             }
             out[((static_cast<size_t>(b) * mc + ch) * oh + y) * ow + xx] = v > 0 ? v : 0;
@@ -107,17 +133,17 @@ struct FaceApiResNet::Net {
   weights::Tensor fc;  // [256, 128]
   std::mutex mu;
 
-  Net(const StateDict& sd, nn::Precision pr) {
-    conv32_down = conv_layer(sd, pr, "conv32_down", 2, false, Activation::kRelu);
-    for (int i = 1; i <= 3; ++i) r32.emplace_back(sd, pr, "conv32_" + std::to_string(i));
-    d64 = std::make_unique<ResidualDown>(sd, pr, "conv64_down");
-    for (int i = 1; i <= 3; ++i) r64.emplace_back(sd, pr, "conv64_" + std::to_string(i));
-    d128 = std::make_unique<ResidualDown>(sd, pr, "conv128_down");
-    for (int i = 1; i <= 2; ++i) r128.emplace_back(sd, pr, "conv128_" + std::to_string(i));
-    d256 = std::make_unique<ResidualDown>(sd, pr, "conv256_down");
-    for (int i = 1; i <= 2; ++i) r256.emplace_back(sd, pr, "conv256_" + std::to_string(i));
-    d256_out = std::make_unique<ResidualDown>(sd, pr, "conv256_down_out");
-    fc = weights::expect(sd, "fc", {256, 128});
+  explicit Net(const Source& src) {
+    conv32_down = conv_layer(src, "conv32_down", "", 2, false, Activation::kRelu);
+    for (int i = 1; i <= 3; ++i) r32.emplace_back(src, "conv32_" + std::to_string(i));
+    d64 = std::make_unique<ResidualDown>(src, "conv64_down");
+    for (int i = 1; i <= 3; ++i) r64.emplace_back(src, "conv64_" + std::to_string(i));
+    d128 = std::make_unique<ResidualDown>(src, "conv128_down");
+    for (int i = 1; i <= 2; ++i) r128.emplace_back(src, "conv128_" + std::to_string(i));
+    d256 = std::make_unique<ResidualDown>(src, "conv256_down");
+    for (int i = 1; i <= 2; ++i) r256.emplace_back(src, "conv256_" + std::to_string(i));
+    d256_out = std::make_unique<ResidualDown>(src, "conv256_down_out");
+    fc = weights::expect(src.sd, "fc", {256, 128});
   }
 
   std::vector<float> forward(const float* nchw, int n) {
@@ -148,7 +174,8 @@ struct FaceApiResNet::Net {
         avg[ch] = sum / static_cast<float>(hw);
       }
       for (int ch = 0; ch < 256; ++ch)
-        for (int o = 0; o < 128; ++o) out[static_cast<size_t>(b) * 128 + o] += avg[ch] * fc.data[ch * 128 + o];
+        for (int o = 0; o < 128; ++o)
+          out[static_cast<size_t>(b) * 128 + o] += avg[ch] * fc.data[ch * 128 + o];
     }
     return out;
   }
@@ -157,21 +184,31 @@ struct FaceApiResNet::Net {
 FaceApiResNet::FaceApiResNet(std::unique_ptr<Net> net) : net_(std::move(net)) {}
 FaceApiResNet::~FaceApiResNet() = default;
 
-std::unique_ptr<FaceApiResNet> FaceApiResNet::load(const std::filesystem::path& manifest, nn::Precision precision) {
+uint64_t FaceApiResNet::weights_bytes(const std::filesystem::path& manifest) {
+  return weights::tfjs_shard_bytes(manifest);
+}
+
+std::unique_ptr<FaceApiResNet> FaceApiResNet::load(const std::filesystem::path& manifest,
+                                                   nn::Precision precision) {
+  const StateDict sd = weights::load_tfjs(manifest);  // first: its errors name a missing file
+  nn::CalibrationTable calibration;
+  if (precision == nn::Precision::kInt8)
+    calibration = nn::find_calibration("faceapi-resnet34/aligned150", weights_bytes(manifest));
   return std::unique_ptr<FaceApiResNet>(
-      new FaceApiResNet(std::make_unique<Net>(weights::load_tfjs(manifest), precision)));
+      new FaceApiResNet(std::make_unique<Net>(Source{sd, precision, &calibration})));
 }
 
 std::vector<face::Embedding> FaceApiResNet::embed(const std::vector<cv::Mat>& crops) {
   if (crops.empty()) return {};
   // face-api: subtract the mean RGB of its training set, divide by 256.
   constexpr float kMean[3] = {122.782f, 117.001f, 104.298f};
-  const size_t plane = 150 * 150;
+  const size_t plane = size_t{150} * 150;
   std::vector<float> batch(crops.size() * 3 * plane);
   for (size_t i = 0; i < crops.size(); ++i) {
     const cv::Mat& m = crops[i];
     if (m.type() != CV_8UC3 || m.rows != 150 || m.cols != 150)
-      throw Error(ErrorKind::kInvalidInput, "the face-api descriptor wants 150x150 RGB chips (extract_crop with its crop_spec)");
+      throw Error(ErrorKind::kInvalidInput,
+                  "the face-api descriptor wants 150x150 RGB chips (extract_crop with its crop_spec)");
     for (int y = 0; y < 150; ++y) {
       const uint8_t* row = m.ptr<uint8_t>(y);
       for (int x = 0; x < 150; ++x)
@@ -182,7 +219,8 @@ std::vector<face::Embedding> FaceApiResNet::embed(const std::vector<cv::Mat>& cr
   const std::vector<float> out = net_->forward(batch.data(), static_cast<int>(crops.size()));
   std::vector<face::Embedding> result(crops.size());
   for (size_t i = 0; i < crops.size(); ++i)
-    result[i].assign(out.begin() + static_cast<long>(i * 128), out.begin() + static_cast<long>((i + 1) * 128));
+    result[i].assign(out.begin() + static_cast<long>(i * 128),
+                     out.begin() + static_cast<long>((i + 1) * 128));
   return result;
 }
 

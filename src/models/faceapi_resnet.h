@@ -19,8 +19,12 @@ class FaceApiResNet : public face::Embedder {
  public:
   // `manifest`: face_recognition_model-weights_manifest.json (its .bin beside it).
   // `precision`: what the convolutions compute in (nn/precision.h); the id does not change with it.
+  // int8 takes its input ranges from the calibration for these weights (nn::find_calibration, which
+  // throws Error(kInvalidInput) saying how to make one when there is none).
   static std::unique_ptr<FaceApiResNet> load(const std::filesystem::path& manifest,
                                              nn::Precision precision = nn::Precision::kF32);
+  // The size of the weight shards `manifest` lists: what a calibration table is keyed by.
+  static uint64_t weights_bytes(const std::filesystem::path& manifest);
   ~FaceApiResNet() override;
 
   std::string id() const override { return "faceapi-resnet34/aligned150"; }

@@ -19,7 +19,9 @@ class InceptionResnetV1 : public face::Embedder {
   // `input_size`: 240 feeds the 240x240 crop straight in (the course's pipeline); 160 first shrinks it
   // with area interpolation (torch's interpolate(mode='area')), as a 160-input deployment would.
   // `precision`: what the convolutions compute in (nn/precision.h; the caller checks the CPU has it).
-  // The id does not change with it: bf16 embeddings match a gallery enrolled in fp32 (README "Precision").
+  // The id does not change with it: bf16 and int8 embeddings match a gallery enrolled in fp32 (README
+  // "Precision"). int8 takes its input ranges from the calibration for this weight file
+  // (nn::find_calibration, which throws Error(kInvalidInput) saying how to make one when there is none).
   static std::unique_ptr<InceptionResnetV1> load(const std::filesystem::path& weights, int input_size = 240,
                                                  nn::Precision precision = nn::Precision::kF32);
   ~InceptionResnetV1() override;

@@ -9,6 +9,27 @@
 
 namespace facepipe::weights {
 
+uint64_t tfjs_shard_bytes(const std::filesystem::path& manifest) {
+  std::ifstream in(manifest);
+  const nlohmann::json groups = nlohmann::json::parse(in, nullptr, false);
+  if (!groups.is_array())
+    throw Error(ErrorKind::kInvalidInput,
+                "'" + manifest.string() + "' is not a TF.js manifest (no group list)");
+  uint64_t bytes = 0;
+  for (const auto& group : groups) {
+    if (!group.is_object() || !group.contains("paths") || !group["paths"].is_array())
+      throw Error(ErrorKind::kInvalidInput, "'" + manifest.string() + "' has a group without paths");
+    for (const auto& p : group["paths"]) {
+      if (!p.is_string())
+        throw Error(ErrorKind::kInvalidInput, "'" + manifest.string() + "' has a non-string path");
+      std::error_code ec;
+      const auto size = std::filesystem::file_size(manifest.parent_path() / p.get<std::string>(), ec);
+      if (!ec) bytes += size;
+    }
+  }
+  return bytes;
+}
+
 StateDict load_tfjs(const std::filesystem::path& manifest) {
   const std::string file = manifest.string();
   std::ifstream in(manifest);
@@ -20,7 +41,8 @@ StateDict load_tfjs(const std::filesystem::path& manifest) {
   } catch (const nlohmann::json::exception& e) {
     throw Error(ErrorKind::kInvalidInput, "'" + file + "' is not a TF.js manifest: " + e.what());
   }
-  if (!groups.is_array()) throw Error(ErrorKind::kInvalidInput, "'" + file + "' is not a TF.js manifest (no group list)");
+  if (!groups.is_array())
+    throw Error(ErrorKind::kInvalidInput, "'" + file + "' is not a TF.js manifest (no group list)");
   StateDict out;
   try {
     for (const auto& group : groups) {
@@ -28,7 +50,9 @@ StateDict load_tfjs(const std::filesystem::path& manifest) {
       for (const auto& p : group.at("paths")) {
         const auto path = manifest.parent_path() / p.get<std::string>();
         std::ifstream bin(path, std::ios::binary);
-        if (!bin) throw Error(ErrorKind::kNotFound, "weights shard '" + path.string() + "' is missing; run scripts/models.sh");
+        if (!bin)
+          throw Error(ErrorKind::kNotFound,
+                      "weights shard '" + path.string() + "' is missing; run scripts/models.sh");
         shard.insert(shard.end(), std::istreambuf_iterator<char>(bin), std::istreambuf_iterator<char>());
       }
       size_t offset = 0;
@@ -48,10 +72,11 @@ StateDict load_tfjs(const std::filesystem::path& manifest) {
         }
         const size_t elem = dtype == "uint8" ? 1 : dtype == "uint16" ? 2 : dtype == "float32" ? 4 : 0;
         if (!elem || (dtype == "float32" && quantised))
-          throw Error(ErrorKind::kInvalidInput, "'" + file + "': tensor '" + name + "' has unsupported dtype " + dtype);
+          throw Error(ErrorKind::kInvalidInput,
+                      "'" + file + "': tensor '" + name + "' has unsupported dtype " + dtype);
         if (offset + n * elem > shard.size())
-          throw Error(ErrorKind::kInvalidInput, "'" + file + "': weights shard too short for '" + name +
-                                                    "' (truncated .bin?)");
+          throw Error(ErrorKind::kInvalidInput,
+                      "'" + file + "': weights shard too short for '" + name + "' (truncated .bin?)");
         const uint8_t* p = shard.data() + offset;
         t.data.resize(n);
         for (size_t i = 0; i < n; ++i) {
@@ -67,7 +92,8 @@ StateDict load_tfjs(const std::filesystem::path& manifest) {
       }
       if (offset != shard.size())
         throw Error(ErrorKind::kInvalidInput, "'" + file + "': weights shard has " +
-                                                  std::to_string(shard.size() - offset) + " bytes the manifest does not describe");
+                                                  std::to_string(shard.size() - offset) +
+                                                  " bytes the manifest does not describe");
     }
   } catch (const nlohmann::json::exception& e) {
     throw Error(ErrorKind::kInvalidInput, "'" + file + "' is not a TF.js manifest: " + e.what());

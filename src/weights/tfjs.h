@@ -4,6 +4,7 @@
 // (convolution filters are HWIO); converting layouts is the network's business.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 
 #include "weights/tensor.h"
@@ -14,5 +15,8 @@ namespace facepipe::weights {
 // manifest or shard, Error(kInvalidInput) for malformed JSON, an unsupported dtype, or shards whose
 // size differs from what the manifest declares.
 StateDict load_tfjs(const std::filesystem::path& manifest);
+// The total size of the shards `manifest` lists (what identifies a set of weights; 0 for shards that
+// are missing). Error(kInvalidInput) for a malformed manifest.
+uint64_t tfjs_shard_bytes(const std::filesystem::path& manifest);
 
 }  // namespace facepipe::weights
