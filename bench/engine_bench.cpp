@@ -81,32 +81,47 @@ void BM_Irv1(benchmark::State& state, nn::Precision precision) {
   static std::map<nn::Precision, std::unique_ptr<models::InceptionResnetV1>> nets;
   auto& net = nets[precision];
   if (!net)
-    net = models::InceptionResnetV1::load(testing::shared_models() / "inception_resnet_v1/random-seed0-legacy.pt", 240,
-                                          precision);
+    net = models::InceptionResnetV1::load(
+        testing::shared_models() / "inception_resnet_v1/random-seed0-legacy.pt", 240, precision);
   const int batch = static_cast<int>(state.range(0)), size = static_cast<int>(state.range(1));
   std::vector<float> input(static_cast<size_t>(batch) * 3 * size * size, 0.1f);
   net->forward(input.data(), batch, size);
   for (auto _ : state) benchmark::DoNotOptimize(net->forward(input.data(), batch, size));
   state.SetItemsProcessed(state.iterations() * batch);  // faces per second
 }
-BENCHMARK_CAPTURE(BM_Irv1, fp32, nn::Precision::kF32)->Args({1, 240})->Args({8, 240})->Args({1, 160})->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(BM_Irv1, bf16, nn::Precision::kBf16)->Args({1, 240})->Args({8, 240})->Args({1, 160})->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_Irv1, fp32, nn::Precision::kF32)
+    ->Args({1, 240})
+    ->Args({8, 240})
+    ->Args({1, 160})
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_Irv1, bf16, nn::Precision::kBf16)
+    ->Args({1, 240})
+    ->Args({8, 240})
+    ->Args({1, 160})
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_Irv1, int8, nn::Precision::kInt8)
+    ->Args({1, 240})
+    ->Args({8, 240})
+    ->Args({1, 160})
+    ->Unit(benchmark::kMillisecond);
 
 void BM_FaceApi(benchmark::State& state, nn::Precision precision) {
   if (skip_unsupported(state, precision)) return;
   static std::map<nn::Precision, std::unique_ptr<models::FaceApiResNet>> nets;
   auto& net = nets[precision];
   if (!net)
-    net = models::FaceApiResNet::load(testing::shared_models() / "faceapi/face_recognition_model-weights_manifest.json",
-                                      precision);
+    net = models::FaceApiResNet::load(
+        testing::shared_models() / "faceapi/face_recognition_model-weights_manifest.json", precision);
   const int batch = static_cast<int>(state.range(0));
-  std::vector<cv::Mat> chips(static_cast<size_t>(batch), cv::Mat(150, 150, CV_8UC3, cv::Scalar(120, 100, 90)));
+  std::vector<cv::Mat> chips(static_cast<size_t>(batch),
+                             cv::Mat(150, 150, CV_8UC3, cv::Scalar(120, 100, 90)));
   net->embed(chips);
   for (auto _ : state) benchmark::DoNotOptimize(net->embed(chips));
   state.SetItemsProcessed(state.iterations() * batch);  // faces per second
 }
 BENCHMARK_CAPTURE(BM_FaceApi, fp32, nn::Precision::kF32)->Arg(1)->Arg(8)->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_FaceApi, bf16, nn::Precision::kBf16)->Arg(1)->Arg(8)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_FaceApi, int8, nn::Precision::kInt8)->Arg(1)->Arg(8)->Unit(benchmark::kMillisecond);
 
 // The whole per-frame job of the course pipeline: decode, detect, largest face, embed, nearest person.
 void BM_Frame(benchmark::State& state, fs::path rel, std::string embedder) {
@@ -117,7 +132,8 @@ void BM_Frame(benchmark::State& state, fs::path rel, std::string embedder) {
   auto& emb = embedders[embedder];
   if (!emb) emb = engine::make_embedder(options);
   auto gallery = gallery::Gallery::in_memory(emb->id());
-  for (int i = 0; i < 90; ++i) gallery->add("p" + std::to_string(i), std::vector<float>(static_cast<size_t>(emb->dim()), 0.01f * i));
+  for (int i = 0; i < 90; ++i)
+    gallery->add("p" + std::to_string(i), std::vector<float>(static_cast<size_t>(emb->dim()), 0.01f * i));
   const std::string bytes = slurp(testing::datasets() / rel);
   recognition::recognize(mtcnn(), *emb, *gallery, image::decode(bytes), 0, true);
   for (auto _ : state)
@@ -125,9 +141,12 @@ void BM_Frame(benchmark::State& state, fs::path rel, std::string embedder) {
 }
 BENCHMARK_CAPTURE(BM_Frame, faceapi_1080p, kFrame1080, std::string("faceapi"))->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_Frame, faceapi_720p, kFrame720, std::string("faceapi"))->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(BM_Frame, irv1_240_1080p, kFrame1080, std::string("irv1-random"))->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(BM_Frame, irv1_240_720p, kFrame720, std::string("irv1-random"))->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(BM_Frame, irv1_240_64x64, kSmall, std::string("irv1-random"))->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_Frame, irv1_240_1080p, kFrame1080, std::string("irv1-random"))
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_Frame, irv1_240_720p, kFrame720, std::string("irv1-random"))
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_Frame, irv1_240_64x64, kSmall, std::string("irv1-random"))
+    ->Unit(benchmark::kMillisecond);
 
 }  // namespace
 

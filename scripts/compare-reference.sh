@@ -39,8 +39,8 @@ done
   { echo "compare-reference: --rounds, --runs and --threads take positive integers" >&2; exit 2; }
 IFS=, read -r -a precs <<<"$precisions"
 for p in "${precs[@]}"; do
-  [[ "$p" =~ ^(fp32|bf16)(/(fp32|bf16))?$ ]] ||
-    { echo "compare-reference: --precision takes a comma-separated list of EMBEDDER[/DETECTOR] precisions, each fp32 or bf16 (e.g. fp32,bf16/bf16), not '$p'" >&2; exit 2; }
+  [[ "$p" =~ ^(fp32|bf16|int8)(/(fp32|bf16))?$ ]] ||
+    { echo "compare-reference: --precision takes a comma-separated list of EMBEDDER[/DETECTOR] precisions, the embedder's fp32, bf16 or int8 and MTCNN's fp32 or bf16 (e.g. fp32,int8/bf16), not '$p'" >&2; exit 2; }
 done
 ref="$shared/tools/ref-bench.py"
 [ -f "$ref" ] || { echo "compare-reference: $ref not found (set SHARED to the shared data folder)" >&2; exit 2; }

@@ -1,6 +1,7 @@
 // facepipe detect: MTCNN on images, boxes / probabilities / landmarks as a table or JSON.
 // facepipe bench: the engine's per-frame cost on the user's own images (the Google Benchmark binaries in
 // bench/ measure the same with the bundled data).
+#include <fstream>
 #include <iostream>
 
 #include <fmt/format.h>
@@ -9,6 +10,7 @@
 #include "cli/commands.h"
 #include "core/error.h"
 #include "core/file.h"
+#include "engine/calibrate.h"
 #include "gallery/gallery.h"
 #include "image/decode.h"
 #include "recognition/pipeline.h"
@@ -63,6 +65,42 @@ void register_engine_commands(CLI::App& app, GlobalOptions& global) {
   });
 }
 
+void register_calibrate_command(CLI::App& app, GlobalOptions& global) {
+  auto* cmd = app.add_subcommand(
+      "calibrate",
+      "record an embedder's int8 calibration table (each layer's input range) from frames with faces");
+  auto frames = std::make_shared<std::vector<std::string>>();
+  auto out = std::make_shared<std::string>();
+  auto embedder = std::make_shared<std::string>("auto");
+  cmd->add_option("frames", *frames, "images with faces (JPEG, PNG): e.g. the bundled video frames")
+      ->required();
+  cmd->add_option("-o,--out", *out, "write the table here (default: standard output)");
+  cmd->add_option("--embedder", *embedder, "auto, irv1, faceapi or irv1-random")->capture_default_str();
+  cmd->callback([&global, frames, out, embedder] {
+    engine::EngineOptions options;
+    options.models_dir = global.models_dir;
+    options.embedder = engine::parse_embedder_kind(*embedder);
+    const std::vector<std::filesystem::path> paths(frames->begin(), frames->end());
+    const nn::CalibrationTable table =
+        engine::calibrate_int8(options, paths, [](size_t done, size_t total, size_t faces) {
+          std::cerr << "\rcalibrate: " << done << "/" << total << " frames, " << faces << " faces"
+                    << std::flush;
+        });
+    std::cerr << "\n";
+    const std::string text = nn::to_json(table).dump(2) + "\n";
+    if (out->empty()) {
+      std::cout << text;
+      return;
+    }
+    std::ofstream file(*out, std::ios::trunc);
+    if (!(file << text) || !file.flush())
+      throw Error(ErrorKind::kInvalidInput, "cannot write '" + *out + "'; give a writable path with --out");
+    std::cerr << "calibrate: wrote " << *out << " (" << table.input_max.size() << " layers of "
+              << table.network << "); use it with FACEPIPE_INT8_CALIBRATION=" << *out
+              << " --precision int8\n";
+  });
+}
+
 namespace {
 
 double percentile(std::vector<double> v, double q) {
@@ -95,8 +133,9 @@ void register_bench(CLI::App& app, GlobalOptions& global) {
     bool json = false;
   };
   auto a = std::make_shared<Args>();
-  auto* cmd =
-      app.add_subcommand("bench", "time decode + MTCNN + embedding, matching and quality of every face per frame, and peak memory");
+  auto* cmd = app.add_subcommand(
+      "bench",
+      "time decode + MTCNN + embedding, matching and quality of every face per frame, and peak memory");
   cmd->add_option("images", a->images, "frames (JPEG, PNG), e.g. 720p-1080p camera frames")->required();
   cmd->add_option("--gallery", a->gallery, "gallery to match against (default: a one-person gallery)");
   cmd->add_option("--embedder", a->embedder, "embedder when no gallery names one")->capture_default_str();
@@ -133,7 +172,8 @@ void register_bench(CLI::App& app, GlobalOptions& global) {
           if (!faces.empty()) gallery->add("someone", faces[0].embedding);
         }
         // As the service answers a frame: every face embedded, matched, its quality assessed.
-        (void)recognition::answer_frame(detector, *embedder, *gallery, rgb, threshold, recognition::AnswerOptions{});
+        (void)recognition::answer_frame(detector, *embedder, *gallery, rgb, threshold,
+                                        recognition::AnswerOptions{});
         const auto t2 = clock::now();
         if (run == 0) continue;
         decode_ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());

@@ -104,9 +104,9 @@ int run(int argc, char** argv) {
   // Parsed here so a bad value is refused before any command runs (Error -> exit 2 with the choices).
   app.add_option_function<std::string>(
          "--precision", [&global](const std::string& v) { global.precision = nn::parse_precision(v); },
-         "embedder precision: fp32 (PyTorch's arithmetic, the default) or bf16 (AVX512-BF16 units; see "
-         "README \"Precision\")")
-      ->type_name("fp32|bf16");
+         "embedder precision: fp32 (PyTorch's arithmetic, the default), bf16 (AVX512-BF16 units) or int8 "
+         "(VNNI units, calibrated on the bundled frames; see `facepipe calibrate`); README \"Precision\"")
+      ->type_name("fp32|bf16|int8");
   app.add_option_function<std::string>(
          "--detector-precision",
          [&global](const std::string& v) { global.detector_precision = nn::parse_precision(v); },
@@ -134,6 +134,7 @@ int run(int argc, char** argv) {
 
   register_engine_commands(app, global);
   register_bench_command(app, global);
+  register_calibrate_command(app, global);
   register_recognition_commands(app, global);
   register_gallery_commands(app, global);
   register_service_commands(app, global);

@@ -14,7 +14,7 @@ namespace facepipe::cli {
 // Options every subcommand understands.
 struct GlobalOptions {
   std::string models_dir;  // --models-dir; empty = FACEPIPE_MODELS / ../shared/models
-  // --precision fp32|bf16: the embedder's, for every command that loads an engine (serve, worker, bench,
+  // --precision fp32|bf16|int8: the embedder's, for every command that loads an engine (serve, worker, bench,
   // recognize, ...), passed to the one engine set-up (service/stage_engine.h).
   nn::Precision precision = nn::Precision::kF32;
   nn::Precision detector_precision = nn::Precision::kF32;  // --detector-precision fp32|bf16: MTCNN's
@@ -39,6 +39,7 @@ int run(int argc, char** argv);
 // app.callback or sub->final_callback and throw facepipe::Error on failure.
 void register_engine_commands(CLI::App& app, GlobalOptions& global);       // detect
 void register_bench_command(CLI::App& app, GlobalOptions& global);         // bench
+void register_calibrate_command(CLI::App& app, GlobalOptions& global);     // calibrate
 void register_recognition_commands(CLI::App& app, GlobalOptions& global);  // embed, enroll, recognize, eval
 void register_gallery_commands(CLI::App& app, GlobalOptions& global);      // gallery import|list|remove
 void register_service_commands(CLI::App& app, GlobalOptions& global);      // serve, worker, workload
