@@ -66,7 +66,7 @@ struct ConvSpec {
   // set, for a consumer that is itself an int8 convolution with that src_scale.
   float src_scale = 0, dst_scale = 0;
   // The layer's name in its network (the state dict prefix): what calibration tables are keyed by.
-  std::string name;
+  std::string name{};
 };
 
 // Convolution with BatchNorm folded in at construction and the activation fused as a post-op.
