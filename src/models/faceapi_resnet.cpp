@@ -57,16 +57,9 @@ std::unique_ptr<Conv2d> conv_layer(const Source& src, const std::string& p, cons
   scale.var.assign(static_cast<size_t>(out), 1.f);
   scale.eps = 0.f;
   const int pad = same ? kh / 2 : 0;
-  nn::ConvSpec spec{out, in, kh, kw, stride, pad, pad, false, src.precision};
-  spec.name = p;
-  if (src.precision == nn::Precision::kInt8) {
-    if (p == kSignedInputLayer) {
-      spec.precision = nn::Precision::kF32;
-    } else {
-      spec.src_scale = src.calibration->scale_for(p);
-      if (!next.empty()) spec.dst_scale = src.calibration->scale_for(next);
-    }
-  }
+  const nn::ConvSpec spec =
+      nn::calibrated_spec(nn::ConvSpec{out, in, kh, kw, stride, pad, pad}, src.precision, src.calibration, p,
+                          next, p == kSignedInputLayer);
   return std::make_unique<Conv2d>(spec, oihw, bias.data, &scale, act, std::vector<float>{}, residual_scale);
 }
 

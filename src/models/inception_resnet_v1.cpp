@@ -17,11 +17,11 @@ using weights::StateDict;
 
 namespace {
 
-constexpr float kBnEps = 0.001f;
+constexpr float kBnEps = 0.001f;  // facenet's BasicConv2d / last_bn (value from the TensorFlow original)
 
 std::string network_id(const std::string& stem, int input_size) {
   return "irv1-" + stem + "/box240" + (input_size == 160 ? "-area160" : "");
-}  // facenet's BasicConv2d / last_bn (value from the TensorFlow original)
+}
 
 // The tensor `name` (checked as weights::expect does), moved out of the dict: the network keeps the
 // only copy of its weights while loading (the dict is dropped after).
@@ -42,21 +42,10 @@ struct Source {
 // keep it in fp32 (3 input channels: 1% of the network's work).
 constexpr const char* kSignedInputLayer = "conv2d_1a";
 
-// `spec` completed for the layer `name` whose result feeds `next` (empty: fp32 result, for a concat
-// with fp32 parts, a pooled residual or the network's end). int8: the input is quantised at the scale
-// calibrated for it, and a result feeding another int8 layer is written as u8 at that layer's scale, so
-// no conversion runs between them (a max pool between keeps the scale).
+// `spec` for the layer `name` whose result feeds `next` (nn::calibrated_spec; a max pool between two
+// int8 layers keeps the scale).
 nn::ConvSpec spec_for(const Source& sd, const std::string& name, const std::string& next, nn::ConvSpec spec) {
-  spec.name = name;
-  spec.precision = sd.precision;
-  if (sd.precision != nn::Precision::kInt8) return spec;
-  if (name == kSignedInputLayer) {
-    spec.precision = nn::Precision::kF32;
-    return spec;
-  }
-  spec.src_scale = sd.calibration->scale_for(name);
-  if (!next.empty()) spec.dst_scale = sd.calibration->scale_for(next);
-  return spec;
+  return nn::calibrated_spec(spec, sd.precision, sd.calibration, name, next, name == kSignedInputLayer);
 }
 
 // conv (no bias) + BatchNorm + ReLU, as facenet's BasicConv2d.

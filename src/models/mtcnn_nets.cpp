@@ -6,8 +6,8 @@
 #include <type_traits>
 
 #include "core/error.h"
-#include "nn/layers.h"
 #include "models/pnet_stem.h"
+#include "nn/layers.h"
 #include "nn/prelu_pool.h"
 #include "weights/torch_file.h"
 
@@ -46,8 +46,8 @@ std::unique_ptr<nn::PreluMaxPool2d> prelu_pool(const StateDict& sd, const std::s
 }
 
 // Several linear heads on the same input, run as one: their weights stacked row-wise.
-std::unique_ptr<nn::Linear> stacked_heads(const StateDict& sd, const std::vector<std::pair<std::string, int>>& heads,
-                                          int in) {
+std::unique_ptr<nn::Linear> stacked_heads(const StateDict& sd,
+                                          const std::vector<std::pair<std::string, int>>& heads, int in) {
   weights::Tensor w;
   std::vector<float> b;
   int total = 0;
@@ -71,7 +71,8 @@ weights::Tensor permute_dense_columns(const weights::Tensor& w, int c, int h, in
     for (int ci = 0; ci < c; ++ci)
       for (int y = 0; y < h; ++y)
         for (int x = 0; x < wd; ++x)
-          out.data[o * cols + static_cast<int64_t>(ci * h + y) * wd + x] = w.data[o * cols + static_cast<int64_t>(x * h + y) * c + ci];
+          out.data[o * cols + static_cast<int64_t>(ci * h + y) * wd + x] =
+              w.data[o * cols + static_cast<int64_t>(x * h + y) * c + ci];
   return out;
 }
 
@@ -112,9 +113,10 @@ class Nets : public MtcnnNets {
     r2_ = conv_then(r, pr, "conv2", 28, 48, 3);
     pool_r2_ = prelu_pool(r, "prelu2", 48, 3, 2);
     r3_ = conv_prelu(r, pr, "conv3", "prelu3", 48, 64, 2);
-    r4_ = std::make_unique<nn::Linear>(permute_dense_columns(weights::expect(r, "dense4.weight", {128, 576}), 64, 3, 3),
-                                       weights::expect(r, "dense4.bias", {128}).data, Activation::kPrelu,
-                                       weights::expect(r, "prelu4.weight", {128}).data);
+    r4_ = std::make_unique<nn::Linear>(
+        permute_dense_columns(weights::expect(r, "dense4.weight", {128, 576}), 64, 3, 3),
+        weights::expect(r, "dense4.bias", {128}).data, Activation::kPrelu,
+        weights::expect(r, "prelu4.weight", {128}).data);
     r5_ = stacked_heads(r, {{"dense5_1", 2}, {"dense5_2", 4}}, 128);
     const StateDict o = weights::load_state_dict(dir / "onet.pt");
     o1_ = conv_then(o, pr, "conv1", 3, 32, 3);
@@ -124,9 +126,10 @@ class Nets : public MtcnnNets {
     o3_ = conv_then(o, pr, "conv3", 64, 64, 3);
     pool_o3_ = prelu_pool(o, "prelu3", 64, 2, 2);
     o4_ = conv_prelu(o, pr, "conv4", "prelu4", 64, 128, 2);
-    o5_ = std::make_unique<nn::Linear>(permute_dense_columns(weights::expect(o, "dense5.weight", {256, 1152}), 128, 3, 3),
-                                       weights::expect(o, "dense5.bias", {256}).data, Activation::kPrelu,
-                                       weights::expect(o, "prelu5.weight", {256}).data);
+    o5_ = std::make_unique<nn::Linear>(
+        permute_dense_columns(weights::expect(o, "dense5.weight", {256, 1152}), 128, 3, 3),
+        weights::expect(o, "dense5.bias", {256}).data, Activation::kPrelu,
+        weights::expect(o, "prelu5.weight", {256}).data);
     o6_ = stacked_heads(o, {{"dense6_1", 2}, {"dense6_2", 4}, {"dense6_3", 10}}, 256);
   }
 
@@ -191,10 +194,12 @@ class Nets : public MtcnnNets {
   }
 
   RNetOutput rnet(const float* nchw, int n) override {
-    return chunked<RNetOutput>(nchw, n, 3 * 24 * 24, [this](const float* x, int k) { return rnet_batch(x, k); });
+    return chunked<RNetOutput>(nchw, n, 3 * 24 * 24,
+                               [this](const float* x, int k) { return rnet_batch(x, k); });
   }
   ONetOutput onet(const float* nchw, int n) override {
-    return chunked<ONetOutput>(nchw, n, 3 * 48 * 48, [this](const float* x, int k) { return onet_batch(x, k); });
+    return chunked<ONetOutput>(nchw, n, 3 * 48 * 48,
+                               [this](const float* x, int k) { return onet_batch(x, k); });
   }
 
  private:

@@ -33,7 +33,8 @@ struct StemArgs {
 
 // Convolution row r, columns [0, cw) rounded up to whole vectors, into rows[oc * stride + x]: ten
 // accumulators of 16 columns each, 27 taps, a broadcast weight times a vector of inputs per tap.
-inline __attribute__((always_inline)) void conv_row(const StemArgs& a, int r, int cw, float* rows, int stride) {
+inline __attribute__((always_inline)) void conv_row(const StemArgs& a, int r, int cw, float* rows,
+                                                    int stride) {
   const long long plane = static_cast<long long>(a.height) * a.width;
   for (int x = 0; x < cw; x += kLanes) {
     Vec acc[kOut];
@@ -51,7 +52,8 @@ inline __attribute__((always_inline)) void conv_row(const StemArgs& a, int r, in
         }
       }
 #pragma GCC unroll 10
-    for (int oc = 0; oc < kOut; ++oc) store(rows + static_cast<ptrdiff_t>(oc) * stride + x, acc[oc] + a.bias[oc]);
+    for (int oc = 0; oc < kOut; ++oc)
+      store(rows + static_cast<ptrdiff_t>(oc) * stride + x, acc[oc] + a.bias[oc]);
   }
 }
 
@@ -62,8 +64,8 @@ using nn::prelu;
 __attribute__((target_clones("avx512f", "avx2", "default"))) void run_stem(const StemArgs& a) {
   const int conv_h = a.height - 2, conv_w = a.width - 2;
   const int stride = (conv_w + kLanes - 1) / kLanes * kLanes;
-  std::vector<float> row0(static_cast<size_t>(kOut) * stride), row1(row0.size()), hi_col(stride), lo_col(stride),
-      pooled(static_cast<size_t>(kOut) * a.out_width);
+  std::vector<float> row0(static_cast<size_t>(kOut) * stride), row1(row0.size()), hi_col(stride),
+      lo_col(stride), pooled(static_cast<size_t>(kOut) * a.out_width);
   for (int py = 0; py < a.out_height; ++py) {
     // The window's convolution rows: 2py and 2py + 1 (only the first at an odd bottom edge).
     conv_row(a, 2 * py, conv_w, row0.data(), stride);
@@ -97,7 +99,8 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void run_stem(const
     }
     float* out_row = a.out + static_cast<size_t>(py) * a.out_width * kOut;
     for (int px = 0; px < a.out_width; ++px)
-      for (int oc = 0; oc < kOut; ++oc) out_row[px * kOut + oc] = pooled[static_cast<size_t>(oc) * a.out_width + px];
+      for (int oc = 0; oc < kOut; ++oc)
+        out_row[px * kOut + oc] = pooled[static_cast<size_t>(oc) * a.out_width + px];
   }
 }
 
@@ -110,10 +113,12 @@ int pooled_length(int n) {
 
 }  // namespace
 
-PnetStem::PnetStem(const weights::Tensor& weight, const std::vector<float>& bias, const std::vector<float>& slopes)
+PnetStem::PnetStem(const weights::Tensor& weight, const std::vector<float>& bias,
+                   const std::vector<float>& slopes)
     : weights_(static_cast<size_t>(27) * kOut), bias_(bias), slopes_(slopes) {
   if (weight.shape != std::vector<int64_t>{kOut, 3, 3, 3} || bias.size() != kOut || slopes.size() != kOut)
-    throw Error(ErrorKind::kInvalidInput, "PNet's conv1 must be 10 x 3 x 3 x 3 with 10 biases and 10 PReLU slopes");
+    throw Error(ErrorKind::kInvalidInput,
+                "PNet's conv1 must be 10 x 3 x 3 x 3 with 10 biases and 10 PReLU slopes");
   for (int oc = 0; oc < kOut; ++oc)
     for (int tap = 0; tap < 27; ++tap) weights_[tap * kOut + oc] = weight.data[oc * 27 + tap];
 }

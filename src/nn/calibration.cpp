@@ -74,6 +74,20 @@ CalibrationTable find_calibration(const std::string& network, uint64_t weights_b
                   "same --embedder) and set FACEPIPE_INT8_CALIBRATION=table.json, or use --precision bf16");
 }
 
+ConvSpec calibrated_spec(ConvSpec spec, Precision precision, const CalibrationTable* table,
+                         const std::string& name, const std::string& next, bool signed_input) {
+  spec.name = name;
+  spec.precision = precision;
+  if (precision != Precision::kInt8) return spec;
+  if (signed_input) {
+    spec.precision = Precision::kF32;
+    return spec;
+  }
+  spec.src_scale = table->scale_for(name);
+  if (!next.empty()) spec.dst_scale = table->scale_for(next);
+  return spec;
+}
+
 namespace {
 thread_local RangeRecorder* this_thread_recorder = nullptr;
 }

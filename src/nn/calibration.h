@@ -13,6 +13,8 @@
 #include <nlohmann/json.hpp>
 #include <oneapi/dnnl/dnnl.hpp>
 
+#include "nn/layers.h"
+
 namespace facepipe::nn {
 
 struct CalibrationTable {
@@ -34,6 +36,15 @@ CalibrationTable calibration_from_json(const nlohmann::json& json);
 // names when set, else the tables compiled in from calibration/. Throws Error(kInvalidInput) saying how
 // to make one (`facepipe calibrate`) when none matches.
 CalibrationTable find_calibration(const std::string& network, uint64_t weights_bytes);
+
+// `spec` completed for the convolution `name` of a network computing in `precision`, whose result feeds
+// the convolution `next` directly (empty: an fp32 result, for a residual sum, a concat with fp32 parts or
+// the network's end). For int8 its input is quantised at the scale `table` gives for it and a result
+// feeding another int8 layer is written as u8 at that layer's scale, so nothing converts between them;
+// a layer with a signed input (`signed_input`, a network's first) stays fp32, as u8 cannot hold it.
+// Throws as scale_for does.
+ConvSpec calibrated_spec(ConvSpec spec, Precision precision, const CalibrationTable* table,
+                         const std::string& name, const std::string& next, bool signed_input);
 
 // While one lives, every fp32 convolution this thread runs records the largest value of its input
 // (nn::Conv2d::forward calls record). Not nestable.

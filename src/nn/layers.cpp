@@ -212,18 +212,21 @@ memory Conv2d::packed_weights(const memory::desc& md) {
     if (m.get_desc() == md) return m;
   dnnl::stream stream(cpu_engine());
   memory packed(md, cpu_engine());
-  const memory::dims oihw = {spec_.out_channels, spec_.in_channels, spec_.kernel_h, spec_.kernel_w};
-  if (packed_.empty() && spec_.precision == Precision::kInt8) {
-    const size_t per_out = weight_.size() / weight_scale_.size();
-    std::vector<int8_t> q(weight_.size());
-    for (size_t i = 0; i < q.size(); ++i)
-      q[i] = static_cast<int8_t>(std::lround(weight_[i] * weight_scale_[i / per_out]));
-    memory user_w({oihw, dt::s8, tag::oihw}, cpu_engine(), q.data());
-    reorder(stream, user_w, packed);
-    stream.wait();
-    std::vector<float>().swap(weight_);
-  } else if (packed_.empty()) {
-    memory user_w({oihw, dt::f32, tag::oihw}, cpu_engine(), weight_.data());
+  if (packed_.empty()) {
+    // The first packing reads the construction's fp32 OIHW weights (quantised first for int8) and frees
+    // them; later layouts are reordered from that first packed copy.
+    const memory::dims oihw = {spec_.out_channels, spec_.in_channels, spec_.kernel_h, spec_.kernel_w};
+    std::vector<int8_t> quantised;
+    memory user_w;
+    if (spec_.precision == Precision::kInt8) {
+      const size_t per_out = weight_.size() / weight_scale_.size();
+      quantised.resize(weight_.size());
+      for (size_t i = 0; i < quantised.size(); ++i)
+        quantised[i] = static_cast<int8_t>(std::lround(weight_[i] * weight_scale_[i / per_out]));
+      user_w = memory({oihw, dt::s8, tag::oihw}, cpu_engine(), quantised.data());
+    } else {
+      user_w = memory({oihw, dt::f32, tag::oihw}, cpu_engine(), weight_.data());
+    }
     reorder(stream, user_w, packed);
     stream.wait();
     std::vector<float>().swap(weight_);

@@ -44,6 +44,15 @@ std::string last_line(const std::string& out) {
   return last;
 }
 
+// The first face's embedding in `embed`'s output (its JSON is the last line, after oneDNN's verbose ones).
+std::vector<float> first_embedding(const std::string& out) {
+  return nlohmann::json::parse(last_line(out))[0]["faces"][0]["embedding"].get<std::vector<float>>();
+}
+
+double cosine(const std::vector<float>& a, const std::vector<float>& b) {
+  return facepipe::testing::cosine(a.data(), b.data(), a.size());
+}
+
 TEST(PrecisionCli, Bf16EmbedsOnAvx512Bf16KernelsAndStaysCloseToFp32) {
   if (!nn::cpu_supports(nn::Precision::kBf16)) {
     // This CPU has no bf16 units: the option must be refused, saying so.
@@ -74,34 +83,11 @@ TEST(PrecisionCli, Bf16EmbedsOnAvx512Bf16KernelsAndStaysCloseToFp32) {
       EXPECT_EQ(line.find("ref"), std::string::npos) << line;
     }
     EXPECT_GE(bf16_convolutions, 20) << embedder;
-    const auto a =
-        nlohmann::json::parse(last_line(fp32.output))[0]["faces"][0]["embedding"].get<std::vector<float>>();
-    const auto b =
-        nlohmann::json::parse(last_line(bf16.output))[0]["faces"][0]["embedding"].get<std::vector<float>>();
+    const auto a = first_embedding(fp32.output), b = first_embedding(bf16.output);
     ASSERT_EQ(a.size(), b.size());
-    double ab = 0, aa = 0, bb = 0;
-    for (size_t i = 0; i < a.size(); ++i) {
-      ab += double(a[i]) * b[i];
-      aa += double(a[i]) * a[i];
-      bb += double(b[i]) * b[i];
-    }
-    EXPECT_GE(ab / std::sqrt(aa * bb), 0.995) << embedder;
+    EXPECT_GE(cosine(a, b), 0.995) << embedder;
     EXPECT_NE(a, b) << embedder << ": bf16 gave fp32's exact embedding";
   }
-}
-
-double cosine(const std::vector<float>& a, const std::vector<float>& b) {
-  double ab = 0, aa = 0, bb = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    ab += double(a[i]) * b[i];
-    aa += double(a[i]) * a[i];
-    bb += double(b[i]) * b[i];
-  }
-  return ab / std::sqrt(aa * bb);
-}
-
-std::vector<float> first_embedding(const std::string& out) {
-  return nlohmann::json::parse(last_line(out))[0]["faces"][0]["embedding"].get<std::vector<float>>();
 }
 
 // int8: u8 activations and s8 weights on the VNNI units' kernels for every convolution but each network's

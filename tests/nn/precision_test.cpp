@@ -44,6 +44,19 @@ TEST(Precision, ParsesItsNamesAndRefusesOthersNamingTheChoices) {
   }
 }
 
+// On a CPU without the units for `precision`: the option is refused, saying what is missing (`units`)
+// and what to use.
+void expect_refused_naming(Precision precision, const std::string& units) {
+  try {
+    require_supported(precision, "--precision");
+    ADD_FAILURE() << to_string(precision) << " accepted without " << units << " units";
+  } catch (const Error& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find(units), std::string::npos) << m;
+    EXPECT_NE(m.find("use --precision fp32"), std::string::npos) << m;
+  }
+}
+
 TEST(Precision, Bf16IsOfferedExactlyWhenTheCpuHasBf16Units) {
   if (std::getenv("ONEDNN_MAX_CPU_ISA") || std::getenv("DNNL_MAX_CPU_ISA"))
     GTEST_SKIP() << "oneDNN's ISA is capped by the environment";
@@ -57,15 +70,7 @@ TEST(Precision, Bf16IsOfferedExactlyWhenTheCpuHasBf16Units) {
         << cpu_isa_name();
     return;
   }
-  // A CPU without the units: the option is refused, saying what is missing and what to use.
-  try {
-    require_supported(Precision::kBf16, "--precision");
-    ADD_FAILURE() << "bf16 accepted without bf16 units";
-  } catch (const Error& e) {
-    const std::string m = e.what();
-    EXPECT_NE(m.find("AVX512-BF16"), std::string::npos) << m;
-    EXPECT_NE(m.find("use --precision fp32"), std::string::npos) << m;
-  }
+  expect_refused_naming(Precision::kBf16, "AVX512-BF16");
 }
 
 TEST(Precision, Int8IsOfferedExactlyWhenTheCpuHasVnniUnits) {
@@ -77,14 +82,7 @@ TEST(Precision, Int8IsOfferedExactlyWhenTheCpuHasVnniUnits) {
     EXPECT_NO_THROW(require_supported(Precision::kInt8, "--precision"));
     return;
   }
-  try {
-    require_supported(Precision::kInt8, "--precision");
-    ADD_FAILURE() << "int8 accepted without VNNI units";
-  } catch (const Error& e) {
-    const std::string m = e.what();
-    EXPECT_NE(m.find("VNNI"), std::string::npos) << m;
-    EXPECT_NE(m.find("use --precision fp32"), std::string::npos) << m;
-  }
+  expect_refused_naming(Precision::kInt8, "VNNI");
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "testutil/testutil.h"
 #include <sys/wait.h>
+#include <cmath>
 #include <cstdio>
 
 #include <cstdlib>
@@ -75,6 +76,16 @@ std::vector<float> read_f32(const fs::path& file) {
   std::vector<float> out(bytes.size() / sizeof(float));
   std::memcpy(out.data(), bytes.data(), out.size() * sizeof(float));
   return out;
+}
+
+double cosine(const float* a, const float* b, size_t n) {
+  double ab = 0, aa = 0, bb = 0;
+  for (size_t i = 0; i < n; ++i) {
+    ab += double(a[i]) * b[i];
+    aa += double(a[i]) * a[i];
+    bb += double(b[i]) * b[i];
+  }
+  return ab / std::sqrt(aa * bb);
 }
 
 Irv1GoldenSet irv1_golden() {

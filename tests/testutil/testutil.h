@@ -41,6 +41,9 @@ std::string read_file(const std::filesystem::path& file);
 // Raw little-endian float32 file.
 std::vector<float> read_f32(const std::filesystem::path& file);
 
+// The cosine of two vectors of n floats, summed in double (how the precision tests compare embeddings).
+double cosine(const float* a, const float* b, size_t n);
+
 // The golden InceptionResnetV1 set (golden/irv1_random_embeddings.json): the random-weight state dict and,
 // per 240x240 crop (standardised CHW float32), facenet-pytorch's embeddings at 240 and after area
 // resizing to 160.
