@@ -4,14 +4,17 @@
 //   BM_QueueRoundTrip     send + receive + delete on the durable store (the per-message queue cost)
 //   BM_ServiceOverhead    one 1080p frame through HTTP POST + base64 + JSON + enqueue + SQS receive/delete of
 //                         the answer, with the engine replaced by nothing: what the service adds per request
-//   BM_Load/C             workload: 500 requests at concurrency C (1, 4, 8, 16), video frames (720p-1080p), real engine
-//   BM_OnePerSecond       workload: 30 requests at 1 request/s, concurrency 1 (latency when idle)
+//   BM_Load/C             workload: 500 requests at concurrency C (1, 4, 8, 16), video frames (720p-1080p),
+//   real engine BM_OnePerSecond       workload: 30 requests at 1 request/s, concurrency 1 (latency when idle)
 // Counters: rps, avg/p50/p95/p99 latency (ms), failed, lost (= requests - completed - failed).
+// The engine runs at FACEPIPE_PRECISION / FACEPIPE_DETECTOR_PRECISION (fp32 unless set), the variables
+// the Lambda functions read, as `serve --precision P --detector-precision D` would.
 #include <benchmark/benchmark.h>
 #include <httplib.h>
 
 #include <atomic>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <thread>
 
@@ -35,6 +38,11 @@ fs::path scratch(const std::string& tag) {
   return d;
 }
 
+nn::Precision precision_from_env(const char* name) {
+  const char* v = std::getenv(name);
+  return v && *v ? nn::parse_precision(v) : nn::Precision::kF32;
+}
+
 // serve's composition (app::Service), in process, on a free loopback port, with a gallery enrolled from
 // three frames of each person.
 struct Service {
@@ -46,7 +54,10 @@ struct Service {
     o.id = "b";
     o.data_dir = scratch("serve").string();
     o.port = 0;
-    svc = std::make_unique<app::Service>(o, facepipe::testing::enrolled_engine(engine::EmbedderKind::kAuto));
+    svc = std::make_unique<app::Service>(
+        o, facepipe::testing::enrolled_engine(engine::EmbedderKind::kAuto, 3,
+                                              precision_from_env("FACEPIPE_PRECISION"),
+                                              precision_from_env("FACEPIPE_DETECTOR_PRECISION")));
     thread = std::thread([this] { svc->run(); });
   }
   ~Service() {

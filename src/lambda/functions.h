@@ -28,7 +28,7 @@ struct FunctionConfig {
   std::string people_table;        // FACEPIPE_PEOPLE_TABLE (DynamoDB, string hash key "name"); empty: gallery
   std::string frame_policy = "fps:2";  // FACEPIPE_FRAME_POLICY
   std::string embedder = "auto";       // FACEPIPE_EMBEDDER, when the gallery names none
-  std::string precision = "fp32";      // FACEPIPE_PRECISION: the embedder's (fp32|bf16, as --precision)
+  std::string precision = "fp32";      // FACEPIPE_PRECISION: the embedder's (fp32|bf16|int8, as --precision)
   std::string detector_precision = "fp32";  // FACEPIPE_DETECTOR_PRECISION: MTCNN's (as --detector-precision)
   std::optional<float> threshold;      // FACEPIPE_THRESHOLD
   recognition::AnswerOptions answer;   // FACEPIPE_ANSWER (known|largest), FACEPIPE_MIN_FACE_PROB

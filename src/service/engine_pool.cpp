@@ -48,6 +48,17 @@ EnginePool::~EnginePool() {
 
 void EnginePool::refuse_locked() { ++stats_.refused; }
 
+bool EnginePool::outlier_locked(int64_t pixels) {
+  constexpr size_t kRemembered = 16;
+  std::vector<int64_t> sorted(recent_pixels_.begin(), recent_pixels_.end());
+  recent_pixels_.push_back(pixels);
+  if (recent_pixels_.size() > kRemembered) recent_pixels_.pop_front();
+  if (sorted.empty()) return true;  // nothing regular known yet: the first frame's memory is not kept
+  std::nth_element(sorted.begin(), sorted.begin() + static_cast<std::ptrdiff_t>(sorted.size() / 2),
+                   sorted.end());
+  return pixels > static_cast<int64_t>(options_.outlier_factor) * sorted[sorted.size() / 2];
+}
+
 void EnginePool::run(int64_t pixels, const std::function<void()>& work) {
   pixels = std::max<int64_t>(pixels, 1);
   if (pixels > options_.pixel_budget) {
@@ -109,7 +120,17 @@ void EnginePool::loop() {
   std::unique_lock lock(mu_);
   for (;;) {
     auto next = queue_.end();
-    work_cv_.wait(lock, [&] { return stopping_ || (next = next_locked()) != queue_.end(); });
+    const auto ready = [&] { return stopping_ || (next = next_locked()) != queue_.end(); };
+    // Once the pool has been idle for idle_trim_after, the buffers kept for the next frame go back too.
+    if (idle_trim_pending_ && options_.idle_trim_after.count() > 0 &&
+        !work_cv_.wait_for(lock, options_.idle_trim_after, ready) && stats_.running == 0 &&
+        idle_trim_pending_) {
+      idle_trim_pending_ = false;
+      lock.unlock();
+      malloc_trim(0);
+      lock.lock();
+    }
+    work_cv_.wait(lock, ready);
     if (stopping_) return;
     auto job = *next;
     for (auto it = queue_.begin(); it != next; ++it) ++(*it)->overtaken;
@@ -128,10 +149,20 @@ void EnginePool::loop() {
       job->error = std::current_exception();
     }
     // A rare huge frame leaves hundreds of MB free in this thread's arena (the raised mmap threshold,
-    // nn/layers.cpp, keeps large blocks on the heap); give them back so they do not stay resident.
-    // Checked, not done every job: trimming each frame would make the kernel zero fresh pages again.
-    if (options_.trim_above_bytes > 0 && mallinfo2().fordblks > options_.trim_above_bytes) malloc_trim(0);
+    // nn/layers.cpp, keeps large blocks on the heap); give them back so they do not stay resident. Not
+    // after regular frames: the next one would need the same pages, faulted and zeroed again.
     lock.lock();
+    const bool outlier = outlier_locked(job->pixels);
+    lock.unlock();
+    bool trimmed = false;
+    if (options_.trim_above_bytes > 0) {
+      const size_t free_bytes = mallinfo2().fordblks;
+      trimmed = free_bytes > options_.trim_above_bytes && (outlier || free_bytes > options_.keep_free_bytes);
+      if (trimmed) malloc_trim(0);
+    }
+    lock.lock();
+    // The caller frees the frame after the job too: what it leaves is given back once the pool is idle.
+    if (!trimmed && options_.trim_above_bytes > 0) idle_trim_pending_ = true;
     stats_.pixels_in_flight -= job->pixels;
     --stats_.running;
     ++stats_.completed;

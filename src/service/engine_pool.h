@@ -16,8 +16,8 @@
 // Peak memory is therefore about: resident base + pixel_budget x bytes-per-pixel of the engine +
 // byte_budget (README, "Limits and budgets"). The heap is limited to a few arenas (every thread's
 // allocations, HTTP threads included, share them instead of each keeping its own high-water mark), and
-// after a job that leaves more than `trim_above_bytes` free in them the heap is trimmed, so a rare huge
-// frame does not stay resident.
+// after a rare huge frame (or when much is free), and once the pool is idle, the heap is trimmed, so that
+// memory does not stay resident while, under load, the buffers of the regular frames do.
 #pragma once
 
 #include <chrono>
@@ -56,7 +56,16 @@ struct EnginePoolOptions {
   std::chrono::milliseconds max_wait{30'000};  // longest wait in the queue before 503
   int retry_after_s = 2;                       // the Retry-After a refused client is told
   int max_overtakes = 16;                      // smaller jobs that may start before a waiting one
-  size_t trim_above_bytes = size_t{64} << 20;  // free heap above this after a job is given back
+  // After a job the heap is trimmed (its free pages given back) when more than `trim_above_bytes` are
+  // free and either the job was a rare huge one (more than `outlier_factor` times the median pixels of
+  // the last jobs) or more than `keep_free_bytes` are free. Regular frames' buffers stay resident:
+  // trimming after each of them made the kernel fault and zero them in again, a third of serve's CPU.
+  size_t trim_above_bytes = size_t{64} << 20;
+  size_t keep_free_bytes = size_t{256} << 20;
+  int outlier_factor = 4;
+  // And when the pool has had no job for this long, whatever is free goes back (0: never): under load the
+  // buffers are reused, and an idle service returns to its base. Above the course's one frame a second.
+  std::chrono::milliseconds idle_trim_after{2000};
 };
 
 class EnginePool {
@@ -105,6 +114,8 @@ class EnginePool {
   struct Job;
   void loop();
   void refuse_locked();
+  // Records a finished job's pixels; true when it was far larger than the recent jobs' median.
+  bool outlier_locked(int64_t pixels);
   // The waiting job to start now, queue_.end() when none may.
   std::deque<std::shared_ptr<Job>>::iterator next_locked();
 
@@ -113,6 +124,8 @@ class EnginePool {
   std::condition_variable work_cv_;  // engine threads: a job arrived or pixels were released
   std::deque<std::shared_ptr<Job>> queue_;
   Stats stats_;
+  std::deque<int64_t> recent_pixels_;  // the last jobs' pixels, for what a regular frame is
+  bool idle_trim_pending_ = false;     // a job ran since the heap was last trimmed
   bool stopping_ = false;
   std::vector<std::thread> threads_;
 };

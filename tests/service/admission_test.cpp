@@ -10,8 +10,8 @@
 #include <opencv2/core.hpp>
 
 #include "image/codec.h"
-#include "testutil/process_util.h"
 #include "service/base64.h"
+#include "testutil/process_util.h"
 
 namespace facepipe::testing {
 namespace {
@@ -106,13 +106,19 @@ TEST(Admission, SixteenHugeFramesAtOnceStayWithinTheBudget) {
   EXPECT_LE(metric(m->body, "facepipe_engine_peak_pixels"), 40'000'000);
   EXPECT_EQ(metric(m->body, "facepipe_engine_pixels_in_flight"), 0);
   EXPECT_EQ(metric(m->body, "facepipe_engine_bytes_in_flight"), 0);
-  // The huge frames' memory is given back afterwards.
-  EXPECT_LT(proc_memory(serve.pid()), 300 * kMB) << "RSS after " << proc_memory(serve.pid()) / kMB << " MB";
+  // The huge frames' memory is given back afterwards: at once beyond 256 MB free, the rest once the engine
+  // has been idle for 2 s (service/engine_pool.h).
+  size_t after = proc_memory(serve.pid());
+  for (int i = 0; i < 100 && after >= 300 * kMB; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    after = proc_memory(serve.pid());
+  }
+  EXPECT_LT(after, 300 * kMB) << "RSS " << after / kMB << " MB 10 s after the huge frames";
   auto health = c.Get("/healthz");
   ASSERT_TRUE(health);
   EXPECT_EQ(health->status, 200);
-  std::cerr << "peak RSS " << peak / kMB << " MB, after " << proc_memory(serve.pid()) / kMB << " MB, "
-            << statuses[200] << " accepted, " << statuses[503] << " refused\n";
+  std::cerr << "peak RSS " << peak / kMB << " MB, after " << after / kMB << " MB, " << statuses[200]
+            << " accepted, " << statuses[503] << " refused\n";
 }
 
 TEST(Admission, HundredSequentialFramesKeepMemoryFlat) {
@@ -140,11 +146,15 @@ TEST(Admission, HundredSequentialFramesKeepMemoryFlat) {
     ASSERT_EQ(res->status, 200) << res->body;
     rss.push_back(proc_memory(serve.pid()));
   }
-  const size_t at20 = rss[19], last = rss.back(), top = *std::max_element(rss.begin(), rss.end());
-  std::cerr << "RSS after 20 frames " << at20 / kMB << " MB, after 100 " << last / kMB << " MB, max "
-            << top / kMB << " MB\n";
-  EXPECT_LT(top, 300 * kMB);
-  EXPECT_LT(last, at20 + 40 * kMB) << "RSS still growing";
+  // The engine pool keeps the regular frames' buffers (up to 256 MB free, engine_pool.h), so RSS rises over
+  // the first few dozen frames of mixed sizes and then stays (2026-12-04: 149 MB after 20, 227 after 50, 233
+  // after 100; 278 MB from frame 40 to 300 in a longer run).
+  // A leak of 1 MB a frame would add 50 MB between frame 50 and frame 100.
+  const size_t at50 = rss[49], last = rss.back(), top = *std::max_element(rss.begin(), rss.end());
+  std::cerr << "RSS after 20 frames " << rss[19] / kMB << " MB, after 50 " << at50 / kMB << " MB, after 100 "
+            << last / kMB << " MB, max " << top / kMB << " MB\n";
+  EXPECT_LT(top, 320 * kMB);
+  EXPECT_LT(last, at50 + 40 * kMB) << "RSS still growing";
 }
 
 // Issue 14, finding 7: invalid UTF-8 in the body answered 500, and a 1 MB filename answered 500 after
