@@ -5,6 +5,7 @@
 
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -52,6 +53,8 @@ class MotoServer {
     port_ = free_port();
     pid_ = fork();
     if (pid_ == 0) {
+      // Dies with the test process, even one that crashes or is killed by ctest's timeout.
+      prctl(PR_SET_PDEATHSIG, SIGKILL);
       FILE* f = fopen(log.c_str(), "w");
       dup2(fileno(f), 1);
       dup2(fileno(f), 2);
