@@ -146,6 +146,20 @@ Conv2d::Conv2d(const ConvSpec& spec, weights::Tensor weight, const std::vector<f
     // oneDNN 2.x adds the bias to the int32 accumulator before the output scale: it must be in the
     // accumulator's units (input scale x weight scale).
     for (size_t o = 0; o < bias_.size(); ++o) bias_[o] *= spec.src_scale * weight_scale_[o];
+    low_weight_.resize(weight_.size());
+    for (size_t i = 0; i < weight_.size(); ++i)
+      low_weight_[i] = static_cast<char>(std::lround(weight_[i] * weight_scale_[i / per_out]));
+    std::vector<float>().swap(weight_);
+  } else if (spec.precision == Precision::kBf16) {
+    // oneDNN's reorder rounds to nearest even, as the packing reorder from fp32 would.
+    const memory::dims oihw = {spec.out_channels, spec.in_channels, spec.kernel_h, spec.kernel_w};
+    low_weight_.resize(weight_.size() * 2);
+    memory f32({oihw, dt::f32, tag::oihw}, cpu_engine(), weight_.data());
+    memory bf16({oihw, dt::bf16, tag::oihw}, cpu_engine(), low_weight_.data());
+    dnnl::stream stream(cpu_engine());
+    reorder(stream, f32, bf16);
+    stream.wait();
+    std::vector<float>().swap(weight_);
   }
 }
 
@@ -213,23 +227,18 @@ memory Conv2d::packed_weights(const memory::desc& md) {
   dnnl::stream stream(cpu_engine());
   memory packed(md, cpu_engine());
   if (packed_.empty()) {
-    // The first packing reads the construction's fp32 OIHW weights (quantised first for int8) and frees
-    // them; later layouts are reordered from that first packed copy.
+    // The first packing reads the construction's OIHW weights (fp32, s8 or bf16) and frees them; later
+    // layouts are reordered from that first packed copy.
     const memory::dims oihw = {spec_.out_channels, spec_.in_channels, spec_.kernel_h, spec_.kernel_w};
-    std::vector<int8_t> quantised;
-    memory user_w;
-    if (spec_.precision == Precision::kInt8) {
-      const size_t per_out = weight_.size() / weight_scale_.size();
-      quantised.resize(weight_.size());
-      for (size_t i = 0; i < quantised.size(); ++i)
-        quantised[i] = static_cast<int8_t>(std::lround(weight_[i] * weight_scale_[i / per_out]));
-      user_w = memory({oihw, dt::s8, tag::oihw}, cpu_engine(), quantised.data());
-    } else {
-      user_w = memory({oihw, dt::f32, tag::oihw}, cpu_engine(), weight_.data());
-    }
+    const memory user_w = spec_.precision == Precision::kInt8
+                              ? memory({oihw, dt::s8, tag::oihw}, cpu_engine(), low_weight_.data())
+                          : spec_.precision == Precision::kBf16
+                              ? memory({oihw, dt::bf16, tag::oihw}, cpu_engine(), low_weight_.data())
+                              : memory({oihw, dt::f32, tag::oihw}, cpu_engine(), weight_.data());
     reorder(stream, user_w, packed);
     stream.wait();
     std::vector<float>().swap(weight_);
+    std::vector<char>().swap(low_weight_);
   } else {
     reorder(stream, packed_.front(), packed);
     stream.wait();

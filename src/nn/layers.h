@@ -106,8 +106,11 @@ class Conv2d {
 
   ConvSpec spec_;
   // The folded OIHW weights until the first plan packs them; then released (a second layout, if oneDNN
-  // ever wants one, is reordered from the packed copy): InceptionResnetV1 kept 92 MB twice.
+  // ever wants one, is reordered from the packed copy): InceptionResnetV1 kept 92 MB twice. Held in the
+  // precision the convolution runs at (fp32 in `weight_`, or s8 / bf16 bytes in `low_weight_`), so a
+  // reduced-precision network does not keep its fp32 copy resident until the first frame.
   std::vector<float> weight_;
+  std::vector<char> low_weight_;
   std::vector<dnnl::memory> packed_;
   std::vector<float> bias_, prelu_;
   std::vector<float> weight_scale_;  // kInt8: s8 = round(w * weight_scale_[o]), per output channel
