@@ -51,11 +51,11 @@ struct ServerOptions {
   int long_threads = 64;  // handler threads for requests that may wait (long polls, ?wait=1)
   int io_threads = 2;     // threads that read and write sockets (event-driven)
   size_t max_body_bytes = size_t{6} * 1024 * 1024;  // Lambda's function URL limit
-  size_t max_header_bytes = 16 * 1024;
+  size_t max_header_bytes = size_t{16} * 1024;
   size_t max_inflight_body_bytes = size_t{256} * 1024 * 1024;
   std::chrono::milliseconds header_timeout{10000};
   std::chrono::milliseconds body_grace{10000};
-  size_t min_body_rate = 32 * 1024;  // bytes per second, after body_grace
+  size_t min_body_rate = size_t{32} * 1024;  // bytes per second, after body_grace
   // Streamed answers (Server-Sent Events, http_types.h StreamBody): a heartbeat after this much silence,
   // so dead clients are found and proxies keep the connection.
   std::chrono::milliseconds stream_heartbeat{15000};
