@@ -183,7 +183,9 @@ try {
   const recent = (await apiCall('GET', '/api/v1/events/recent?limit=1000')).json.events;
   check('their events are erased', !recent.some((e) => e.name === obama));
   await page.locator('#nav a[data-page=events]').click();
-  check('their events are gone from the page', (await page.locator('.event .name', { hasText: obama }).count()) === 0);
+  const leftOver = page.locator('.event', { has: page.locator('.name', { hasText: obama }) });
+  check('their events are gone from the page', (await leftOver.count()) === 0,
+    JSON.stringify(await leftOver.evaluateAll((cards) => cards.map((c) => ({ seq: c.dataset.seq, text: c.innerText.slice(0, 200) })))));
 
   // ---- cameras & system reads /metrics ----
   await page.locator('#nav a[data-page=system]').click();
