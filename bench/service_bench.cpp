@@ -4,8 +4,9 @@
 //   BM_QueueRoundTrip     send + receive + delete on the durable store (the per-message queue cost)
 //   BM_ServiceOverhead    one 1080p frame through HTTP POST + base64 + JSON + enqueue + SQS receive/delete of
 //                         the answer, with the engine replaced by nothing: what the service adds per request
-//   BM_Load/C             workload: 500 requests at concurrency C (1, 4, 8, 16), video frames (720p-1080p),
-//   real engine BM_OnePerSecond       workload: 30 requests at 1 request/s, concurrency 1 (latency when idle)
+//   BM_Load/C             workload: 500 requests at concurrency C (1, 4, 8, 16), video frames
+//                         (720p-1080p), real engine
+//   BM_OnePerSecond       workload: 30 requests at 1 request/s, concurrency 1 (latency when idle)
 // Counters: rps, avg/p50/p95/p99 latency (ms), failed, lost (= requests - completed - failed).
 // The engine runs at FACEPIPE_PRECISION / FACEPIPE_DETECTOR_PRECISION (fp32 unless set), the variables
 // the Lambda functions read, as `serve --precision P --detector-precision D` would.

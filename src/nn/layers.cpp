@@ -130,6 +130,7 @@ Conv2d::Conv2d(const ConvSpec& spec, weights::Tensor weight, const std::vector<f
   }
   if (act_ == Activation::kPrelu && prelu_.size() != static_cast<size_t>(spec.out_channels))
     throw Error(ErrorKind::kInvalidInput, "PReLU needs one slope per output channel");
+  const memory::dims oihw = {spec.out_channels, spec.in_channels, spec.kernel_h, spec.kernel_w};
   if (spec.precision == Precision::kInt8) {
     if (!(spec.src_scale > 0) || spec.dst_scale < 0 || act_ == Activation::kPrelu ||
         (spec.dst_scale > 0 && act_ != Activation::kRelu))
@@ -150,16 +151,17 @@ Conv2d::Conv2d(const ConvSpec& spec, weights::Tensor weight, const std::vector<f
     for (size_t i = 0; i < weight_.size(); ++i)
       low_weight_[i] = static_cast<char>(std::lround(weight_[i] * weight_scale_[i / per_out]));
     std::vector<float>().swap(weight_);
+    user_weights_ = memory({oihw, dt::s8, tag::oihw}, cpu_engine(), low_weight_.data());
   } else if (spec.precision == Precision::kBf16) {
     // oneDNN's reorder rounds to nearest even, as the packing reorder from fp32 would.
-    const memory::dims oihw = {spec.out_channels, spec.in_channels, spec.kernel_h, spec.kernel_w};
     low_weight_.resize(weight_.size() * 2);
-    memory f32({oihw, dt::f32, tag::oihw}, cpu_engine(), weight_.data());
-    memory bf16({oihw, dt::bf16, tag::oihw}, cpu_engine(), low_weight_.data());
+    user_weights_ = memory({oihw, dt::bf16, tag::oihw}, cpu_engine(), low_weight_.data());
     dnnl::stream stream(cpu_engine());
-    reorder(stream, f32, bf16);
+    reorder(stream, memory({oihw, dt::f32, tag::oihw}, cpu_engine(), weight_.data()), user_weights_);
     stream.wait();
     std::vector<float>().swap(weight_);
+  } else {
+    user_weights_ = memory({oihw, dt::f32, tag::oihw}, cpu_engine(), weight_.data());
   }
 }
 
@@ -229,14 +231,9 @@ memory Conv2d::packed_weights(const memory::desc& md) {
   if (packed_.empty()) {
     // The first packing reads the construction's OIHW weights (fp32, s8 or bf16) and frees them; later
     // layouts are reordered from that first packed copy.
-    const memory::dims oihw = {spec_.out_channels, spec_.in_channels, spec_.kernel_h, spec_.kernel_w};
-    const memory user_w = spec_.precision == Precision::kInt8
-                              ? memory({oihw, dt::s8, tag::oihw}, cpu_engine(), low_weight_.data())
-                          : spec_.precision == Precision::kBf16
-                              ? memory({oihw, dt::bf16, tag::oihw}, cpu_engine(), low_weight_.data())
-                              : memory({oihw, dt::f32, tag::oihw}, cpu_engine(), weight_.data());
-    reorder(stream, user_w, packed);
+    reorder(stream, user_weights_, packed);
     stream.wait();
+    user_weights_ = memory();
     std::vector<float>().swap(weight_);
     std::vector<char>().swap(low_weight_);
   } else {

@@ -111,6 +111,7 @@ class Conv2d {
   // reduced-precision network does not keep its fp32 copy resident until the first frame.
   std::vector<float> weight_;
   std::vector<char> low_weight_;
+  dnnl::memory user_weights_;  // the one of the two above that holds them, as oneDNN reads it
   std::vector<dnnl::memory> packed_;
   std::vector<float> bias_, prelu_;
   std::vector<float> weight_scale_;  // kInt8: s8 = round(w * weight_scale_[o]), per output channel

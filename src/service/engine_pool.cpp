@@ -141,6 +141,7 @@ void EnginePool::loop() {
     ++stats_.running;
     stats_.pixels_in_flight += job->pixels;
     stats_.peak_pixels = std::max(stats_.peak_pixels, stats_.pixels_in_flight);
+    const bool outlier = outlier_locked(job->pixels);
     work_cv_.notify_all();  // the next job may fit too
     lock.unlock();
     try {
@@ -151,18 +152,17 @@ void EnginePool::loop() {
     // A rare huge frame leaves hundreds of MB free in this thread's arena (the raised mmap threshold,
     // nn/layers.cpp, keeps large blocks on the heap); give them back so they do not stay resident. Not
     // after regular frames: the next one would need the same pages, faulted and zeroed again.
-    lock.lock();
-    const bool outlier = outlier_locked(job->pixels);
-    lock.unlock();
-    bool trimmed = false;
+    // The caller frees the frame after the job too: what it leaves is given back once the pool is idle.
+    bool leave_for_idle = false;
     if (options_.trim_above_bytes > 0) {
       const size_t free_bytes = mallinfo2().fordblks;
-      trimmed = free_bytes > options_.trim_above_bytes && (outlier || free_bytes > options_.keep_free_bytes);
-      if (trimmed) malloc_trim(0);
+      if (free_bytes > options_.trim_above_bytes && (outlier || free_bytes > options_.keep_free_bytes))
+        malloc_trim(0);
+      else
+        leave_for_idle = true;
     }
     lock.lock();
-    // The caller frees the frame after the job too: what it leaves is given back once the pool is idle.
-    if (!trimmed && options_.trim_above_bytes > 0) idle_trim_pending_ = true;
+    if (leave_for_idle) idle_trim_pending_ = true;
     stats_.pixels_in_flight -= job->pixels;
     --stats_.running;
     ++stats_.completed;

@@ -114,7 +114,7 @@ class EnginePool {
   struct Job;
   void loop();
   void refuse_locked();
-  // Records a finished job's pixels; true when it was far larger than the recent jobs' median.
+  // Records a starting job's pixels; true when they are far more than the recent jobs' median.
   bool outlier_locked(int64_t pixels);
   // The waiting job to start now, queue_.end() when none may.
   std::deque<std::shared_ptr<Job>>::iterator next_locked();
