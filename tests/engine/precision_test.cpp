@@ -74,6 +74,42 @@ double distance(const face::Embedding& a, const face::Embedding& b) {
   return std::sqrt(d);
 }
 
+// The cosine of `got` and `want` (512 values) once `mean` is taken from both.
+double centred_cosine(const float* got, const std::vector<float>& want, const std::vector<double>& mean) {
+  std::vector<float> a(512), b(512);
+  for (size_t k = 0; k < 512; ++k) {
+    a[k] = static_cast<float>(got[k] - mean[k]);
+    b[k] = static_cast<float>(want[k] - mean[k]);
+  }
+  return cosine(a.data(), b.data(), 512);
+}
+
+// face-api at `precision` against its fp32 on the faces of the golden images: every descriptor's cosine
+// must be at least `min_cosine`; the figures are printed for README "Precision".
+struct FaceApiFidelity {
+  Summary cosines;
+  double worst_distance_change = 0;  // face-api matches by Euclidean distance (threshold ~0.5)
+};
+void measure_faceapi(nn::Precision precision, double min_cosine, FaceApiFidelity* out) {
+  const auto manifest = shared_models() / "faceapi/face_recognition_model-weights_manifest.json";
+  auto fp32 = models::FaceApiResNet::load(manifest, nn::Precision::kF32);
+  auto reduced = models::FaceApiResNet::load(manifest, precision);
+  const std::vector<cv::Mat> chips = faceapi_chips_of_golden_images(*fp32);
+  ASSERT_GE(chips.size(), 27u);
+  const auto want = fp32->embed(chips);
+  const auto got = reduced->embed(chips);
+  for (size_t i = 0; i < chips.size(); ++i) {
+    const double c = cosine(got[i].data(), want[i].data(), 128);
+    out->cosines.add(c, max_abs_diff(got[i].data(), want[i].data(), 128));
+    EXPECT_GE(c, min_cosine) << "chip " << i;
+    out->worst_distance_change = std::max(out->worst_distance_change, distance(got[i], want[i]));
+  }
+  const std::string what = "face-api " + nn::to_string(precision);
+  out->cosines.print(what);
+  std::cout << what << ": largest Euclidean distance to its fp32 descriptor " << out->worst_distance_change
+            << "\n";
+}
+
 class Bf16 : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -114,15 +150,8 @@ TEST_F(Bf16, InceptionResnetV1EmbeddingsKeepCosine0995ToFp32OnTheGoldenCrops) {
   for (size_t i = 0; i < want.size(); ++i) {
     const float* crop = crops.data() + i * 3 * 240 * 240;
     for (const auto& [net, summary] :
-         {std::pair{bf16.get(), &centred_bf16}, std::pair{fp32.get(), &centred_fp32}}) {
-      const auto got = net->forward(crop, 1, 240);
-      std::vector<float> a(512), b(512);
-      for (size_t k = 0; k < 512; ++k) {
-        a[k] = static_cast<float>(got[k] - mean[k]);
-        b[k] = static_cast<float>(want[i][k] - mean[k]);
-      }
-      summary->add(cosine(a.data(), b.data(), 512), 0);
-    }
+         {std::pair{bf16.get(), &centred_bf16}, std::pair{fp32.get(), &centred_fp32}})
+      summary->add(centred_cosine(net->forward(crop, 1, 240).data(), want[i], mean), 0);
   }
   centred_bf16.print("InceptionResnetV1 240 bf16, centred on the mean PyTorch embedding");
   centred_fp32.print("InceptionResnetV1 240 fp32, centred on the mean PyTorch embedding");
@@ -142,28 +171,12 @@ TEST_F(Bf16, InceptionResnetV1EmbeddingsKeepCosine0995ToFp32OnTheGoldenCrops) {
 }
 
 TEST_F(Bf16, FaceApiDescriptorsKeepCosine0995ToFp32OnTheGoldenImages) {
-  const auto manifest = shared_models() / "faceapi/face_recognition_model-weights_manifest.json";
-  auto fp32 = models::FaceApiResNet::load(manifest, nn::Precision::kF32);
-  auto bf16 = models::FaceApiResNet::load(manifest, nn::Precision::kBf16);
-  const std::vector<cv::Mat> chips = faceapi_chips_of_golden_images(*fp32);
-  ASSERT_GE(chips.size(), 27u);
-  const auto want = fp32->embed(chips);
-  const auto got = bf16->embed(chips);
-  Summary s;
-  double worst_distance_change = 0;  // face-api matches by Euclidean distance (threshold ~0.5)
-  for (size_t i = 0; i < chips.size(); ++i) {
-    const double c = cosine(got[i].data(), want[i].data(), 128);
-    s.add(c, max_abs_diff(got[i].data(), want[i].data(), 128));
-    EXPECT_GE(c, kBf16MinCosine) << "chip " << i;
-    worst_distance_change = std::max(worst_distance_change, distance(got[i], want[i]));
-  }
-  s.print("face-api bf16");
-  std::cout << "face-api bf16: largest Euclidean distance to its fp32 descriptor " << worst_distance_change
-            << "\n";
-  EXPECT_GT(s.max_diff, 1e-6);  // it did compute in bf16
+  FaceApiFidelity f;
+  ASSERT_NO_FATAL_FAILURE(measure_faceapi(nn::Precision::kBf16, kBf16MinCosine, &f));
+  EXPECT_GT(f.cosines.max_diff, 1e-6);  // it did compute in bf16
   // The bundled data's margins around face-api's threshold 0.5 are 0.12 (own person at most 0.38) and
   // 0.09 (strangers at least 0.59): a change of a fifth of the smaller cannot move an answer across it.
-  EXPECT_LT(worst_distance_change, 0.018);
+  EXPECT_LT(f.worst_distance_change, 0.018);
 }
 
 // --detector-precision bf16 against facenet-pytorch's detections of every golden image (fp32 meets them to
@@ -269,12 +282,7 @@ TEST_F(Int8, InceptionResnetV1EmbeddingsKeepCosine099ToPyTorchOnTheGoldenCrops) 
     const double c = cosine(got.data(), want.data(), 512);
     raw.add(c, max_abs_diff(got.data(), want.data(), 512));
     EXPECT_GE(c, kInt8MinCosine) << e.name;
-    std::vector<float> a(512), b(512);
-    for (size_t k = 0; k < 512; ++k) {
-      a[k] = static_cast<float>(got[k] - mean[k]);
-      b[k] = static_cast<float>(want[k] - mean[k]);
-    }
-    centred.add(cosine(a.data(), b.data(), 512), 0);
+    centred.add(centred_cosine(got.data(), want, mean), 0);
     crops.insert(crops.end(), e.crop.begin(), e.crop.end());
   }
   ASSERT_EQ(raw.n, 27);
@@ -292,28 +300,12 @@ TEST_F(Int8, InceptionResnetV1EmbeddingsKeepCosine099ToPyTorchOnTheGoldenCrops) 
 }
 
 TEST_F(Int8, FaceApiDescriptorsKeepCosine099ToFp32AndTheirDistancesOnTheGoldenImages) {
-  const auto manifest = shared_models() / "faceapi/face_recognition_model-weights_manifest.json";
-  auto fp32 = models::FaceApiResNet::load(manifest, nn::Precision::kF32);
-  auto int8 = models::FaceApiResNet::load(manifest, nn::Precision::kInt8);
-  const std::vector<cv::Mat> chips = faceapi_chips_of_golden_images(*fp32);
-  ASSERT_GE(chips.size(), 27u);
-  const auto want = fp32->embed(chips);
-  const auto got = int8->embed(chips);
-  Summary s;
-  double worst_distance_change = 0;
-  for (size_t i = 0; i < chips.size(); ++i) {
-    const double c = cosine(got[i].data(), want[i].data(), 128);
-    s.add(c, max_abs_diff(got[i].data(), want[i].data(), 128));
-    EXPECT_GE(c, kInt8MinCosine) << "chip " << i;
-    worst_distance_change = std::max(worst_distance_change, distance(got[i], want[i]));
-  }
-  s.print("face-api int8");
-  std::cout << "face-api int8: largest Euclidean distance to its fp32 descriptor " << worst_distance_change
-            << "\n";
-  EXPECT_GT(s.max_diff, 1e-5);  // it did compute in int8
+  FaceApiFidelity f;
+  ASSERT_NO_FATAL_FAILURE(measure_faceapi(nn::Precision::kInt8, kInt8MinCosine, &f));
+  EXPECT_GT(f.cosines.max_diff, 1e-5);  // it did compute in int8
   // The bundled data's margins around face-api's threshold 0.5 are 0.12 and 0.09 (the bf16 test above):
   // a change under half the smaller cannot move an answer across it.
-  EXPECT_LT(worst_distance_change, 0.045);
+  EXPECT_LT(f.worst_distance_change, 0.045);
 }
 
 // The tables compiled in (calibration/*.json) are what `facepipe calibrate` makes today from the frames

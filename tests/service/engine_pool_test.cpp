@@ -12,11 +12,12 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
-#include <fstream>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "testutil/process_util.h"
 
 namespace facepipe::service {
 namespace {
@@ -118,13 +119,8 @@ TEST(EnginePoolOrder, AJobThatFitsBesideTheRunningOnesStartsAtOnce) {
   EXPECT_EQ(rec.started().back(), "fifty");
 }
 
-// The process's resident memory, from /proc/self/statm.
-size_t resident_bytes() {
-  std::ifstream statm("/proc/self/statm");
-  size_t pages = 0, resident = 0;
-  statm >> pages >> resident;
-  return resident * static_cast<size_t>(::sysconf(_SC_PAGESIZE));
-}
+// This test process's resident memory.
+size_t resident_bytes() { return facepipe::testing::proc_memory(::getpid()); }
 
 // What a frame's job does to the heap: `blocks` buffers of 40 MB (under glibc's 64 MB per-thread heap)
 // allocated, written and freed.
@@ -143,19 +139,20 @@ std::function<void()> allocating_job(int blocks) {
 
 constexpr size_t kMB = size_t{1} << 20;
 
-// As nn/layers.cpp sets them when a model loads: large blocks come from the heap and stay there.
-void heap_as_the_engine_sets_it() {
+// One engine thread that trims above 16 MB free and counts as idle after `idle_trim_after`, over a heap
+// set as nn/layers.cpp sets it when a model loads (large blocks come from the heap and stay there).
+EnginePoolOptions memory_test_options(std::chrono::milliseconds idle_trim_after) {
   mallopt(M_MMAP_THRESHOLD, 256 << 20);
   mallopt(M_TRIM_THRESHOLD, 512 << 20);
-}
-
-TEST(EnginePoolMemory, RegularFramesKeepTheirBuffersAndARareHugeOneGivesItsBack) {
-  heap_as_the_engine_sets_it();
   EnginePoolOptions options;
   options.threads = 1;
   options.trim_above_bytes = 16 * kMB;
-  options.idle_trim_after = std::chrono::minutes(10);  // not idle within this test
-  EnginePool pool(options);
+  options.idle_trim_after = idle_trim_after;
+  return options;
+}
+
+TEST(EnginePoolMemory, RegularFramesKeepTheirBuffersAndARareHugeOneGivesItsBack) {
+  EnginePool pool(memory_test_options(std::chrono::minutes(10)));  // not idle within this test
   const size_t before = resident_bytes();
   for (int i = 0; i < 6; ++i) pool.run(2'000'000, allocating_job(2));
   const size_t regular = resident_bytes();
@@ -170,12 +167,8 @@ TEST(EnginePoolMemory, RegularFramesKeepTheirBuffersAndARareHugeOneGivesItsBack)
 }
 
 TEST(EnginePoolMemory, MoreFreeThanKeepFreeBytesIsGivenBackEvenAfterRegularFrames) {
-  heap_as_the_engine_sets_it();
-  EnginePoolOptions options;
-  options.threads = 1;
-  options.trim_above_bytes = 16 * kMB;
+  EnginePoolOptions options = memory_test_options(std::chrono::minutes(10));
   options.keep_free_bytes = 64 * kMB;
-  options.idle_trim_after = std::chrono::minutes(10);
   EnginePool pool(options);
   const size_t before = resident_bytes();
   for (int i = 0; i < 6; ++i) pool.run(2'000'000, allocating_job(3));
@@ -185,12 +178,7 @@ TEST(EnginePoolMemory, MoreFreeThanKeepFreeBytesIsGivenBackEvenAfterRegularFrame
 }
 
 TEST(EnginePoolMemory, AnIdlePoolGivesBackTheBuffersItKeptForTheNextFrame) {
-  heap_as_the_engine_sets_it();
-  EnginePoolOptions options;
-  options.threads = 1;
-  options.trim_above_bytes = 16 * kMB;
-  options.idle_trim_after = 300ms;
-  EnginePool pool(options);
+  EnginePool pool(memory_test_options(300ms));
   const size_t before = resident_bytes();
   for (int i = 0; i < 6; ++i) pool.run(2'000'000, allocating_job(2));
   const size_t busy = resident_bytes();
